@@ -1,0 +1,12 @@
+"""Stackyard: `doit` renders every cluster of environments/ into generated/ (see README.md).
+
+Copy this file into any repo with `stacks/` and `environments/` (and `pip install stackyard`).
+"""
+
+from pathlib import Path
+
+from rules.fleet import doit_config, tasks_for
+
+ROOT = Path(__file__).resolve().parent
+DOIT_CONFIG = doit_config(ROOT)
+task_stackyard = tasks_for(ROOT)

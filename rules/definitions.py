@@ -1,0 +1,291 @@
+"""Reading Fabrikate definitions: component files, config layer files, environment files.
+
+Everything returned is validated and normalised, so later stages never re-check shapes.
+Errors name the file and the key path; parsed results are memoised per process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .errors import StackyardError, join_key, warn
+from .model import CONTAINER, ComponentDef, Environment
+from .yamlio import load_file
+
+COMPONENT_FILES = ("component.yaml", "component.json")
+HOOK_NAMES = ("before-install", "after-install", "before-generate", "after-generate")
+_STRING_FIELDS = ("name", "type", "generator", "source", "method", "path", "version", "branch")
+_COMPONENT_KEYS = {*_STRING_FIELDS, "hooks", "subcomponents", "repositories", "config"}
+_CONFIG_KEYS = {"config", "namespace", "injectNamespace", "disabled", "subcomponents"}
+_ENVIRONMENT_KEYS = {"stack", "layers", "config"}
+CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+LAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _text(value: Any, file: Path, key: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise StackyardError(f"expected a string, got {_kind(value)}", file=file, key=key)
+
+
+# ---------------------------------------------------------------- component files
+
+
+def find_component_file(directory: Path) -> Path | None:
+    """`component.yaml` wins over `component.json`; `.yml` is not recognised (as Fabrikate)."""
+    for name in COMPONENT_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@cache
+def load_component(directory: Path) -> ComponentDef:
+    """The component defined in `directory` (its root entry, with its subcomponents)."""
+    file = find_component_file(directory)
+    if file is None:
+        if not directory.is_dir():
+            raise StackyardError("component folder does not exist", file=directory)
+        raise StackyardError(
+            "no component.yaml or component.json in this folder", file=directory
+        )
+    data = load_file(file, as_text=True)
+    if data is None:
+        raise StackyardError("the component file is empty; expected a mapping", file=file)
+    return _component_entry(data, file, "")
+
+
+def _component_entry(data: Any, file: Path, key: str) -> ComponentDef:
+    if not isinstance(data, dict):
+        raise StackyardError(f"expected a mapping, got {_kind(data)}", file=file, key=key or "")
+    unknown = sorted(set(data) - _COMPONENT_KEYS)
+    if unknown:
+        warn(f"{file}: {key or 'top level'}: unknown key(s) {', '.join(unknown)} ignored")
+    if data.get("config") is not None:
+        warn(f"{file}: {join_key(key, 'config')}: config in a component file is ignored; "
+             "put it in config/common.yaml")
+    if data.get("repositories"):
+        warn(f"{file}: {join_key(key, 'repositories')}: deprecated and ignored")
+    fields = {f: _text(data.get(f), file, join_key(key, f)) for f in _STRING_FIELDS}
+    kind = fields.pop("generator")
+    if kind:
+        warn(f"{file}: {join_key(key, 'generator')}: deprecated alias of `type`; it overrides "
+             "`type`")
+    else:
+        kind = fields["type"]
+    fields["type"] = kind or CONTAINER
+    subs = data.get("subcomponents")
+    if subs is None:
+        subs = []
+    if not isinstance(subs, list):
+        raise StackyardError(
+            f"expected a list of components, got {_kind(subs)}",
+            file=file, key=join_key(key, "subcomponents"),
+        )
+    sub_key = join_key(key, "subcomponents")
+    children = tuple(_component_entry(s, file, join_key(sub_key, i)) for i, s in enumerate(subs))
+    _check_unique_names(children, file, sub_key)
+    return ComponentDef(
+        **fields,
+        hooks=_hooks(data.get("hooks"), file, join_key(key, "hooks")),
+        subcomponents=children,
+        file=file,
+        key=key,
+    )
+
+
+def _check_unique_names(children: tuple[ComponentDef, ...], file: Path, key: str) -> None:
+    seen: dict[str, str] = {}
+    for child in children:
+        if child.name in seen:
+            raise StackyardError(
+                f"two subcomponents are named {child.name!r} ({seen[child.name]} and "
+                f"{child.key}); names select config and output folders, so they must differ",
+                file=file, key=key,
+            )
+        seen[child.name] = child.key
+
+
+def _hooks(value: Any, file: Path, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise StackyardError(f"expected a mapping of hook name to commands, got {_kind(value)}",
+                             file=file, key=key)
+    hooks = []
+    for name, commands in value.items():
+        if name not in HOOK_NAMES:
+            warn(f"{file}: {join_key(key, name)}: unknown hook ignored "
+                 f"(known: {', '.join(HOOK_NAMES)})")
+            continue
+        if commands is None:
+            continue
+        if not isinstance(commands, list):
+            raise StackyardError(f"expected a list of shell commands, got {_kind(commands)}",
+                                 file=file, key=join_key(key, name))
+        lines = tuple(_text(c, file, join_key(join_key(key, name), i))
+                      for i, c in enumerate(commands))
+        hooks.append((name, tuple(line for line in lines if line)))
+    return tuple(sorted(hooks))
+
+
+# ---------------------------------------------------------------- config files
+
+
+@cache
+def config_files(directory: Path) -> dict[str, Path]:
+    """Layer name -> file in `directory/config`; `.yaml` wins over `.json` (as Fabrikate)."""
+    try:
+        names = os.listdir(directory / "config")
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    found: dict[str, Path] = {}
+    for suffix in (".json", ".yaml"):
+        for name in names:
+            if name.endswith(suffix):
+                found[name[: -len(suffix)]] = directory / "config" / name
+    return found
+
+
+@cache
+def load_config_file(file: Path) -> dict[str, Any]:
+    """A config layer file, normalised (see `normalise_config`)."""
+    data = load_file(file)
+    return normalise_config({} if data is None else data, file, "")
+
+
+def normalise_config(data: Any, file: Path | str, key: str) -> dict[str, Any]:
+    """Check a component-config mapping and fill defaults.
+
+    Result keys: config (mapping or None), namespace (str), injectNamespace (bool),
+    disabled (bool), subcomponents (name -> normalised mapping).
+    """
+    file = Path(file)
+    if not isinstance(data, dict):
+        raise StackyardError(f"expected a mapping, got {_kind(data)}", file=file, key=key)
+    unknown = sorted(set(data) - _CONFIG_KEYS)
+    if unknown:
+        warn(f"{file}: {key or 'top level'}: unknown key(s) {', '.join(unknown)} ignored "
+             "(values belong under `config:`)")
+    values = data.get("config")
+    if values is not None and not isinstance(values, dict):
+        raise StackyardError(f"expected a mapping of values, got {_kind(values)}",
+                             file=file, key=join_key(key, "config"))
+    subs = data.get("subcomponents") or {}
+    if not isinstance(subs, dict):
+        raise StackyardError(f"expected a mapping of subcomponent name to config, got "
+                             f"{_kind(subs)}", file=file, key=join_key(key, "subcomponents"))
+    sub_key = join_key(key, "subcomponents")
+    return {
+        "config": values,
+        "namespace": _text(data.get("namespace"), file, join_key(key, "namespace")),
+        "injectNamespace": _flag(data, "injectNamespace", file, key),
+        "disabled": _flag(data, "disabled", file, key),
+        "subcomponents": {
+            str(name): normalise_config(sub if sub is not None else {}, file,
+                                        join_key(sub_key, name))
+            for name, sub in subs.items()
+        },
+    }
+
+
+def _flag(data: dict[str, Any], name: str, file: Path, key: str) -> bool:
+    value = data.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise StackyardError(f"expected true or false, got {_kind(value)}",
+                             file=file, key=join_key(key, name))
+    return value
+
+
+# ---------------------------------------------------------------- environment files
+
+
+def load_environment(file: Path) -> Environment:
+    """`environments/<cluster>.yaml`: the cluster is the file name, the stack is relative to it."""
+    cluster = file.stem
+    if not CLUSTER_NAME.match(cluster):
+        raise StackyardError("a cluster name (the file name) may only use letters, digits, "
+                             "'.', '_' and '-'", file=file)
+    data = load_file(file)
+    if not isinstance(data, dict):
+        raise StackyardError(f"expected a mapping with `stack` and `layers`, got {_kind(data)}",
+                             file=file)
+    unknown = sorted(set(data) - _ENVIRONMENT_KEYS)
+    if unknown:
+        warn(f"{file}: unknown key(s) {', '.join(unknown)} ignored")
+    stack = data.get("stack")
+    if isinstance(stack, dict):
+        raise StackyardError("a remote stack ({source, method: git, ...}) needs remote "
+                             "sources, which this version does not fetch yet; use a local "
+                             "folder", file=file, key="stack")
+    if not isinstance(stack, str) or not stack:
+        raise StackyardError(f"expected the path of a stack folder, got {_kind(stack)}",
+                             file=file, key="stack")
+    stack_dir = Path(os.path.normpath(file.parent / stack))
+    if not stack_dir.is_dir():
+        raise StackyardError(f"stack folder {stack_dir} does not exist", file=file, key="stack")
+    config = data.get("config")
+    return Environment(
+        cluster=cluster,
+        file=file,
+        stack_dir=stack_dir,
+        layers=_layers(data.get("layers"), file),
+        config=None if config is None else normalise_config(config, file, "config"),
+    )
+
+
+def _layers(value: Any, file: Path) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise StackyardError(f"expected a list of layer names, got {_kind(value)}",
+                             file=file, key="layers")
+    layers: list[str] = []
+    for i, item in enumerate(value):
+        key = f"layers[{i}]"
+        if not isinstance(item, str) or not LAYER_NAME.match(item):
+            raise StackyardError(f"expected a layer name, got {_kind(item)}", file=file, key=key)
+        if item == "common":
+            raise StackyardError("`common` is always applied last; do not list it",
+                                 file=file, key=key)
+        if item in layers:
+            raise StackyardError(f"layer {item!r} is listed twice", file=file, key=key)
+        layers.append(item)
+    return tuple(layers)
+
+
+def environment_files(environments_dir: Path) -> list[Path]:
+    """Every `<cluster>.yaml` / `.json`; a cluster defined twice is an error."""
+    if not environments_dir.is_dir():
+        raise StackyardError("the environments folder does not exist", file=environments_dir)
+    files: dict[str, Path] = {}
+    for entry in sorted(os.listdir(environments_dir)):
+        path = environments_dir / entry
+        if path.suffix not in (".yaml", ".json") or not path.is_file():
+            continue
+        if path.stem in files:
+            raise StackyardError(f"cluster {path.stem!r} is defined twice ({files[path.stem].name}"
+                                 f" and {entry})", file=environments_dir)
+        files[path.stem] = path
+    return [files[name] for name in sorted(files)]

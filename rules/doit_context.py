@@ -1,0 +1,32 @@
+"""Which doit command is loading the tasks, and which task names it was given.
+
+doit hands the command to its task loader but not to task creators, so the command is read
+from the loader's call frame. Only `run`-like commands (those that execute tasks) get a
+pruned task list; `list`, `info`, `forget` and the rest always see every task.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from doit.cmd_base import DoitCmdBase
+
+
+@dataclass(frozen=True)
+class Invocation:
+    executes_tasks: bool
+    selected: tuple[str, ...]
+
+
+def current_invocation() -> Invocation:
+    """The running doit command; when it cannot be found, behave like `list` (prune nothing)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        command = frame.f_locals.get("self")
+        if isinstance(command, DoitCmdBase) and frame.f_code.co_name == "execute":
+            args = frame.f_locals.get("args") or ()
+            return Invocation(bool(command.execute_tasks),
+                              tuple(a for a in args if not a.startswith("-")))
+        frame = frame.f_back
+    return Invocation(executes_tasks=False, selected=())

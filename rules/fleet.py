@@ -1,0 +1,51 @@
+"""The few lines a `dodo.py` needs: doit settings and the task creator for one repo root."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from doit import Globals
+from doit.exceptions import InvalidDodoFile
+
+from .doit_context import current_invocation
+from .errors import StackyardError
+from .plan import plan_fleet
+from .tasks import fleet_tasks
+from .workspace import Workspace
+
+
+def doit_config(root: Path) -> dict[str, Any]:
+    """State in `.stackyard/doit.sqlite3`: transactional, unlike doit's dbm/json defaults."""
+    workspace = Workspace.at(root)
+    workspace.state_dir.mkdir(parents=True, exist_ok=True)
+    return {"backend": "sqlite3", "dep_file": str(workspace.doit_db), "verbosity": 1}
+
+
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    """A cancelled CI job sends SIGTERM: stop as for Ctrl-C, so doit saves finished work."""
+    raise KeyboardInterrupt
+
+
+def tasks_for(root: Path) -> Callable[[], Iterator[dict[str, Any]]]:
+    workspace = Workspace.at(root)
+
+    def task_stackyard() -> Iterator[dict[str, Any]]:
+        """Stackyard: plan the fleet, hand doit the tasks that are not up to date."""
+        invocation = current_invocation()
+        try:
+            plans = plan_fleet(workspace)
+        except StackyardError as err:
+            raise InvalidDodoFile(str(err)) from None
+        if invocation.executes_tasks:
+            signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+        dep_manager = Globals.dep_manager
+        yield from fleet_tasks(
+            plans, workspace, prune=invocation.executes_tasks and dep_manager is not None,
+            selected=invocation.selected,
+            saved=dep_manager.get_values if dep_manager is not None else None,
+        )
+
+    return task_stackyard

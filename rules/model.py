@@ -1,0 +1,94 @@
+"""The data every stage shares: component definitions, config layers, environments, plan nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+CONTAINER = "component"
+
+
+@dataclass(frozen=True)
+class ComponentDef:
+    """One entry of a `component.yaml`: the file's root or one of its `subcomponents`."""
+
+    name: str
+    type: str
+    method: str = ""
+    source: str = ""
+    path: str = ""
+    version: str = ""
+    branch: str = ""
+    hooks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    subcomponents: tuple[ComponentDef, ...] = ()
+    file: Path = field(default=Path(), compare=False)
+    key: str = field(default="", compare=False)
+
+    @property
+    def inline(self) -> bool:
+        """Fabrikate: `component`/empty type entries point at a folder; any other type is inline."""
+        return self.type != CONTAINER
+
+    def hook(self, name: str) -> tuple[str, ...]:
+        return dict(self.hooks).get(name, ())
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that change what this node renders (for its digest)."""
+        return {
+            "name": self.name, "type": self.type, "method": self.method, "source": self.source,
+            "path": self.path, "version": self.version, "branch": self.branch,
+            "hooks": [[k, list(v)] for k, v in self.hooks],
+        }
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One config source for a node: a file (or an environment's inline config) at a key prefix.
+
+    `data` is the normalised component-config mapping found at `prefix` inside `file`
+    (keys: config, namespace, injectNamespace, disabled, subcomponents).
+    """
+
+    file: str
+    prefix: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """`environments/<cluster>.yaml`: which stack, which layers, optional inline config."""
+
+    cluster: str
+    file: Path
+    stack_dir: Path
+    layers: tuple[str, ...]
+    config: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class MergedConfig:
+    """A node's config after layering: its helm values and namespace settings."""
+
+    values: dict[str, Any]
+    namespace: str
+    inject_namespace: bool
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    """One (cluster, component node) to render: everything the render needs, precomputed."""
+
+    cluster: str
+    node_path: str
+    definition: ComponentDef
+    physical_dir: Path
+    logical_dir: PurePosixPath
+    config: MergedConfig
+    inputs_digest: str
+    digest: str
+
+    @property
+    def output(self) -> PurePosixPath:
+        """Output file relative to `generated/<cluster>/` (Fabrikate §4.2)."""
+        return self.logical_dir / f"{self.definition.name}.yaml"

@@ -1,0 +1,155 @@
+"""`type: helm`: render a chart in-process with the embedded Helm SDK (spec §5.2).
+
+Charts are loaded once per process (an LRU keyed by the chart's content digest) and
+rendered for every cluster. A chart whose `file://` dependencies are not in its `charts/`
+folder is built once into the workspace (a copy with those dependencies placed in it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import helm_python
+from cachetools import LRUCache
+
+from .. import manifests
+from ..digest import digest_tree, digest_value
+from ..errors import StackyardError
+from ..model import ComponentDef, PlanNode
+from ..workspace import Workspace
+from ..yamlio import load_file
+
+
+def chart_dir(definition: ComponentDef, directory: Path) -> Path:
+    """Where the chart lives (spec §2.3): vendored `helm_repos/<name>` for git/helm methods."""
+    if definition.method == "git":
+        return Path(os.path.normpath(
+            directory / "helm_repos" / definition.name / definition.path.lstrip("/")))
+    if definition.method == "helm":
+        return directory / "helm_repos" / definition.name
+    return Path(os.path.normpath(directory / definition.path.lstrip("/")))
+
+
+def declared_dependencies(chart: Path) -> list[dict[str, Any]]:
+    """Dependencies from `requirements.yaml`, else from `Chart.yaml` (as Helm reads them)."""
+    for name in ("requirements.yaml", "Chart.yaml"):
+        file = chart / name
+        if file.is_file():
+            data = load_file(file)
+            deps = data.get("dependencies") if isinstance(data, dict) else None
+            if deps:
+                return [d for d in deps if isinstance(d, dict)]
+    return []
+
+
+def local_dependency_dirs(chart: Path) -> list[Path]:
+    """Folders of `file://` dependencies, resolved against the chart folder."""
+    dirs = []
+    for dep in declared_dependencies(chart):
+        repository = str(dep.get("repository") or "")
+        if repository.startswith("file://"):
+            dirs.append(Path(os.path.normpath(chart / repository[len("file://"):])))
+    return dirs
+
+
+class HelmRenderer:
+    version = f"1+helm-{helm_python.helm_sdk_version()}"
+    uses_config = True
+
+    def __init__(self) -> None:
+        self._charts: LRUCache[str, helm_python.Chart] = LRUCache(maxsize=64)
+
+    def input_digest(self, definition: ComponentDef, directory: Path) -> str:
+        chart = chart_dir(definition, directory)
+        if not (chart / "Chart.yaml").is_file():
+            return "missing"  # reported by the render, with the folder it looked in
+        outside = [d for d in local_dependency_dirs(chart) if not d.is_relative_to(chart)]
+        return digest_value([digest_tree(chart), *(digest_tree(d) for d in outside if d.is_dir())])
+
+    def render(self, node: PlanNode, workspace: Workspace) -> bytes:
+        definition = node.definition
+        where = {"file": definition.file, "key": definition.key or "type"}
+        chart = chart_dir(definition, node.physical_dir)
+        if not (chart / "Chart.yaml").is_file():
+            hint = ""
+            if definition.method in ("git", "helm"):
+                hint = (f" (method {definition.method}: the chart must be vendored there; this "
+                        "version does not fetch remote charts yet)")
+            raise StackyardError(f"no Helm chart at {workspace.display(chart)}{hint}", **where)
+        loaded = self._load(chart, node.inputs_digest, workspace, where)
+        namespace = node.config.namespace or "default"
+        try:
+            helm_python.validate_release_name(definition.name)
+            templates = loaded.render(node.config.values, name=definition.name,
+                                      namespace=namespace)
+            crds = loaded.crds
+        except helm_python.HelmError as err:
+            raise StackyardError(
+                f"helm template failed for chart {workspace.display(chart)}: "
+                f"{' '.join(err.detail.split())}", **where) from err
+        documents = manifests.collect(templates, crds)
+        inject = node.config.namespace if node.config.inject_namespace else None
+        return manifests.join(documents, inject or None)
+
+    def _load(self, chart: Path, digest: str, workspace: Workspace,
+              where: dict[str, Any]) -> helm_python.Chart:
+        cached = self._charts.get(digest)
+        if cached is not None:
+            return cached
+        try:
+            ready = self._with_local_dependencies(chart, digest, workspace, where)
+            loaded = helm_python.Chart.load(ready)
+        except helm_python.HelmError as err:
+            raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
+                                 f"{' '.join(err.detail.split())}", **where) from err
+        self._charts[digest] = loaded
+        return loaded
+
+    def _with_local_dependencies(self, chart: Path, digest: str, workspace: Workspace,
+                                 where: dict[str, Any]) -> Path:
+        """The chart itself, or a built copy when declared dependencies are not in charts/."""
+        missing = [d for d in helm_python.dependency_list(chart) if d.get("status") != "ok"]
+        if not missing:
+            return chart
+        remote = [d for d in missing if not str(d.get("repository", "")).startswith("file://")]
+        if remote:
+            names = ", ".join(f"{d['name']} ({d.get('repository')})" for d in remote)
+            raise StackyardError(
+                f"chart {workspace.display(chart)} needs dependencies that are not in its "
+                f"charts/ folder: {names}; vendor them (helm dependency build) — this "
+                "version does not fetch chart repositories yet", **where)
+        built = workspace.chart_build_dir(digest) / chart.name
+        if not built.is_dir():
+            _build_copy(chart, built, [d for d in local_dependency_dirs(chart)], workspace, where)
+        return built
+
+
+def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: Workspace,
+                where: dict[str, Any]) -> None:
+    """Copy the chart and its `file://` dependencies into charts/, then rename into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
+    try:
+        copy = staging / chart.name
+        shutil.copytree(chart, copy, symlinks=False)
+        for dependency in dependencies:
+            if not (dependency / "Chart.yaml").is_file():
+                raise StackyardError(f"file:// dependency {workspace.display(dependency)} of "
+                                     f"chart {workspace.display(chart)} is not a chart", **where)
+            destination = copy / "charts" / dependency.name
+            shutil.rmtree(destination, ignore_errors=True)
+            shutil.copytree(dependency, destination, symlinks=False)
+        try:
+            os.replace(copy, target)
+        except OSError:
+            if not target.is_dir():  # another worker may have finished the same build first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+RENDERER = HelmRenderer()

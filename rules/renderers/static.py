@@ -1,0 +1,47 @@
+"""`type: static`: each file of a folder as `---\\n<content>\\n`, by name (spec §5.4)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..digest import digest_tree
+from ..errors import StackyardError
+from ..model import ComponentDef, PlanNode
+from ..workspace import Workspace
+
+
+def manifest_dir(definition: ComponentDef, directory: Path) -> Path:
+    """`method: http` reads its vendored download in `components/<name>/`; else `<path>`."""
+    if definition.method.lower() == "http":
+        return directory / "components" / definition.name
+    return Path(os.path.normpath(directory / definition.path.lstrip("/")))
+
+
+class StaticRenderer:
+    version = "1"
+    uses_config = False
+
+    def input_digest(self, definition: ComponentDef, directory: Path) -> str:
+        folder = manifest_dir(definition, directory)
+        # a missing folder is reported by the render (a hook may still create it)
+        return digest_tree(folder) if folder.is_dir() else "missing"
+
+    def render(self, node: PlanNode, workspace: Workspace) -> bytes:
+        folder = manifest_dir(node.definition, node.physical_dir)
+        where = {"file": node.definition.file, "key": node.definition.key or "path"}
+        if not folder.is_dir():
+            raise StackyardError(f"static manifest folder {workspace.display(folder)} does not "
+                                 "exist", **where)
+        parts: list[bytes] = []
+        for name in sorted(os.listdir(folder)):
+            path = folder / name
+            if path.is_dir():
+                raise StackyardError(f"static manifest folder {workspace.display(folder)} "
+                                     f"contains a sub-folder {name!r}; only files are read",
+                                     **where)
+            parts.append(b"---\n" + path.read_bytes() + b"\n")
+        return b"".join(parts)
+
+
+RENDERER = StaticRenderer()

@@ -1,0 +1,39 @@
+"""The tool's own state folder (`.stackyard/` beside dodo.py): doit's database and caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    state_dir: Path
+
+    @classmethod
+    def at(cls, root: Path) -> Workspace:
+        return cls(root=root, state_dir=root / ".stackyard")
+
+    @property
+    def doit_db(self) -> Path:
+        return self.state_dir / "doit.sqlite3"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "generated"
+
+    def render_path(self, digest: str) -> Path:
+        """Renders are content-addressed: clusters with the same inputs share one file."""
+        return self.state_dir / "renders" / digest[:2] / f"{digest}.yaml"
+
+    def chart_build_dir(self, digest: str) -> Path:
+        """A copy of a chart with its `file://` dependencies placed in `charts/`."""
+        return self.state_dir / "charts" / digest
+
+    def display(self, path: Path) -> str:
+        """Paths in messages are relative to the repo root when they live inside it."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)

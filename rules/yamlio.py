@@ -1,0 +1,154 @@
+"""YAML and JSON reading with Fabrikate's dialect (go-yaml v2, YAML 1.1), and YAML writing.
+
+Fabrikate decoded config with go-yaml v2: unquoted y/n/yes/no/on/off are booleans, map keys
+are always strings, and timestamps stay strings. Component files decode into string fields,
+so `version: 1.20` stays the text "1.20". Both dialects are reproduced here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import StackyardError
+
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+_YAML11_BOOL = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"
+)
+_TRUE_WORDS = {"y", "yes", "true", "on"}
+
+
+def _key_text(node: yaml.Node, loader: yaml.SafeLoader) -> str:
+    """Map keys are always strings, spelled as written: `on:` is "on", `1:` is "1"."""
+    if isinstance(node, yaml.ScalarNode):
+        return "" if node.tag == "tag:yaml.org,2002:null" else str(node.value)
+    return str(loader.construct_object(node, deep=True))
+
+
+class ConfigLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """SafeLoader with YAML 1.1 booleans (incl. y/n) and no timestamp type."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool",
+                                                                "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+}
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML11_BOOL, list("yYnNtTfFoO"))
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    return str(loader.construct_scalar(node)).lower() in _TRUE_WORDS
+
+
+def _construct_string_keyed_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+    loader.flatten_mapping(node)
+    return {
+        _key_text(k, loader): loader.construct_object(v, deep=True)
+        for k, v in node.value
+    }
+
+
+ConfigLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+ConfigLoader.add_constructor("tag:yaml.org,2002:map", _construct_string_keyed_mapping)
+ConfigLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str
+)
+
+
+def _node_to_text_tree(node: yaml.Node) -> Any:
+    """Component files: keep every scalar as the text written (go decodes into strings)."""
+    if isinstance(node, yaml.MappingNode):
+        return {str(_node_to_text_tree(k)): _node_to_text_tree(v) for k, v in node.value}
+    if isinstance(node, yaml.SequenceNode):
+        return [_node_to_text_tree(v) for v in node.value]
+    if node.tag == "tag:yaml.org,2002:null":
+        return None
+    return node.value
+
+
+class _TextLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """Resolves only null, so component files keep scalars as written."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml_error(path: Path, err: yaml.YAMLError) -> StackyardError:
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return StackyardError(f"malformed YAML{where}: {problem}", file=path)
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise StackyardError(f"not UTF-8 text: {err}", file=path) from err
+    except OSError as err:
+        raise StackyardError(f"cannot read: {err.strerror}", file=path) from err
+
+
+def parse_document(path: Path, text: str, *, as_text: bool = False) -> Any:
+    """Parse YAML (or JSON by extension); `as_text` keeps scalars as written (component files)."""
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise StackyardError(
+                f"malformed JSON (line {err.lineno}, column {err.colno}): {err.msg}", file=path
+            ) from err
+    try:
+        if as_text:
+            node = yaml.compose(text, Loader=_TextLoader)
+            return None if node is None else _node_to_text_tree(node)
+        return yaml.load(text, Loader=ConfigLoader)
+    except yaml.YAMLError as err:
+        raise _yaml_error(path, err) from err
+
+
+@cache
+def load_file(path: Path, *, as_text: bool = False) -> Any:
+    """Parse a definition file once per process; results are shared, never mutate them."""
+    return parse_document(path, read_text(path), as_text=as_text)
+
+
+def parse_yaml_documents(text: str) -> list[Any]:
+    """All documents of a multi-document stream, YAML 1.1 dialect."""
+    return list(yaml.load_all(text, Loader=ConfigLoader))
+
+
+class _Go11Dumper(_BASE_DUMPER):  # type: ignore[misc, valid-type]
+    """Quotes every string a YAML 1.1 reader would take for a boolean (`"y"`, `"on"`)."""
+
+
+_Go11Dumper.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML11_BOOL, list("yYnNtTfFoO"))
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    """Multi-line strings as literal blocks (`|`), as go-yaml writes them."""
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Go11Dumper.add_representer(str, _represent_text)
+
+
+def dump_yaml(value: Any) -> str:
+    """Re-serialise like go-yaml v2: sorted keys, 2-space indent, unindented list items."""
+    return yaml.dump(
+        value, Dumper=_Go11Dumper, default_flow_style=False, sort_keys=True,
+        allow_unicode=True, width=80,
+    )
