@@ -1,0 +1,63 @@
+"""Run the real `doit` on a fleet folder and read what it executed from its own report."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CHARTS = REPO.parent / "shared" / "testdata" / "helm-charts" / "stable"
+
+
+@dataclass(frozen=True)
+class DoitRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def executed(self) -> list[str]:
+        """Tasks doit ran (it prints `.  <name>` for each; up-to-date ones are not handed to it)."""
+        return [line[3:] for line in self.stdout.splitlines() if line.startswith(".  ")]
+
+    @property
+    def renders(self) -> list[str]:
+        return [name for name in self.executed if name.startswith("render:")]
+
+
+def doit(root: Path, *args: str) -> DoitRun:
+    result = subprocess.run(
+        [sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True,
+        check=False, timeout=600,
+    )
+    return DoitRun(result.returncode, result.stdout, result.stderr)
+
+
+def install_dodo(root: Path) -> None:
+    """The project's own dodo.py, copied as a user would into their monorepo."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dodo.py", root / "dodo.py")
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def link_chart(root: Path, name: str) -> Path:
+    """A shared real chart, reachable from the fleet at `stacks/charts/<name>`."""
+    target = root / "stacks" / "charts" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        target.symlink_to(SHARED_CHARTS / name, target_is_directory=True)
+    return target
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` with its bytes, to prove output was (not) touched."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
