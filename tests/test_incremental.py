@@ -1,0 +1,149 @@
+"""Incrementality, read from doit's own report of the tasks it executed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.doit_runner import REPO, doit, install_dodo, snapshot, write
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    """The bundled example fleet, copied and built once."""
+    root = tmp_path / "fleet"
+    shutil.copytree(REPO / "stacks", root / "stacks")
+    shutil.copytree(REPO / "environments", root / "environments")
+    install_dodo(root)
+    first = doit(root)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert len(first.renders) == 15
+    return root
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def test_nothing_changed_runs_nothing(fleet: Path) -> None:
+    run = doit(fleet)
+    assert run.returncode == 0
+    assert run.executed == []
+
+
+def test_touching_every_input_runs_nothing(fleet: Path) -> None:
+    for path in list((fleet / "stacks").rglob("*")) + list((fleet / "environments").rglob("*")):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert doit(fleet).executed == []
+
+
+def test_one_clusters_inline_config_rerenders_that_node_only(fleet: Path) -> None:
+    edit(fleet / "environments/prod-east.yaml", "cluster: prod-east", "cluster: prod-east-1")
+    assert doit(fleet).executed == ["render:prod-east:platform/web", "prod-east"]
+
+
+def test_a_shared_layer_rerenders_the_nodes_it_reaches_in_every_cluster(fleet: Path) -> None:
+    edit(fleet / "stacks/logging/config/common.yaml", "port: 24224", "port: 24225")
+    run = doit(fleet)
+    # dev disables logging, so only the prod clusters' shippers are reached
+    assert sorted(run.renders) == ["render:prod-east:platform/logging/shipper",
+                                   "render:prod-west:platform/logging/shipper"]
+    assert sorted(set(run.executed) - set(run.renders)) == ["prod-east", "prod-west"]
+
+
+def test_a_region_layer_rerenders_only_clusters_in_that_region(fleet: Path) -> None:
+    edit(fleet / "stacks/platform/config/west.yaml", "web.west.example.com", "www.west.example")
+    assert doit(fleet).executed == ["render:prod-west:platform/web", "prod-west"]
+
+
+def test_a_comment_in_a_layer_changes_nothing(fleet: Path) -> None:
+    path = fleet / "stacks/platform/config/prod.yaml"
+    path.write_text("# reviewed\n" + path.read_text())
+    assert doit(fleet).executed == []
+
+
+def test_an_edit_with_its_mtime_restored_is_still_seen(fleet: Path) -> None:
+    path = fleet / "stacks/web/config/common.yaml"
+    before = path.stat()
+    edit(path, "repository: nginx", "repository: nginx-unprivileged")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert sorted(doit(fleet).renders) == ["render:dev:platform/web",
+                                           "render:prod-east:platform/web",
+                                           "render:prod-west:platform/web"]
+
+
+def test_chart_template_change_rerenders_its_users_only(fleet: Path) -> None:
+    template = fleet / "stacks/charts/log-shipper/templates/configmap.yaml"
+    template.write_text(template.read_text() + "  extra: \"1\"\n")
+    run = doit(fleet)
+    assert sorted(run.renders) == ["render:prod-east:platform/logging/shipper",
+                                   "render:prod-west:platform/logging/shipper"]
+
+
+def test_one_cluster_on_the_command_line(fleet: Path) -> None:
+    edit(fleet / "stacks/web/config/common.yaml", "repository: nginx",
+         "repository: nginx-unprivileged")
+    run = doit(fleet, "dev")
+    assert run.executed == ["render:dev:platform/web", "dev"]
+    assert "nginx-unprivileged" not in (fleet / "generated/prod-west/web/web.yaml").read_text()
+
+
+def test_a_deleted_output_file_is_restored_without_rendering(fleet: Path) -> None:
+    target = fleet / "generated/prod-west/logging/shipper.yaml"
+    expected = target.read_bytes()
+    target.unlink()
+    run = doit(fleet)
+    assert run.executed == ["prod-west"]
+    assert target.read_bytes() == expected
+
+
+def test_forget_makes_a_task_run_again(fleet: Path) -> None:
+    assert doit(fleet, "forget", "render:dev:platform/web").returncode == 0
+    assert doit(fleet).renders == ["render:dev:platform/web"]
+
+
+def test_list_and_info_see_up_to_date_tasks(fleet: Path) -> None:
+    listing = doit(fleet, "list", "--all")
+    assert "render:prod-east:platform/logging/shipper" in listing.stdout
+    info = doit(fleet, "info", "render:prod-east:platform/web")
+    assert info.returncode == 0
+    assert "up-to-date" in info.stdout
+
+
+def test_disabling_a_component_removes_its_files(fleet: Path) -> None:
+    write(fleet / "environments/prod-west.yaml", "stack: ../stacks/platform\nlayers: [west, prod]\n"
+          "config:\n  subcomponents:\n    logging: {disabled: true}\n")
+    mine = fleet / "generated/prod-west/logging/notes.txt"
+    mine.write_text("not written by stackyard")
+    run = doit(fleet)
+    assert run.executed == ["prod-west"]
+    folder = fleet / "generated/prod-west"
+    assert not (folder / "logging/shipper.yaml").exists()
+    assert mine.exists(), "files the tool did not write are left alone"
+    assert "logging/" not in (folder / "kustomization.yaml").read_text()
+
+
+def test_parallel_build_matches_serial(fleet: Path, tmp_path: Path) -> None:
+    serial = snapshot(fleet / "generated")
+    shutil.rmtree(fleet / "generated")
+    shutil.rmtree(fleet / ".stackyard")
+    run = doit(fleet, "-n", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(run.renders) == 15
+    assert snapshot(fleet / "generated") == serial
+
+
+def test_dodo_is_reusable_in_another_folder(tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere" / "monorepo"
+    write(other / "stacks/only/component.yaml", "name: only\ntype: static\npath: manifests\n")
+    write(other / "stacks/only/manifests/a.yaml", "kind: ConfigMap\n")
+    write(other / "environments/solo.yaml", "stack: ../stacks/only\n")
+    install_dodo(other)
+    run = doit(other)
+    assert run.returncode == 0, run.stderr
+    assert (other / "generated/solo/only.yaml").read_bytes() == b"---\nkind: ConfigMap\n\n"
