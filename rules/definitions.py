@@ -79,17 +79,17 @@ def _component_entry(data: Any, file: Path, key: str) -> ComponentDef:
         raise StackyardError(f"expected a mapping, got {_kind(data)}", file=file, key=key or "")
     unknown = sorted(set(data) - _COMPONENT_KEYS)
     if unknown:
-        warn(f"{file}: {key or 'top level'}: unknown key(s) {', '.join(unknown)} ignored")
+        warn(f"unknown key(s) {', '.join(unknown)} ignored", file=file, key=key)
     if data.get("config") is not None:
-        warn(f"{file}: {join_key(key, 'config')}: config in a component file is ignored; "
-             "put it in config/common.yaml")
+        warn("config in a component file is ignored; put it in config/common.yaml",
+             file=file, key=join_key(key, "config"))
     if data.get("repositories"):
-        warn(f"{file}: {join_key(key, 'repositories')}: deprecated and ignored")
+        warn("deprecated and ignored", file=file, key=join_key(key, "repositories"))
     fields = {f: _text(data.get(f), file, join_key(key, f)) for f in _STRING_FIELDS}
     kind = fields.pop("generator")
     if kind:
-        warn(f"{file}: {join_key(key, 'generator')}: deprecated alias of `type`; it overrides "
-             "`type`")
+        warn("deprecated alias of `type`; it overrides `type`", file=file,
+             key=join_key(key, "generator"))
     else:
         kind = fields["type"]
     fields["type"] = kind or CONTAINER
@@ -134,8 +134,8 @@ def _hooks(value: Any, file: Path, key: str) -> tuple[tuple[str, tuple[str, ...]
     hooks = []
     for name, commands in value.items():
         if name not in HOOK_NAMES:
-            warn(f"{file}: {join_key(key, name)}: unknown hook ignored "
-                 f"(known: {', '.join(HOOK_NAMES)})")
+            warn(f"unknown hook ignored (known: {', '.join(HOOK_NAMES)})", file=file,
+                 key=join_key(key, name))
             continue
         if commands is None:
             continue
@@ -184,8 +184,8 @@ def normalise_config(data: Any, file: Path | str, key: str) -> dict[str, Any]:
         raise StackyardError(f"expected a mapping, got {_kind(data)}", file=file, key=key)
     unknown = sorted(set(data) - _CONFIG_KEYS)
     if unknown:
-        warn(f"{file}: {key or 'top level'}: unknown key(s) {', '.join(unknown)} ignored "
-             "(values belong under `config:`)")
+        warn(f"unknown key(s) {', '.join(unknown)} ignored (values belong under `config:`)",
+             file=file, key=key)
     values = data.get("config")
     if values is not None and not isinstance(values, dict):
         raise StackyardError(f"expected a mapping of values, got {_kind(values)}",
@@ -233,7 +233,7 @@ def load_environment(file: Path) -> Environment:
                              file=file)
     unknown = sorted(set(data) - _ENVIRONMENT_KEYS)
     if unknown:
-        warn(f"{file}: unknown key(s) {', '.join(unknown)} ignored")
+        warn(f"unknown key(s) {', '.join(unknown)} ignored", file=file)
     stack = data.get("stack")
     if isinstance(stack, dict):
         raise StackyardError("a remote stack ({source, method: git, ...}) needs remote "

@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+
+def display_path(path: Path | str) -> str:
+    """Paths in messages: relative to the working folder (doit runs in the repo root)."""
+    text = str(path)
+    if os.path.isabs(text):
+        relative = os.path.relpath(text)
+        if not relative.startswith(".."):
+            return relative
+    return text
 
 
 class StackyardError(Exception):
     """A problem with the user's input: says where (file, key path) and what was expected."""
 
     def __init__(self, message: str, *, file: Path | str | None = None, key: str = "") -> None:
-        self.file = str(file) if file is not None else None
+        self.file = display_path(file) if file is not None else None
         self.key = key
         self.message = message
-        where = self.file or ""
-        if key:
-            where = f"{where}: {key}" if where else key
-        super().__init__(f"{where}: {message}" if where else message)
+        super().__init__(locate(message, file=file, key=key))
 
 
-def warn(message: str) -> None:
+def locate(message: str, *, file: Path | str | None = None, key: str = "") -> str:
+    """`<file>: <key path>: <message>`, leaving out what is not known."""
+    where = [display_path(file)] if file is not None else []
+    if key:
+        where.append(key)
+    return ": ".join([*where, message])
+
+
+def warn(message: str, *, file: Path | str | None = None, key: str = "") -> None:
     """Warnings go to stderr so that they never end up in captured manifests."""
-    print(f"stackyard: warning: {message}", file=sys.stderr)
+    print(f"stackyard: warning: {locate(message, file=file, key=key)}", file=sys.stderr)
 
 
 def join_key(base: str, key: object) -> str:

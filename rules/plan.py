@@ -20,7 +20,7 @@ from .definitions import (
     load_environment,
 )
 from .digest import digest_value
-from .errors import StackyardError, warn
+from .errors import StackyardError, join_key, locate, warn
 from .layering import child_layers, is_disabled, merge_config
 from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
@@ -165,9 +165,9 @@ def _plan_node(cluster: str, visit: _Visit) -> PlanNode:
 def _renderer(definition: ComponentDef) -> Renderer:
     renderer = renderer_for(definition.type)
     if renderer is None:
-        warn_once(f"{definition.file}: {definition.key or 'type'}: unknown type "
-                  f"{definition.type!r} renders an empty manifest (known: "
-                  f"{', '.join(sorted(REGISTRY))})")
+        warn_once(locate(f"unknown type {definition.type!r} renders an empty manifest (known: "
+                         f"{', '.join(sorted(REGISTRY))})",
+                         file=definition.file, key=join_key(definition.key, "type")))
         return REGISTRY["component"]
     return renderer
 

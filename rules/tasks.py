@@ -115,7 +115,7 @@ def fleet_tasks(plans: dict[str, ClusterPlan], workspace: Workspace, *, prune: b
                 "doc": f"render {node.definition.type} {node.node_path!r} for {node.cluster}",
                 "actions": [(render_node, (node, workspace))],
                 "uptodate": [check],
-                "verbosity": 1,
+                "verbosity": 2,
             }
         check = ClusterCheck(plan.digest, cluster_dir(plan, workspace))
         if render_names or wanted(plan.name, check):
@@ -126,5 +126,5 @@ def fleet_tasks(plans: dict[str, ClusterPlan], workspace: Workspace, *, prune: b
                 "actions": [(assemble_cluster, (plan, workspace))],
                 "task_dep": render_names,
                 "uptodate": [check],
-                "verbosity": 1,
+                "verbosity": 2,
             }

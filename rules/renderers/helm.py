@@ -72,7 +72,7 @@ class HelmRenderer:
 
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:
         definition = node.definition
-        where = {"file": definition.file, "key": definition.key or "type"}
+        where = {"file": definition.file, "key": definition.key}
         chart = chart_dir(definition, node.physical_dir)
         if not (chart / "Chart.yaml").is_file():
             hint = ""

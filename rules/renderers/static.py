@@ -29,7 +29,7 @@ class StaticRenderer:
 
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:
         folder = manifest_dir(node.definition, node.physical_dir)
-        where = {"file": node.definition.file, "key": node.definition.key or "path"}
+        where = {"file": node.definition.file, "key": node.definition.key}
         if not folder.is_dir():
             raise StackyardError(f"static manifest folder {workspace.display(folder)} does not "
                                  "exist", **where)
