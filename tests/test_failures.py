@@ -1,0 +1,123 @@
+"""Bad input: a clear error naming file and key, a non-zero exit, previous output intact."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.doit_runner import REPO, doit, install_dodo, snapshot, write
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    root = tmp_path / "fleet"
+    shutil.copytree(REPO / "stacks", root / "stacks")
+    shutil.copytree(REPO / "environments", root / "environments")
+    install_dodo(root)
+    assert doit(root).returncode == 0
+    return root, snapshot(root / "generated")
+
+
+def fails_cleanly(root: Path, before: dict[str, bytes], *expected: str) -> str:
+    run = doit(root)
+    message = run.stdout + run.stderr
+    assert run.returncode != 0, message
+    assert "Traceback" not in message, message
+    for text in expected:
+        assert text in message, message
+    assert snapshot(root / "generated") == before, "previous output must stay intact"
+    return message
+
+
+def test_malformed_yaml_in_a_layer(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    write(root / "stacks/platform/config/prod.yaml", "subcomponents:\n  web: [1\n")
+    fails_cleanly(root, before, "stacks/platform/config/prod.yaml", "malformed YAML (line 3")
+
+
+def test_malformed_json_component(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    (root / "stacks/web/component.yaml").unlink()
+    write(root / "stacks/web/component.json", '{"name": "web", "type": "helm",}')
+    fails_cleanly(root, before, "stacks/web/component.json", "malformed JSON")
+
+
+def test_map_against_list_names_both_files(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    path = root / "stacks/web/config/common.yaml"
+    path.write_text(path.read_text().replace("  image:\n    repository: nginx\n    tag: \"1.24\"\n",
+                                             "  image: [nginx]\n"))
+    fails_cleanly(root, before, "stacks/web/config/common.yaml: config.image",
+                  "stacks/platform/config/common.yaml (subcomponents.web.config.image)")
+
+
+def test_helm_template_error_names_chart_template_and_line(
+        built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    template = root / "stacks/charts/hello-web/templates/service.yaml"
+    template.write_text(template.read_text() + "  broken: {{ .Values.nope.deeper }}\n")
+    fails_cleanly(root, before, "render:dev:platform/web", "stacks/charts/hello-web",
+                  "hello-web/templates/service.yaml:13", "nope.deeper")
+
+
+def test_failing_hook_shows_its_output(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    path = root / "stacks/web/component.yaml"
+    path.write_text(path.read_text() + "hooks:\n  before-generate:\n"
+                    "    - echo preparing; echo 'disk full' >&2; exit 3\n")
+    fails_cleanly(root, before, "stacks/web/component.yaml: hooks.before-generate",
+                  "exit code 3", "preparing", "disk full")
+
+
+def test_missing_chart_folder(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    path = root / "stacks/web/component.yaml"
+    path.write_text(path.read_text().replace("hello-web", "hello-wbe"))
+    fails_cleanly(root, before, "no Helm chart at stacks/charts/hello-wbe")
+
+
+def test_missing_stack_folder(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    write(root / "environments/dev.yaml", "stack: ../stacks/platfrom\n")
+    fails_cleanly(root, before, "environments/dev.yaml: stack", "does not exist")
+
+
+def test_cycle_between_stacks(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    path = root / "stacks/logging/component.yaml"
+    path.write_text(path.read_text() + "  - name: again\n    source: ../platform\n")
+    fails_cleanly(root, before, "stacks/logging/component.yaml: subcomponents[2]", "cycle")
+
+
+def test_a_failing_cluster_does_not_stop_the_others(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    template = root / "stacks/charts/hello-web/templates/service.yaml"
+    annotated = template.read_text().replace("spec:", "  annotations: {rev: \"2\"}\nspec:")
+    template.write_text('{{- if .Values.failHere }}{{ fail "asked to fail" }}{{ end }}\n'
+                        + annotated)
+    write(root / "stacks/platform/config/west.yaml",
+          "subcomponents:\n  web:\n    config:\n      failHere: true\n")
+    run = doit(root, "--continue")
+    assert run.returncode != 0
+    assert "asked to fail" in run.stdout + run.stderr
+    after = snapshot(root / "generated")
+    for cluster, changed in (("prod-west", False), ("prod-east", True), ("dev", True)):
+        key = f"{cluster}/web/web.yaml"
+        assert (after[key] != before[key]) is changed, cluster
+    assert {k: v for k, v in after.items() if k.startswith("prod-west/")} == \
+        {k: v for k, v in before.items() if k.startswith("prod-west/")}
+
+
+def test_unknown_layer_and_unknown_type_warn(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, _ = built
+    write(root / "environments/dev.yaml", "stack: ../stacks/platform\nlayers: [dve]\n")
+    path = root / "stacks/platform/component.yaml"
+    path.write_text(path.read_text().replace("type: static", "type: statik"))
+    run = doit(root)
+    assert run.returncode == 0
+    assert "environments/dev.yaml: layer 'dve' has no config file" in run.stderr
+    assert "stacks/platform/component.yaml: subcomponents[0].type: unknown type 'statik'" \
+        in run.stderr
+    assert (root / "generated/dev/base.yaml").read_bytes() == b""
