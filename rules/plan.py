@@ -1,26 +1,29 @@
 """Planning: walk each cluster's stack, layer its config, and digest every node.
 
 The plan is pure data (no doit, no rendering): one `PlanNode` per (cluster, component node)
-with its merged config and ONE digest over everything that changes its output.
+with its merged config and ONE digest over everything that changes its output. The planner
+also records what each cluster read (`Watch`), so that a later run can tell, file by file,
+whether a cached plan is still valid.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .definitions import (
     config_files,
     environment_files,
+    find_component_file,
     load_component,
     load_config_file,
     load_environment,
 )
 from .digest import digest_value
 from .errors import StackyardError, join_key, locate, warn
+from .filestate import FileState
 from .layering import child_layers, is_disabled, merge_config
 from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
@@ -52,6 +55,16 @@ class ClusterPlan:
         return digest_value(sorted((str(n.output), n.digest) for n in self.nodes))
 
 
+@dataclass
+class Watch:
+    """What planning one cluster read: file contents, folder listings, whole trees."""
+
+    files: set[Path] = field(default_factory=set)
+    folders: set[Path] = field(default_factory=set)
+    trees: set[Path] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class _Visit:
     definition: ComponentDef
@@ -62,134 +75,172 @@ class _Visit:
     ancestors: tuple[Path, ...]
 
 
+class Planner:
+    """Plans clusters; input trees are digested once per process however many clusters share
+    them."""
+
+    def __init__(self, workspace: Workspace, files: FileState | None = None) -> None:
+        self.workspace = workspace
+        self.files = files or FileState()
+        self._tree_digests: dict[Path, str | None] = {}
+
+    def plan(self, environment: Environment) -> tuple[ClusterPlan, Watch]:
+        watch = Watch(files={environment.file})
+        return _ClusterWalk(self, environment, watch).run(), watch
+
+    def tree_digest(self, path: Path) -> str | None:
+        if path not in self._tree_digests:
+            self._tree_digests[path] = self.files.tree_digest(path)
+        return self._tree_digests[path]
+
+
 def plan_fleet(workspace: Workspace) -> dict[str, ClusterPlan]:
-    """Every cluster in `environments/`, by name."""
+    """Every cluster in `environments/`, by name, planned from scratch."""
+    planner = Planner(workspace)
     plans = {}
     for file in environment_files(workspace.root / "environments"):
         environment = load_environment(file)
-        plans[environment.cluster] = plan_cluster(environment, workspace)
+        plans[environment.cluster] = planner.plan(environment)[0]
     return plans
 
 
 def plan_cluster(environment: Environment, workspace: Workspace) -> ClusterPlan:
-    root = load_component(environment.stack_dir)
-    directory, own = environment.stack_dir, _own_layers(environment.stack_dir, environment,
-                                                        workspace)
-    if root.method == "git" and not root.inline:
-        # a root that points at a remote stack, vendored in components/<name> (spec §2.5)
-        directory = _vendored(environment.stack_dir / "components" / root.name, root, workspace)
-        root = load_component(directory)
-        own = own + _own_layers(directory, environment, workspace)
-    inherited = ()
-    if environment.config is not None:
-        inherited = (Layer(workspace.display(environment.file), "config", environment.config),)
-    queue = deque([_Visit(root, directory, PurePosixPath("."), root.name, inherited + own,
-                          (directory,))])
-    nodes: list[PlanNode] = []
-    layer_names: set[str] = set(config_files(directory))
-    while queue:
-        visit = queue.popleft()
-        nodes.append(_plan_node(environment.cluster, visit))
-        _warn_unknown_subcomponent_config(visit)
-        for entry in visit.definition.subcomponents:
-            inherited = tuple(child_layers(visit.layers, entry.name))
-            if is_disabled(inherited):
-                continue
-            child = _child_visit(visit, entry, inherited, environment, workspace)
-            layer_names.update(config_files(child.directory))
-            queue.append(child)
-    for layer in environment.layers:
-        if layer not in layer_names:
-            warn_once(f"{workspace.display(environment.file)}: layer {layer!r} has no config "
-                      "file in any folder of this stack (a typo?)")
-    _check_outputs(nodes, environment, workspace)
-    return ClusterPlan(environment, tuple(nodes))
+    return Planner(workspace).plan(environment)[0]
 
 
-def _own_layers(directory: Path, environment: Environment, workspace: Workspace
-                ) -> tuple[Layer, ...]:
-    files = config_files(directory)
-    return tuple(
-        Layer(workspace.display(files[name]), "", load_config_file(files[name]))
-        for name in (*environment.layers, "common") if name in files
-    )
+class _ClusterWalk:
+    """One cluster's breadth-first walk of its stack (Fabrikate's order)."""
+
+    def __init__(self, planner: Planner, environment: Environment, watch: Watch) -> None:
+        self.planner = planner
+        self.environment = environment
+        self.workspace = planner.workspace
+        self.watch = watch
+
+    def warn(self, message: str) -> None:
+        self.watch.warnings.append(message)
+        warn_once(message)
+
+    def run(self) -> ClusterPlan:
+        environment = self.environment
+        directory = environment.stack_dir
+        root = self._load(directory)
+        own = self._own_layers(directory)
+        if root.method == "git" and not root.inline:
+            # a root that points at a remote stack, vendored in components/<name> (spec §2.5)
+            directory = self._vendored(directory / "components" / root.name, root)
+            root = self._load(directory)
+            own = own + self._own_layers(directory)
+        inherited: tuple[Layer, ...] = ()
+        if environment.config is not None:
+            inherited = (Layer(self.workspace.display(environment.file), "config",
+                               environment.config),)
+        queue = deque([_Visit(root, directory, PurePosixPath("."), root.name, inherited + own,
+                              (directory,))])
+        nodes: list[PlanNode] = []
+        layer_names: set[str] = set(config_files(directory))
+        while queue:
+            visit = queue.popleft()
+            nodes.append(self._plan_node(visit))
+            self._warn_unknown_subcomponent_config(visit)
+            for entry in visit.definition.subcomponents:
+                inherited = tuple(child_layers(visit.layers, entry.name))
+                if is_disabled(inherited):
+                    continue
+                child = self._child_visit(visit, entry, inherited)
+                layer_names.update(config_files(child.directory))
+                queue.append(child)
+        for layer in environment.layers:
+            if layer not in layer_names:
+                self.warn(locate(f"layer {layer!r} has no config file in any folder of this "
+                                 "stack (a typo?)", file=environment.file))
+        _check_outputs(nodes, environment)
+        return ClusterPlan(environment, tuple(nodes))
+
+    def _load(self, directory: Path) -> ComponentDef:
+        """A component folder: its definition file and its config/ listing are watched."""
+        self.watch.folders.update((directory, directory / "config"))
+        definition = load_component(directory)
+        component_file = find_component_file(directory)
+        if component_file is not None:
+            self.watch.files.add(component_file)
+        return definition
+
+    def _own_layers(self, directory: Path) -> tuple[Layer, ...]:
+        files = config_files(directory)
+        used = [files[name] for name in (*self.environment.layers, "common") if name in files]
+        self.watch.files.update(used)
+        return tuple(Layer(self.workspace.display(f), "", load_config_file(f)) for f in used)
+
+    def _vendored(self, directory: Path, entry: ComponentDef) -> Path:
+        self.watch.folders.add(directory.parent)
+        if not directory.is_dir():
+            raise StackyardError(
+                f"remote component ({entry.source or 'no source'}) is not vendored at "
+                f"{self.workspace.display(directory)}; this version does not fetch git sources "
+                "yet", file=entry.file, key=entry.key or "method")
+        return directory
+
+    def _child_visit(self, parent: _Visit, entry: ComponentDef, inherited: tuple[Layer, ...]
+                     ) -> _Visit:
+        node_path = f"{parent.node_path}/{entry.name}"
+        if entry.inline:
+            return _Visit(entry, parent.directory, parent.logical, node_path, inherited,
+                          parent.ancestors)
+        if entry.method == "git":
+            base = self._vendored(parent.directory / "components" / entry.name, entry)
+        else:
+            base = parent.directory / (entry.source or ".")
+        directory = Path(os.path.normpath(base / entry.path.lstrip("/")))
+        if directory in parent.ancestors:
+            raise StackyardError(
+                f"subcomponent {entry.name!r} points at {self.workspace.display(directory)}, "
+                "which is one of its own ancestors (a cycle)", file=entry.file, key=entry.key)
+        self.watch.folders.add(directory.parent)
+        definition = self._load(directory)
+        return _Visit(definition, directory, parent.logical / entry.name, node_path,
+                      inherited + self._own_layers(directory), (*parent.ancestors, directory))
+
+    def _plan_node(self, visit: _Visit) -> PlanNode:
+        definition = visit.definition
+        renderer = self._renderer(definition)
+        config = merge_config(visit.layers)
+        paths = renderer.input_paths(definition, visit.directory)
+        self.watch.trees.update(paths)
+        inputs = digest_value([self.planner.tree_digest(p) or "missing" for p in paths])
+        payload: dict[str, object] = {
+            "renderer": [definition.type, renderer.version],
+            "definition": definition.identity(),
+            "inputs": inputs,
+        }
+        if renderer.uses_config:
+            payload["config"] = [config.values, config.namespace, config.inject_namespace]
+        return PlanNode(cluster=self.environment.cluster, node_path=visit.node_path,
+                        definition=definition, physical_dir=visit.directory,
+                        logical_dir=visit.logical, config=config, inputs_digest=inputs,
+                        digest=digest_value(payload))
+
+    def _renderer(self, definition: ComponentDef) -> Renderer:
+        renderer = renderer_for(definition.type)
+        if renderer is None:
+            self.warn(locate(f"unknown type {definition.type!r} renders an empty manifest "
+                             f"(known: {', '.join(sorted(REGISTRY))})",
+                             file=definition.file, key=join_key(definition.key, "type")))
+            return REGISTRY["component"]
+        return renderer
+
+    def _warn_unknown_subcomponent_config(self, visit: _Visit) -> None:
+        known = {entry.name for entry in visit.definition.subcomponents}
+        for layer in visit.layers:
+            for name in layer.data["subcomponents"]:
+                if name not in known:
+                    key = join_key(join_key(layer.prefix, "subcomponents"), name)
+                    self.warn(locate(f"{visit.node_path!r} has no subcomponent named "
+                                     f"{name!r}; this config is unused", file=layer.file,
+                                     key=key))
 
 
-def _vendored(directory: Path, entry: ComponentDef, workspace: Workspace) -> Path:
-    if not directory.is_dir():
-        raise StackyardError(
-            f"remote component ({entry.source or 'no source'}) is not vendored at "
-            f"{workspace.display(directory)}; this version does not fetch git sources yet",
-            file=entry.file, key=entry.key or "method")
-    return directory
-
-
-def _child_visit(parent: _Visit, entry: ComponentDef, inherited: tuple[Layer, ...],
-                 environment: Environment, workspace: Workspace) -> _Visit:
-    node_path = f"{parent.node_path}/{entry.name}"
-    if entry.inline:
-        return _Visit(entry, parent.directory, parent.logical, node_path, inherited,
-                      parent.ancestors)
-    if entry.method == "git":
-        base = _vendored(parent.directory / "components" / entry.name, entry, workspace)
-    else:
-        base = parent.directory / (entry.source or ".")
-    directory = Path(os.path.normpath(base / entry.path.lstrip("/")))
-    if directory in parent.ancestors:
-        raise StackyardError(
-            f"subcomponent {entry.name!r} points at {workspace.display(directory)}, which is "
-            "one of its own ancestors (a cycle)", file=entry.file, key=entry.key)
-    definition = load_component(directory)
-    return _Visit(definition, directory, parent.logical / entry.name, node_path,
-                  inherited + _own_layers(directory, environment, workspace),
-                  (*parent.ancestors, directory))
-
-
-def _plan_node(cluster: str, visit: _Visit) -> PlanNode:
-    definition = visit.definition
-    renderer = _renderer(definition)
-    config = merge_config(visit.layers)
-    inputs = _input_digest(definition, visit.directory)
-    payload: dict[str, object] = {
-        "renderer": [definition.type, renderer.version],
-        "definition": definition.identity(),
-        "inputs": inputs,
-    }
-    if renderer.uses_config:
-        payload["config"] = [config.values, config.namespace, config.inject_namespace]
-    return PlanNode(cluster=cluster, node_path=visit.node_path, definition=definition,
-                    physical_dir=visit.directory, logical_dir=visit.logical, config=config,
-                    inputs_digest=inputs, digest=digest_value(payload))
-
-
-def _renderer(definition: ComponentDef) -> Renderer:
-    renderer = renderer_for(definition.type)
-    if renderer is None:
-        warn_once(locate(f"unknown type {definition.type!r} renders an empty manifest (known: "
-                         f"{', '.join(sorted(REGISTRY))})",
-                         file=definition.file, key=join_key(definition.key, "type")))
-        return REGISTRY["component"]
-    return renderer
-
-
-@cache
-def _input_digest(definition: ComponentDef, directory: Path) -> str:
-    """Many clusters share a node's files: digest them once per process."""
-    return _renderer(definition).input_digest(definition, directory)
-
-
-def _warn_unknown_subcomponent_config(visit: _Visit) -> None:
-    known = {entry.name for entry in visit.definition.subcomponents}
-    for layer in visit.layers:
-        for name in layer.data["subcomponents"]:
-            if name not in known:
-                key = f"{layer.prefix + '.' if layer.prefix else ''}subcomponents.{name}"
-                warn_once(f"{layer.file}: {key}: {visit.node_path!r} has no subcomponent "
-                          f"named {name!r}; this config is unused")
-
-
-def _check_outputs(nodes: list[PlanNode], environment: Environment, workspace: Workspace
-                   ) -> None:
+def _check_outputs(nodes: list[PlanNode], environment: Environment) -> None:
     """Fabrikate let two nodes overwrite one file; here that is an error."""
     owners: dict[PurePosixPath, PlanNode] = {}
     for node in nodes:

@@ -22,8 +22,8 @@ class Renderer(Protocol):
     uses_config: bool
     """Whether the node's merged config reaches the output (and so its digest)."""
 
-    def input_digest(self, definition: ComponentDef, directory: Path) -> str:
-        """Digest of the files the render will read, computed at planning time."""
+    def input_paths(self, definition: ComponentDef, directory: Path) -> tuple[Path, ...]:
+        """The files and folders the render will read; the planner digests their content."""
         ...
 
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:

@@ -12,8 +12,8 @@ class ContainerRenderer:
     version = "1"
     uses_config = False
 
-    def input_digest(self, definition: ComponentDef, directory: Path) -> str:
-        return ""
+    def input_paths(self, definition: ComponentDef, directory: Path) -> tuple[Path, ...]:
+        return ()
 
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:
         return b""

@@ -17,7 +17,6 @@ import helm_python
 from cachetools import LRUCache
 
 from .. import manifests
-from ..digest import digest_tree, digest_value
 from ..errors import StackyardError
 from ..model import ComponentDef, PlanNode
 from ..workspace import Workspace
@@ -63,12 +62,12 @@ class HelmRenderer:
     def __init__(self) -> None:
         self._charts: LRUCache[str, helm_python.Chart] = LRUCache(maxsize=64)
 
-    def input_digest(self, definition: ComponentDef, directory: Path) -> str:
+    def input_paths(self, definition: ComponentDef, directory: Path) -> tuple[Path, ...]:
         chart = chart_dir(definition, directory)
         if not (chart / "Chart.yaml").is_file():
-            return "missing"  # reported by the render, with the folder it looked in
+            return (chart,)  # reported by the render, with the folder it looked in
         outside = [d for d in local_dependency_dirs(chart) if not d.is_relative_to(chart)]
-        return digest_value([digest_tree(chart), *(digest_tree(d) for d in outside if d.is_dir())])
+        return (chart, *outside)
 
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:
         definition = node.definition

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..digest import digest_tree
 from ..errors import StackyardError
 from ..model import ComponentDef, PlanNode
 from ..workspace import Workspace
@@ -22,10 +21,9 @@ class StaticRenderer:
     version = "1"
     uses_config = False
 
-    def input_digest(self, definition: ComponentDef, directory: Path) -> str:
-        folder = manifest_dir(definition, directory)
+    def input_paths(self, definition: ComponentDef, directory: Path) -> tuple[Path, ...]:
         # a missing folder is reported by the render (a hook may still create it)
-        return digest_tree(folder) if folder.is_dir() else "missing"
+        return (manifest_dir(definition, directory),)
 
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:
         folder = manifest_dir(node.definition, node.physical_dir)

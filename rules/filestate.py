@@ -1,0 +1,77 @@
+"""Content digests of input files, remembered between runs by (inode, size, mtime, ctime).
+
+A file is hashed again whenever any of the four changed. Unlike doit's md5 checker this
+cannot be fooled by an edit whose mtime was restored (`cp -p`, `rsync -a`, a CI cache
+restore): every such write also sets the inode's ctime, which user space cannot set back.
+A fresh checkout changes every ctime, so a CI clone re-hashes each input once.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xxhash
+
+FileKey = tuple[int, int, int, int]
+
+
+@dataclass
+class FileState:
+    """Path -> (stat key, digest), loaded with the plan cache and saved after the run."""
+
+    digests: dict[str, tuple[FileKey, str]] = field(default_factory=dict)
+    changed: bool = False
+
+    def file_digest(self, path: Path | str) -> str | None:
+        """Digest of a regular file's bytes, or None when it does not exist."""
+        name = os.fspath(path)
+        try:
+            info = os.stat(name)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return self._digest(name, info)
+
+    def tree_digest(self, root: Path | str) -> str | None:
+        """Digest of a folder (names, executable bits, contents), or None when absent."""
+        top = os.fspath(root)
+        if not os.path.isdir(top):
+            return None
+        hasher = xxhash.xxh3_128()
+        stack = [(top, "")]
+        entries: list[tuple[str, str, os.stat_result]] = []
+        while stack:
+            folder, prefix = stack.pop()
+            for entry in os.scandir(folder):
+                info = entry.stat()  # follows symlinks, as Helm does
+                if stat.S_ISDIR(info.st_mode):
+                    stack.append((entry.path, f"{prefix}{entry.name}/"))
+                elif stat.S_ISREG(info.st_mode):
+                    entries.append((f"{prefix}{entry.name}", entry.path, info))
+        for relative, path, info in sorted(entries):
+            executable = int(bool(info.st_mode & stat.S_IXUSR))
+            hasher.update(f"{relative}\0{executable}\0{self._digest(path, info)}\n".encode())
+        return hasher.hexdigest()
+
+    def _digest(self, name: str, info: os.stat_result) -> str:
+        key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        known = self.digests.get(name)
+        if known is not None and known[0] == key:
+            return known[1]
+        with open(name, "rb") as handle:
+            digest = xxhash.xxh3_128_hexdigest(handle.read())
+        self.digests[name] = (key, digest)
+        self.changed = True
+        return digest
+
+
+def listing(folder: Path | str) -> tuple[str, ...] | None:
+    """Sorted entry names of a folder, or None when it does not exist."""
+    try:
+        return tuple(sorted(os.listdir(folder)))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
