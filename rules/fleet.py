@@ -7,12 +7,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from doit import Globals
 from doit.exceptions import InvalidDodoFile
 
 from .doit_context import current_invocation
 from .errors import StackyardError
-from .plan import plan_fleet
+from .plan_cache import load_fleet
 from .tasks import fleet_tasks
 from .workspace import Workspace
 
@@ -36,16 +35,12 @@ def tasks_for(root: Path) -> Callable[[], Iterator[dict[str, Any]]]:
         """Stackyard: plan the fleet, hand doit the tasks that are not up to date."""
         invocation = current_invocation()
         try:
-            plans = plan_fleet(workspace)
+            fleet = load_fleet(workspace)
         except StackyardError as err:
             raise InvalidDodoFile(str(err)) from None
         if invocation.executes_tasks:
             signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
-        dep_manager = Globals.dep_manager
-        yield from fleet_tasks(
-            plans, workspace, prune=invocation.executes_tasks and dep_manager is not None,
-            selected=invocation.selected,
-            saved=dep_manager.get_values if dep_manager is not None else None,
-        )
+        yield from fleet_tasks(fleet, workspace, prune=invocation.executes_tasks,
+                               selected=invocation.selected)
 
     return task_stackyard

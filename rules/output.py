@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__
 from .atomic import write_atomic
-from .plan import ClusterPlan
+from .plan_cache import ClusterSummary
 from .workspace import Workspace
 from .yamlio import dump_yaml
 
@@ -23,8 +23,8 @@ PROVENANCE = "provenance.json"
 KUSTOMIZATION = "kustomization.yaml"
 
 
-def cluster_dir(plan: ClusterPlan, workspace: Workspace) -> Path:
-    return workspace.output_dir / plan.name
+def cluster_dir(cluster: str, workspace: Workspace) -> Path:
+    return workspace.output_dir / cluster
 
 
 def read_provenance(folder: Path) -> dict[str, Any]:
@@ -35,26 +35,25 @@ def read_provenance(folder: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def assemble(plan: ClusterPlan, workspace: Workspace) -> dict[str, Any]:
+def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
     """Bring `generated/<cluster>/` in line with the plan; returns what doit stores."""
-    folder = cluster_dir(plan, workspace)
+    folder = cluster_dir(plan.name, workspace)
     previous = read_provenance(folder).get("files", {})
     files: dict[str, dict[str, Any]] = {}
     for node in plan.nodes:
-        relative = str(node.output)
-        target = folder / relative
-        content = workspace.render_path(node.digest).read_bytes()
-        before = previous.get(relative, {})
-        unchanged = (before.get("digest") == node.digest and target.is_file()
-                     and target.stat().st_size == len(content))
-        if not unchanged:
+        target = folder / node.output
+        before = previous.get(node.output, {})
+        size = _size(target)
+        if before.get("digest") != node.digest or size is None or size != before.get("bytes"):
+            content = workspace.render_path(node.digest).read_bytes()
             write_atomic(target, content)
-        files[relative] = {"component": node.node_path, "type": node.definition.type,
-                           "digest": node.digest, "bytes": len(content)}
+            size = len(content)
+        files[node.output] = {"component": node.node_path, "type": node.type,
+                              "digest": node.digest, "bytes": size}
     for stale in sorted(set(previous) - set(files)):
         _remove(folder, stale)
     _write_if_changed(folder / KUSTOMIZATION, kustomization(files))
-    _write_if_changed(folder / PROVENANCE, provenance(plan, files, workspace))
+    _write_if_changed(folder / PROVENANCE, provenance(plan, files))
     return {"digest": plan.digest, "sizes": {name: f["bytes"] for name, f in files.items()}}
 
 
@@ -68,19 +67,25 @@ def kustomization(files: dict[str, dict[str, Any]]) -> bytes:
     }).encode()
 
 
-def provenance(plan: ClusterPlan, files: dict[str, dict[str, Any]], workspace: Workspace
-               ) -> bytes:
+def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
     """What produced each file: component, type, input digest. No timestamps: reproducible."""
-    environment = plan.environment
     document = {
         "generator": f"stackyard {__version__}",
         "cluster": plan.name,
-        "environment": workspace.display(environment.file),
-        "stack": workspace.display(environment.stack_dir),
-        "layers": [*environment.layers, "common"],
+        "environment": plan.environment,
+        "stack": plan.stack,
+        "layers": list(plan.layers),
+        "digest": plan.digest,
         "files": dict(sorted(files.items())),
     }
     return (json.dumps(document, indent=2, sort_keys=False) + "\n").encode()
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def _write_if_changed(path: Path, content: bytes) -> None:

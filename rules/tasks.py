@@ -1,4 +1,4 @@
-"""doit tasks from a fleet plan: `render:<cluster>:<node path>` and one `<cluster>` each.
+"""doit tasks from the fleet: `render:<cluster>:<node path>` and one `<cluster>` each.
 
 Up-to-dateness is one digest per task. When doit is about to run tasks, those already up
 to date are left out of the task list altogether (doit pays ~0.1 ms per task it is handed),
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,13 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from .atomic import write_atomic
+from .definitions import load_environment
 from .errors import StackyardError
 from .hooks import run_hooks
 from .model import PlanNode
-from .output import assemble, cluster_dir
-from .plan import ClusterPlan
+from .output import assemble, cluster_dir, read_provenance
+from .plan import Planner
+from .plan_cache import ClusterSummary, Fleet, NodeSummary
 from .renderers import REGISTRY, renderer_for
 from .workspace import Workspace
 
@@ -63,68 +67,144 @@ class ClusterCheck:
             return False
 
 
-def render_node(node: PlanNode, workspace: Workspace) -> dict[str, Any] | TaskFailed:
+class PlanRegistry:
+    """Full plans by cluster: those made while loading tasks, others planned on demand.
+
+    Tasks carry only (cluster, node path); a render looks its node up here, so loading
+    10,000 up-to-date tasks never touches their configs.
+    """
+
+    def __init__(self, workspace: Workspace, fleet: Fleet) -> None:
+        self.workspace = workspace
+        self.plans = dict(fleet.plans)
+        self.environment_files = fleet.environment_files
+
+    def node(self, cluster: str, node_path: str) -> PlanNode:
+        plan = self.plans.get(cluster)
+        if plan is None:
+            environment = load_environment(self.environment_files[cluster])
+            plan, _ = Planner(self.workspace).plan(environment)
+            self.plans[cluster] = plan
+        return next(n for n in plan.nodes if n.node_path == node_path)
+
+
+def render_node(registry: PlanRegistry, cluster: str, node_path: str
+                ) -> dict[str, Any] | TaskFailed:
     """Render into the workspace, unless an identical render is already there."""
-    artifact = workspace.render_path(node.digest)
-    definition = node.definition
-    if definition.hooks or not artifact.is_file():
-        try:
+    try:
+        node = registry.node(cluster, node_path)
+        workspace = registry.workspace
+        artifact = workspace.render_path(node.digest)
+        definition = node.definition
+        if definition.hooks or not artifact.is_file():
             run_hooks(definition, "before-generate", node.physical_dir)
             content = (renderer_for(definition.type) or REGISTRY["component"]).render(
                 node, workspace)
             run_hooks(definition, "after-generate", node.physical_dir)
-        except StackyardError as err:
-            return TaskFailed(f"{node.cluster}: {node.node_path}: {err}")
-        write_atomic(artifact, content)
+            write_atomic(artifact, content)
+    except StackyardError as err:
+        return TaskFailed(f"{cluster}: {node_path}: {err}")
     return {"digest": node.digest}
 
 
-def assemble_cluster(plan: ClusterPlan, workspace: Workspace) -> dict[str, Any] | TaskFailed:
+def assemble_cluster(summary: ClusterSummary, workspace: Workspace
+                     ) -> dict[str, Any] | TaskFailed:
     try:
-        return assemble(plan, workspace)
+        return assemble(summary, workspace)
     except OSError as err:
-        return TaskFailed(f"{plan.name}: cannot write {err.filename}: {err.strerror}")
+        return TaskFailed(f"{summary.name}: cannot write {err.filename}: {err.strerror}")
 
 
-def render_task_name(node: PlanNode) -> str:
-    return f"render:{node.cluster}:{node.node_path}"
+def render_task_name(cluster: str, node: NodeSummary) -> str:
+    return f"render:{cluster}:{node.node_path}"
 
 
-def fleet_tasks(plans: dict[str, ClusterPlan], workspace: Workspace, *, prune: bool,
-                selected: tuple[str, ...] = (), saved: Any = None) -> Iterator[dict[str, Any]]:
-    """Task dicts for doit; with `prune`, only stale or selected tasks (`saved(name)` -> values)."""
+class Staleness:
+    """Decides, before doit sees a task, whether it can be left out of this run.
 
-    def wanted(name: str, check: RenderCheck | ClusterCheck) -> bool:
-        if not prune or any(fnmatch.fnmatchcase(name, pattern) for pattern in selected):
-            return True
-        return not check(None, saved(name))
+    A cluster is current when doit has a record of it and of each of its renders, and its
+    output folder's provenance carries the cluster digest with every file at its size.
+    A render of a stale cluster is current when doit has a record of it and its render
+    is in the workspace. `doit forget` removes records, so forgotten tasks run again.
+    """
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.recorded = _recorded_tasks(workspace.doit_db)
+
+    def cluster_current(self, summary: ClusterSummary) -> bool:
+        if summary.name not in self.recorded:
+            return False
+        if any(render_task_name(summary.name, n) not in self.recorded for n in summary.nodes):
+            return False
+        folder = cluster_dir(summary.name, self.workspace)
+        provenance = read_provenance(folder)
+        if provenance.get("digest") != summary.digest:
+            return False
+        files = provenance.get("files", {})
+        for node in summary.nodes:
+            try:
+                if os.stat(folder / node.output).st_size != files[node.output]["bytes"]:
+                    return False
+            except (OSError, KeyError, TypeError):
+                return False
+        return True
+
+    def render_current(self, cluster: str, node: NodeSummary) -> bool:
+        return (render_task_name(cluster, node) in self.recorded
+                and self.workspace.render_path(node.digest).is_file())
+
+
+def _recorded_tasks(database: Path) -> frozenset[str]:
+    """Task ids in doit's sqlite3 state (read directly: one query, no JSON decoding)."""
+    if not database.is_file():
+        return frozenset()
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return frozenset(row[0] for row in connection.execute("select task_id from doit"))
+    except sqlite3.DatabaseError:
+        return frozenset()
+    finally:
+        connection.close()
+
+
+def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
+                selected: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+    """Task dicts for doit; with `prune`, only stale tasks and those named on the command line."""
+    registry = PlanRegistry(workspace, fleet)
+    staleness = Staleness(workspace) if prune else None
+
+    def chosen(name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in selected)
 
     yield {"basename": "render", "name": None,
            "doc": "render every (cluster, component) pair into the workspace"}
-    for plan in plans.values():
+    for summary in fleet.summaries.values():
+        cluster = summary.name
+        current = staleness is not None and staleness.cluster_current(summary)
         render_names = []
-        for node in plan.nodes:
-            name = render_task_name(node)
-            check = RenderCheck(node.digest, workspace.render_path(node.digest))
-            if not wanted(name, check):
+        for node in summary.nodes:
+            name = render_task_name(cluster, node)
+            if staleness is not None and not chosen(name) and (
+                    current or staleness.render_current(cluster, node)):
                 continue
             render_names.append(name)
             yield {
                 "basename": "render",
                 "name": name.removeprefix("render:"),
-                "doc": f"render {node.definition.type} {node.node_path!r} for {node.cluster}",
-                "actions": [(render_node, (node, workspace))],
-                "uptodate": [check],
+                "doc": f"render {node.type} {node.node_path!r} for {cluster}",
+                "actions": [(render_node, (registry, cluster, node.node_path))],
+                "uptodate": [RenderCheck(node.digest, workspace.render_path(node.digest))],
                 "verbosity": 2,
             }
-        check = ClusterCheck(plan.digest, cluster_dir(plan, workspace))
-        if render_names or wanted(plan.name, check):
-            yield {
-                "basename": plan.name,
-                "doc": f"write generated/{plan.name}/ ({len(plan.nodes)} components, "
-                       f"stack {workspace.display(plan.environment.stack_dir)})",
-                "actions": [(assemble_cluster, (plan, workspace))],
-                "task_dep": render_names,
-                "uptodate": [check],
-                "verbosity": 2,
-            }
+        if current and not render_names and not chosen(cluster):
+            continue
+        yield {
+            "basename": cluster,
+            "doc": f"write generated/{cluster}/ ({len(summary.nodes)} components, "
+                   f"stack {summary.stack})",
+            "actions": [(assemble_cluster, (summary, workspace))],
+            "task_dep": render_names,
+            "uptodate": [ClusterCheck(summary.digest, cluster_dir(cluster, workspace))],
+            "verbosity": 2,
+        }
