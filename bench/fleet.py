@@ -1,0 +1,793 @@
+"""Fleet benchmark: a synthetic fleet of N clusters x M components, built by the real `doit`.
+
+    .venv/bin/python bench/fleet.py --clusters 500 --components 20 [--regions 4] [--seed 1]
+                                    [--keep DIR] [--doit PATH] [--charts DIR]
+
+The fleet (in a temporary folder, or DIR with --keep) has one shared stack
+(`stacks/fleet`), one layer per region and one per cluster in that stack's `config/`, and M
+component slots, each one of the 20 real charts (copied to `stacks/charts/<name>`) or a
+static folder; half the slots are inline entries of the shared stack, half are folders with
+their own `component.yaml` and `config/common.yaml`. Every cluster layer annotates every
+Helm component with its cluster name, so renders differ per cluster (the content-addressed
+render store only dedupes the static slots).
+
+Each scenario is one `doit` process in the fleet folder, timed from outside, its peak RSS
+read from `os.wait4`. The renders doit executed (`.  render:` lines) are checked against
+the renders expected from planning the fleet before and after the change (in a fresh
+process: stackyard's loaders memoize files). Floors are measured in this process: hashing
+every input once (`floor_stat`) and rendering every Helm (cluster, component) pair with
+helm_python in a plain loop (`floor_engine`). One JSON object goes to stdout; progress to
+stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import xxhash
+import yaml
+
+from rules.plan import plan_fleet
+from rules.renderers.helm import chart_dir, local_dependency_dirs
+from rules.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CHARTS = REPO.parent / "shared" / "testdata" / "helm-charts" / "stable"
+DEFAULT_DOIT = Path(sys.executable).parent / "doit"
+REGION_NAMES = ("eu-west", "us-east", "us-west", "ap-south", "eu-north", "sa-east", "ap-east")
+ANNOTATION = "bench.stackyard.io"
+GIB_MIB = 1024
+
+
+# ----------------------------------------------------------------------------- the fleet
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Where a chart takes the values the layers set (dotted paths into its values.yaml)."""
+
+    annotations: str
+    node_selector: str
+    resources: str
+    replicas: str | None = None
+
+
+# Each path was checked to change the chart's rendered output.
+KNOBS: dict[str, Knobs] = {
+    "cert-manager": Knobs("podAnnotations", "nodeSelector", "resources", "replicaCount"),
+    "elasticsearch": Knobs("client.podAnnotations", "client.nodeSelector", "client.resources",
+                           "client.replicas"),
+    "elasticsearch-curator": Knobs("pod.annotations", "nodeSelector", "resources"),
+    "external-dns": Knobs("podAnnotations", "nodeSelector", "resources"),
+    "fluentd-elasticsearch": Knobs("podAnnotations", "nodeSelector", "resources"),
+    "grafana": Knobs("podAnnotations", "nodeSelector", "resources", "replicas"),
+    "jenkins": Knobs("master.podAnnotations", "master.nodeSelector", "master.resources"),
+    "kibana": Knobs("podAnnotations", "nodeSelector", "resources", "replicaCount"),
+    "kube-state-metrics": Knobs("podAnnotations", "nodeSelector", "resources", "replicas"),
+    "kured": Knobs("podAnnotations", "nodeSelector", "resources"),
+    "memcached": Knobs("podAnnotations", "nodeSelector", "resources", "replicaCount"),
+    "metrics-server": Knobs("podAnnotations", "nodeSelector", "resources", "replicas"),
+    "mongodb": Knobs("podAnnotations", "nodeSelector", "resources"),
+    "mysql": Knobs("podAnnotations", "nodeSelector", "resources"),
+    "nginx-ingress": Knobs("controller.podAnnotations", "controller.nodeSelector",
+                           "controller.resources", "controller.replicaCount"),
+    "postgresql": Knobs("master.podAnnotations", "master.nodeSelector", "resources"),
+    "prometheus": Knobs("server.podAnnotations", "server.nodeSelector", "server.resources",
+                        "server.replicaCount"),
+    # no pod annotations in this chart: its pod labels carry the same keys
+    "prometheus-node-exporter": Knobs("podLabels", "nodeSelector", "resources"),
+    "rabbitmq": Knobs("podAnnotations", "nodeSelector", "resources", "replicas"),
+    "redis": Knobs("master.podAnnotations", "master.nodeSelector", "master.resources",
+                   "cluster.slaveCount"),
+}
+
+
+def region_extras(chart: str, slot: str, region: str) -> dict[str, Any]:
+    """Values a region sets beyond node selectors: a DNS zone, an ingress host."""
+    if chart == "external-dns":
+        return {"domainFilters": [f"{region}.example.com"]}
+    if chart == "grafana":
+        return {"ingress": {"enabled": True, "hosts": [f"{slot}.{region}.example.com"]}}
+    return {}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One component of the shared stack: a chart (Helm) or None (a static folder)."""
+
+    name: str
+    chart: str | None
+    inline: bool
+
+    @property
+    def knobs(self) -> Knobs:
+        assert self.chart is not None
+        return KNOBS[self.chart]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    region: str
+    index: int
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    root: Path
+    seed: int
+    slots: tuple[Slot, ...]
+    clusters: tuple[Cluster, ...]
+    regions: tuple[str, ...]
+
+    @property
+    def helm_slots(self) -> tuple[Slot, ...]:
+        return tuple(s for s in self.slots if s.chart is not None)
+
+    @property
+    def stack_dir(self) -> Path:
+        return self.root / "stacks" / "fleet"
+
+    def cluster_layer_file(self, cluster: Cluster) -> Path:
+        return self.stack_dir / "config" / f"{cluster.name}.yaml"
+
+    def chart_dir(self, chart: str) -> Path:
+        return self.root / "stacks" / "charts" / chart
+
+
+def make_spec(root: Path, clusters: int, components: int, regions: int, seed: int
+              ) -> FleetSpec:
+    """Slot 4 of every 10 is static; odd slots are inline; charts cycle in a seeded order."""
+    rng = random.Random(seed)
+    charts = sorted(KNOBS)
+    rng.shuffle(charts)
+    slots = []
+    for index in range(components):
+        inline = index % 2 == 1
+        if index % 10 == 4:
+            slots.append(Slot(f"s{index:02d}-static", None, inline))
+            continue
+        chart = charts[len([s for s in slots if s.chart]) % len(charts)]
+        slots.append(Slot(f"s{index:02d}-{chart}", chart, inline))
+    names = tuple(REGION_NAMES[i] if i < len(REGION_NAMES) else f"region-{i}"
+                  for i in range(regions))
+    members = tuple(Cluster(f"{names[i % regions]}-{i:04d}", names[i % regions], i)
+                    for i in range(clusters))
+    return FleetSpec(root, seed, tuple(slots), members, names)
+
+
+def put(tree: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path in a nested mapping, creating the mappings on the way."""
+    *parents, leaf = path.split(".")
+    for key in parents:
+        tree = tree.setdefault(key, {})
+    tree[leaf] = value
+
+
+def write_yaml(path: Path, data: Any, comment: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# {comment}\n" if comment else ""
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+
+
+def slot_entry(slot: Slot) -> dict[str, Any]:
+    """The slot's entry in the shared stack's `subcomponents`."""
+    if not slot.inline:
+        return {"name": slot.name, "source": f"../components/{slot.name}"}
+    if slot.chart is None:
+        return {"name": slot.name, "type": "static", "path": f"manifests/{slot.name}"}
+    return {"name": slot.name, "type": "helm", "method": "local",
+            "path": f"../charts/{slot.chart}"}
+
+
+def static_manifests(slot: Slot) -> dict[str, str]:
+    """Two small ConfigMaps per static slot, file name -> YAML text."""
+    files = {}
+    for number in (1, 2):
+        data = {f"key-{k}": f"{slot.name} value {k} " * 8 for k in range(12)}
+        files[f"{number:02d}-config.yaml"] = yaml.safe_dump({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"{slot.name}-{number}", "namespace": slot.name},
+            "data": data,
+        }, sort_keys=False)
+    return files
+
+
+def write_static_folder(folder: Path, slot: Slot) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in static_manifests(slot).items():
+        (folder / name).write_text(text)
+
+
+def shared_layer(spec: FleetSpec, bumped: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The shared stack's `config/common.yaml`: namespaces and team-wide values per slot."""
+    subcomponents: dict[str, Any] = {}
+    for index, slot in enumerate(spec.slots):
+        entry: dict[str, Any] = {"namespace": slot.name, "injectNamespace": index % 2 == 0}
+        if slot.chart is not None:
+            values: dict[str, Any] = {}
+            version = "2" if slot.name in bumped else "1"
+            put(values, slot.knobs.annotations,
+                {f"{ANNOTATION}/team": "platform", f"{ANNOTATION}/stack-version": version})
+            put(values, slot.knobs.resources,
+                {"limits": {"cpu": "1", "memory": "1Gi"},
+                 "requests": {"cpu": "100m", "memory": "128Mi"}})
+            entry["config"] = values
+        subcomponents[slot.name] = entry
+    return {"subcomponents": subcomponents}
+
+
+def region_layer(spec: FleetSpec, region: str) -> dict[str, Any]:
+    """`config/<region>.yaml`: node selectors, a host annotation, region-specific values."""
+    subcomponents: dict[str, Any] = {}
+    for slot in spec.helm_slots:
+        assert slot.chart is not None
+        values: dict[str, Any] = {}
+        put(values, slot.knobs.node_selector, {"topology.kubernetes.io/region": region})
+        put(values, slot.knobs.annotations,
+            {f"{ANNOTATION}/host": f"{slot.name}.{region}.example.com"})
+        values.update(region_extras(slot.chart, slot.name, region))
+        subcomponents[slot.name] = {"config": values}
+    return {"subcomponents": subcomponents}
+
+
+def cluster_rng(spec: FleetSpec, cluster: Cluster) -> random.Random:
+    """The same random choices for a cluster every time its files are written."""
+    return random.Random(f"{spec.seed}/{cluster.name}")
+
+
+def cluster_layer(spec: FleetSpec, cluster: Cluster, bumped: frozenset[str] = frozenset()
+                  ) -> dict[str, Any]:
+    """`config/<cluster>.yaml`: the cluster's name on every Helm slot; replicas or resources
+    for about a third of them; `bumped` slots get rollout "2" instead of "1"."""
+    rng = cluster_rng(spec, cluster)
+    subcomponents: dict[str, Any] = {}
+    for slot in spec.helm_slots:
+        knobs = slot.knobs
+        values: dict[str, Any] = {}
+        rollout = "2" if slot.name in bumped else "1"
+        put(values, knobs.annotations,
+            {f"{ANNOTATION}/cluster": cluster.name, f"{ANNOTATION}/rollout": rollout})
+        if rng.random() < 0.33:
+            if knobs.replicas is not None:
+                put(values, knobs.replicas, rng.choice([2, 3, 4, 5]))
+            else:
+                put(values, knobs.resources,
+                    {"requests": {"cpu": f"{rng.choice([150, 200, 250, 500])}m"}})
+        subcomponents[slot.name] = {"config": values}
+    return {"subcomponents": subcomponents}
+
+
+def environment(spec: FleetSpec, cluster: Cluster) -> dict[str, Any]:
+    """`environments/<cluster>.yaml`; every third cluster also has inline config."""
+    document: dict[str, Any] = {"stack": "../stacks/fleet",
+                                "layers": [cluster.name, cluster.region]}
+    helm = spec.helm_slots
+    if cluster.index % 3 == 0 and helm:
+        rng = cluster_rng(spec, cluster)
+        slot = helm[rng.randrange(len(helm))]
+        values: dict[str, Any] = {}
+        put(values, slot.knobs.annotations, {f"{ANNOTATION}/owner": f"team-{rng.randint(1, 9)}"})
+        document["config"] = {"subcomponents": {slot.name: {"config": values}}}
+    return document
+
+
+def write_charts(spec: FleetSpec, source: Path) -> None:
+    for chart in sorted({s.chart for s in spec.helm_slots if s.chart}):
+        shutil.copytree(source / chart, spec.chart_dir(chart))
+
+
+def write_shared_stack(spec: FleetSpec) -> None:
+    """`stacks/fleet` (entries, layers), inline static folders, and the slot folders."""
+    write_yaml(spec.stack_dir / "component.yaml",
+               {"name": "fleet", "subcomponents": [slot_entry(s) for s in spec.slots]},
+               "the shared stack every cluster runs")
+    write_yaml(spec.stack_dir / "config" / "common.yaml", shared_layer(spec))
+    for region in spec.regions:
+        write_yaml(spec.stack_dir / "config" / f"{region}.yaml", region_layer(spec, region))
+    for slot in spec.slots:
+        if slot.inline:
+            if slot.chart is None:
+                write_static_folder(spec.stack_dir / "manifests" / slot.name, slot)
+            continue
+        write_slot_folder(spec, slot)
+
+
+def write_slot_folder(spec: FleetSpec, slot: Slot) -> None:
+    """A non-inline component: its own `component.yaml` and `config/common.yaml`."""
+    folder = spec.root / "stacks" / "components" / slot.name
+    if slot.chart is None:
+        write_yaml(folder / "component.yaml",
+                   {"name": slot.name, "type": "static", "path": "manifests"})
+        write_static_folder(folder / "manifests", slot)
+        write_yaml(folder / "config" / "common.yaml", {})
+        return
+    write_yaml(folder / "component.yaml",
+               {"name": slot.name, "type": "helm", "path": f"../../charts/{slot.chart}"})
+    values: dict[str, Any] = {}
+    put(values, slot.knobs.annotations, {f"{ANNOTATION}/component": slot.name})
+    write_yaml(folder / "config" / "common.yaml", {"config": values})
+
+
+def write_clusters(spec: FleetSpec) -> None:
+    for cluster in spec.clusters:
+        write_yaml(spec.cluster_layer_file(cluster), cluster_layer(spec, cluster),
+                   f"per-cluster layer of {cluster.name}")
+        write_yaml(spec.root / "environments" / f"{cluster.name}.yaml",
+                   environment(spec, cluster))
+
+
+def write_fleet(spec: FleetSpec, charts: Path) -> None:
+    """The whole fleet folder, with the project's reusable dodo.py."""
+    spec.root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dodo.py", spec.root / "dodo.py")
+    write_charts(spec, charts)
+    write_shared_stack(spec)
+    write_clusters(spec)
+
+
+def input_files(root: Path) -> list[Path]:
+    """Every file under stacks/ and environments/."""
+    return sorted(p for top in ("stacks", "environments") for p in (root / top).rglob("*")
+                  if p.is_file())
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def plan_digests(root: Path) -> dict[str, str]:
+    """`cluster<TAB>node path` -> render digest, planned by stackyard in this process."""
+    plans = plan_fleet(Workspace.at(root))
+    return {f"{n.cluster}\t{n.node_path}": n.digest for p in plans.values() for n in p.nodes}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    digests: dict[str, str]
+    seconds: float
+
+
+def snapshot(root: Path) -> Snapshot:
+    """Plan in a fresh process (stackyard memoizes parsed files for a process's lifetime)."""
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--snapshot",
+                             str(root)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"planning the fleet failed:\n{result.stderr[-4000:]}")
+    data = json.loads(result.stdout)
+    return Snapshot(data["digests"], data["seconds"])
+
+
+def changed_nodes(before: Snapshot | None, after: Snapshot) -> list[str]:
+    """Nodes whose digest differs (all of them when there is no `before`)."""
+    if before is None:
+        return sorted(after.digests)
+    return sorted(k for k, d in after.digests.items() if before.digests.get(k) != d)
+
+
+# ----------------------------------------------------------------------------- floors
+
+
+def floor_stat(root: Path) -> dict[str, Any]:
+    """Stat and hash (xxh3_128) every input file once: the least any up-to-date check costs."""
+    start = time.perf_counter()
+    size = 0
+    files = input_files(root)
+    for path in files:
+        size += os.stat(path).st_size
+        with open(path, "rb") as handle:
+            xxhash.xxh3_128_hexdigest(handle.read())
+    return {"seconds": time.perf_counter() - start, "files": len(files), "bytes": size}
+
+
+def loadable_chart(chart: Path, scratch: Path) -> Path:
+    """The chart, or a copy with its `file://` dependencies placed in `charts/`."""
+    missing = [d for d in helm_python.dependency_list(chart) if d.get("status") != "ok"]
+    if not missing:
+        return chart
+    copy = scratch / chart.name
+    if not copy.is_dir():
+        shutil.copytree(chart, copy)
+        for dependency in local_dependency_dirs(chart):
+            shutil.copytree(dependency, copy / "charts" / dependency.name, dirs_exist_ok=True)
+    return copy
+
+
+@dataclass
+class EngineFloor:
+    seconds: float = 0.0
+    load_seconds: float = 0.0
+    renders: int = 0
+    distinct: int = 0
+    per_node: dict[str, float] = field(default_factory=dict)
+
+
+def floor_engine(root: Path, scratch: Path) -> EngineFloor:
+    """Render every Helm (cluster, component) pair with helm_python in a plain loop: each
+    chart loaded once, every pair rendered (no dedup), nothing written."""
+    nodes = [n for p in plan_fleet(Workspace.at(root)).values() for n in p.nodes
+             if n.definition.type == "helm"]
+    ready = {}
+    for node in nodes:
+        chart = chart_dir(node.definition, node.physical_dir)
+        if chart not in ready:
+            ready[chart] = loadable_chart(chart, scratch)
+    floor = EngineFloor(renders=len(nodes))
+    floor.distinct = len({n.digest for n in nodes})
+    with contextlib.ExitStack() as handles:
+        loaded: dict[Path, Any] = {}
+        start = time.perf_counter()
+        for node in nodes:
+            chart = chart_dir(node.definition, node.physical_dir)
+            if chart not in loaded:
+                began = time.perf_counter()
+                loaded[chart] = handles.enter_context(helm_python.Chart.load(ready[chart]))
+                floor.load_seconds += time.perf_counter() - began
+            began = time.perf_counter()
+            loaded[chart].render(node.config.values, name=node.definition.name,
+                                 namespace=node.config.namespace or "default")
+            floor.per_node[f"{node.cluster}\t{node.node_path}"] = time.perf_counter() - began
+        floor.seconds = time.perf_counter() - start
+    return floor
+
+
+# ----------------------------------------------------------------------------- doit runs
+
+
+@dataclass(frozen=True)
+class DoitRun:
+    seconds: float
+    returncode: int
+    peak_rss_mib: float
+    executed: tuple[str, ...]
+    output_tail: str
+
+    @property
+    def renders(self) -> int:
+        return sum(1 for name in self.executed if name.startswith("render:"))
+
+
+def run_doit(root: Path, doit: Path, *args: str, timeout: float = 3600) -> DoitRun:
+    """One `doit` process in the fleet folder; wall time and peak RSS of that process (for
+    `-n 2`, the largest of it and its workers: wait4 reports the max over reaped children).
+    A run still going after `timeout` seconds is killed (it shows as returncode -9)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen([str(doit), *args], cwd=root, stdout=out, stderr=err,
+                                   stdin=subprocess.DEVNULL)
+        watchdog = threading.Timer(timeout, os.kill, (process.pid, signal.SIGKILL))
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            watchdog.cancel()
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # already reaped
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    executed = tuple(line[3:] for line in stdout.splitlines() if line.startswith(".  "))
+    tail = "" if process.returncode == 0 else (stdout[-2000:] + stderr[-4000:])
+    return DoitRun(seconds, process.returncode, usage.ru_maxrss / 1024, executed, tail)
+
+
+@dataclass
+class Scenario:
+    name: str
+    wall_s: float
+    renders: int
+    expected: int
+    expected_by_design: int
+    other_tasks: int
+    returncode: int
+    peak_rss_mib: float
+    ok: bool
+    change: str
+    engine_s_of_expected: float | None = None
+    error: str | None = None
+
+
+def scenario(name: str, run: DoitRun, expected: list[str], by_design: int, change: str,
+             engine: EngineFloor | None) -> Scenario:
+    """Judge one run: exit status 0 and exactly the expected number of renders."""
+    ok = run.returncode == 0 and run.renders == len(expected) == by_design
+    engine_s = None
+    if engine is not None:
+        engine_s = sum(engine.per_node.get(k, 0.0) for k in expected)
+    return Scenario(name, round(run.seconds, 3), run.renders, len(expected), by_design,
+                    len(run.executed) - run.renders, run.returncode,
+                    round(run.peak_rss_mib, 1), ok, change,
+                    None if engine_s is None else round(engine_s, 4),
+                    run.output_tail or None)
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- changes
+
+
+def reset_state(root: Path) -> None:
+    """An empty doit state and render store, and no output."""
+    for name in (".stackyard", "generated"):
+        shutil.rmtree(root / name, ignore_errors=True)
+
+
+def touch_inputs(root: Path) -> int:
+    """A new mtime on every file and folder under stacks/ and environments/, same content."""
+    moment = time.time() + 5
+    paths = [p for top in ("stacks", "environments") for p in (root / top).rglob("*")]
+    for path in paths:
+        os.utime(path, (moment, moment))
+    return len(paths)
+
+
+def change_cluster_layer(spec: FleetSpec, count: int = 3) -> tuple[str, int]:
+    """Bump the rollout annotation of a few Helm slots in one (seeded) cluster's layer."""
+    cluster = spec.clusters[random.Random(spec.seed).randrange(len(spec.clusters))]
+    bumped = frozenset(s.name for s in spec.helm_slots[:count])
+    write_yaml(spec.cluster_layer_file(cluster), cluster_layer(spec, cluster, bumped),
+               f"per-cluster layer of {cluster.name}")
+    where = spec.cluster_layer_file(cluster).relative_to(spec.root)
+    return f"{where}: rollout of {len(bumped)} components", len(bumped)
+
+
+def change_shared_stack(spec: FleetSpec) -> str:
+    """Bump one Helm slot's stack-version annotation in the shared stack's common layer."""
+    slot = spec.helm_slots[0]
+    write_yaml(spec.stack_dir / "config" / "common.yaml",
+               shared_layer(spec, frozenset({slot.name})))
+    return f"stacks/fleet/config/common.yaml: {slot.name}"
+
+
+def single_use_chart(spec: FleetSpec) -> str:
+    """A chart used by exactly one slot (else the least used one)."""
+    uses = Counter(s.chart for s in spec.helm_slots)
+    return min(sorted(uses), key=lambda chart: uses[chart])
+
+
+def change_chart(spec: FleetSpec) -> tuple[str, int]:
+    """Append a template comment (no output change) to one template of one chart."""
+    chart = single_use_chart(spec)
+    templates = sorted((spec.chart_dir(chart) / "templates").glob("*.yaml"))
+    with templates[0].open("a") as handle:
+        handle.write("\n{{- /* touched by bench/fleet.py */ -}}\n")
+    uses = Counter(s.chart for s in spec.helm_slots)[chart]
+    return f"{templates[0].relative_to(spec.root)} (chart {chart}, {uses} slot(s))", uses
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Bench:
+    spec: FleetSpec
+    doit: Path
+    timeout: float = 3600
+    engine: EngineFloor | None = None
+    plan: Snapshot | None = None
+    results: list[Scenario] = field(default_factory=list)
+
+    def measure(self, name: str, change: str, expected: list[str], by_design: int,
+                *args: str) -> Scenario:
+        """Run doit once; `expected` are the nodes planning says changed, `by_design` how many
+        the fleet's design says should (both must agree with what doit executed)."""
+        progress(f"{name}: {change}; expecting {len(expected)} renders")
+        run = run_doit(self.spec.root, self.doit, *args, timeout=self.timeout)
+        result = scenario(name, run, expected, by_design, change, self.engine)
+        progress(f"{name}: {result.wall_s:.2f} s, {result.renders} renders, "
+                 f"{result.peak_rss_mib:.0f} MiB, {'ok' if result.ok else 'NOT OK'}")
+        if result.error:
+            progress(result.error)
+        self.results.append(result)
+        return result
+
+    def replan(self) -> list[str]:
+        """Plan again; the nodes whose digest changed since the last plan."""
+        after = snapshot(self.spec.root)
+        changed = changed_nodes(self.plan, after)
+        self.plan = after
+        return changed
+
+    def steps(self) -> list[Callable[[], None]]:
+        """The scenarios, in the order they run (each starts from the previous one's state)."""
+        return [self.cold, self.noop, self.touch, self.cluster_layer, self.shared_stack,
+                self.chart, self.cold_parallel]
+
+    @property
+    def all_nodes(self) -> int:
+        return len(self.spec.clusters) * (len(self.spec.slots) + 1)  # + the stack's root
+
+    def cold(self) -> None:
+        reset_state(self.spec.root)
+        assert self.plan is not None
+        self.measure("cold", "empty state and store", sorted(self.plan.digests),
+                     self.all_nodes)
+
+    def noop(self) -> None:
+        self.measure("noop", "nothing", [], 0)
+
+    def touch(self) -> None:
+        touched = touch_inputs(self.spec.root)
+        self.measure("touch", f"new mtime on {touched} files and folders", self.replan(), 0)
+
+    def cluster_layer(self) -> None:
+        change, bumped = change_cluster_layer(self.spec)
+        self.measure("cluster_layer", change, self.replan(), bumped)
+
+    def shared_stack(self) -> None:
+        change = change_shared_stack(self.spec)
+        self.measure("shared_stack", change, self.replan(), len(self.spec.clusters))
+
+    def chart(self) -> None:
+        change, uses = change_chart(self.spec)
+        self.measure("chart", change, self.replan(), len(self.spec.clusters) * uses)
+
+    def cold_parallel(self) -> None:
+        reset_state(self.spec.root)
+        assert self.plan is not None
+        self.measure("cold_parallel", "empty state and store, doit -n 2",
+                     sorted(self.plan.digests), self.all_nodes, "-n", "2")
+
+
+def target(value: float | int | None, limit: float | int, at_most: bool = True
+           ) -> dict[str, Any]:
+    met = value is not None and (value <= limit if at_most else value >= limit)
+    return {"target": f"{'<=' if at_most else '>='} {limit}", "actual": value, "met": met}
+
+
+def judge(results: dict[str, Scenario], engine: EngineFloor, stat_s: float, clusters: int
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ratios against the floors, and each target with `met`."""
+    cold, noop, touch = results["cold"], results["noop"], results["touch"]
+    layer, parallel = results["cluster_layer"], results["cold_parallel"]
+    speedup = cold.wall_s / parallel.wall_s if parallel.wall_s else None
+    ratios = {
+        "cold_over_floor_engine": round(cold.wall_s / engine.seconds, 3),
+        "cold_parallel_over_floor_engine": round(parallel.wall_s / engine.seconds, 3),
+        "cold_doit_overhead_ms_per_render": round(
+            (cold.wall_s - engine.seconds) / max(cold.renders, 1) * 1000, 3),
+        "noop_over_1s_target": round(noop.wall_s / 1.0, 3),
+        "touch_over_1_5s_target": round(touch.wall_s / 1.5, 3),
+        "noop_over_floor_stat": round(noop.wall_s / stat_s, 1) if stat_s else None,
+        "cluster_layer_over_noop": round(layer.wall_s / noop.wall_s, 3),
+        "parallel_speedup": None if speedup is None else round(speedup, 3),
+    }
+    layer_limit = noop.wall_s + 1.25 * (layer.engine_s_of_expected or 0.0)
+    targets = {
+        "noop_s": target(noop.wall_s, 1.0),
+        "touch_s": target(touch.wall_s, 1.5),
+        "cluster_layer_s": target(layer.wall_s, round(layer_limit, 3)),
+        "shared_stack_renders": {"target": f"== {clusters}",
+                                 "actual": results["shared_stack"].renders,
+                                 "met": results["shared_stack"].renders == clusters},
+        "cold_over_floor_engine": target(ratios["cold_over_floor_engine"], 1.25),
+        "parallel_speedup": target(ratios["parallel_speedup"], 1.6, at_most=False),
+        "peak_rss_mib": target(max(r.peak_rss_mib for r in results.values()), GIB_MIB),
+    }
+    return ratios, targets
+
+
+def run_bench(spec: FleetSpec, doit: Path, charts: Path, timeout: float) -> dict[str, Any]:
+    progress(f"writing {len(spec.clusters)} clusters x {len(spec.slots)} components "
+             f"to {spec.root}")
+    write_fleet(spec, charts)
+    bench = Bench(spec, doit, timeout)
+    bench.replan()
+    assert bench.plan is not None
+    progress(f"planned {len(bench.plan.digests)} nodes in {bench.plan.seconds:.2f} s")
+    stat = floor_stat(spec.root)
+    progress(f"floor_stat: {stat['seconds']:.3f} s over {stat['files']} files")
+    with tempfile.TemporaryDirectory(prefix="bench-charts-") as scratch:
+        bench.engine = floor_engine(spec.root, Path(scratch))
+    progress(f"floor_engine: {bench.engine.seconds:.2f} s for {bench.engine.renders} renders")
+    for step in bench.steps():
+        step()
+    results = {r.name: r for r in bench.results}
+    ratios, targets = judge(results, bench.engine, stat["seconds"], len(spec.clusters))
+    return {
+        "fleet": describe(spec, bench),
+        "floors": {
+            "floor_stat_s": round(stat["seconds"], 4), "input_files": stat["files"],
+            "input_bytes": stat["bytes"],
+            "floor_engine_s": round(bench.engine.seconds, 3),
+            "floor_engine_load_s": round(bench.engine.load_seconds, 4),
+            "floor_engine_renders": bench.engine.renders,
+            "floor_engine_distinct_configs": bench.engine.distinct,
+            "plan_fleet_s": round(bench.plan.seconds, 3),
+        },
+        "scenarios": {r.name: {k: v for k, v in asdict(r).items() if k != "name"}
+                      for r in bench.results},
+        "ratios": ratios,
+        "targets": targets,
+        "ok": all(r.ok for r in bench.results),
+    }
+
+
+def describe(spec: FleetSpec, bench: Bench) -> dict[str, Any]:
+    assert bench.plan is not None
+    return {
+        "clusters": len(spec.clusters), "components": len(spec.slots),
+        "regions": len(spec.regions), "seed": spec.seed,
+        "render_tasks": len(bench.plan.digests),
+        "distinct_render_digests": len(set(bench.plan.digests.values())),
+        "slots": {s.name: s.chart or "static" for s in spec.slots},
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "doit": str(bench.doit), "cpus": os.cpu_count(),
+    }
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clusters", type=int, default=20)
+    parser.add_argument("--components", type=int, default=10)
+    parser.add_argument("--regions", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="build the fleet here (an empty or new "
+                        "folder) and keep it")
+    parser.add_argument("--doit", type=Path, default=DEFAULT_DOIT)
+    parser.add_argument("--charts", type=Path, default=SHARED_CHARTS,
+                        help="folder of the real charts (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=3600,
+                        help="kill a doit run after this many seconds (default: %(default)s)")
+    parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.clusters < 1 or args.components < 1 or args.regions < 1:
+        parser.error("--clusters, --components and --regions must be at least 1")
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep}: not empty")
+    return args
+
+
+@contextlib.contextmanager
+def fleet_folder(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="stackyard-bench-") as folder:
+        yield Path(folder) / "fleet"
+
+
+def print_snapshot(root: Path) -> None:
+    """The hidden `--snapshot` mode: the plan's digests as JSON on stdout."""
+    start = time.perf_counter()
+    digests = plan_digests(root)
+    json.dump({"digests": digests, "seconds": time.perf_counter() - start}, sys.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.snapshot is not None:
+        print_snapshot(args.snapshot)
+        return 0
+    with fleet_folder(args.keep) as root:
+        spec = make_spec(root, args.clusters, args.components, args.regions, args.seed)
+        report = run_bench(spec, args.doit, args.charts, args.timeout)
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
