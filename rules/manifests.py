@@ -3,16 +3,19 @@
 Like `helm template --include-crds --skip-tests`: CRDs first, then documents in Helm's
 install order (stable by template path), NOTES.txt and test hooks dropped, only
 non-empty mapping documents kept (spec §5.2.5, without Fabrikate's stderr mix-in).
-Namespace injection (spec §5.2.6) skips cluster-scoped kinds.
+Namespace injection (spec §5.2.6) skips cluster-scoped kinds and edits text, not a re-dump.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml._yaml import CParser
 
 from .yamlio import ConfigLoader, dump_yaml
 
@@ -43,39 +46,141 @@ _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 
 @dataclass(frozen=True)
 class Document:
+    """One manifest: its text as rendered, and the parsed head Stackyard needs."""
+
     source: str
     text: str
-    body: dict[str, Any]
+    kind: str
+    metadata: dict[str, Any] | None
+    metadata_line: int | None
+    """Line (0-based) of the first key of a block-style `metadata` mapping in `text`."""
 
     @property
-    def kind(self) -> str:
-        kind = self.body.get("kind")
-        return kind if isinstance(kind, str) else ""
+    def is_test_hook(self) -> bool:
+        annotations = (self.metadata or {}).get("annotations")
+        hooks = annotations.get("helm.sh/hook") if isinstance(annotations, dict) else None
+        return isinstance(hooks, str) and any(
+            hook.strip() in _TEST_HOOKS for hook in hooks.split(","))
+
+
+class InvalidManifest(ValueError):
+    """A template rendered text that is not YAML (Helm itself refuses such output)."""
 
 
 def split_documents(source: str, text: str) -> list[Document]:
-    """The non-empty mapping documents of one rendered template, in order."""
+    """The non-empty mapping documents of one rendered template, in order.
+
+    Raises InvalidManifest when a document is not valid YAML.
+    """
     documents = []
     for piece in _SEPARATOR.split(text):
         stripped = piece.strip("\n")
         if not stripped.strip():
             continue
         try:
-            body = yaml.load(stripped, Loader=ConfigLoader)
-        except yaml.YAMLError:
-            body = None
-        if isinstance(body, dict) and body:
-            documents.append(Document(source, stripped, body))
+            document = _scan(source, stripped)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1} of the document)" if mark else ""
+            problem = getattr(err, "problem", None) or str(err)
+            raise InvalidManifest(f"{source} rendered invalid YAML{where}: {problem}") from err
+        if document is not None:
+            documents.append(document)
     return documents
 
 
-def _is_test_hook(document: Document) -> bool:
-    metadata = document.body.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    hooks = annotations.get("helm.sh/hook") if isinstance(annotations, dict) else None
-    if not isinstance(hooks, str):
-        return False
-    return any(hook.strip() in _TEST_HOOKS for hook in hooks.split(","))
+def _scan(source: str, text: str) -> Document | None:
+    """Read kind and metadata from libyaml's event stream, without building the document.
+
+    One C-level parse validates the YAML and finds where `metadata`'s keys start (for
+    namespace injection); building Python objects for whole manifests would cost more than
+    Helm's render. Anchors in `metadata` or a non-string key fall back to a full parse.
+    """
+    parser = CParser(text)
+    try:
+        events = iter(parser.get_event, None)
+        for event in events:
+            if isinstance(event, yaml.DocumentStartEvent):
+                break
+        else:
+            return None
+        root = next(events)
+        if not isinstance(root, yaml.MappingStartEvent):
+            return None
+        kind, metadata, metadata_line, keys = "", None, None, 0
+        for key in events:
+            if isinstance(key, yaml.MappingEndEvent):
+                break
+            keys += 1
+            value = next(events)
+            if not isinstance(key, yaml.ScalarEvent) or isinstance(value, yaml.AliasEvent):
+                return _full_parse(source, text)
+            if key.value == "kind" and isinstance(value, yaml.ScalarEvent):
+                kind = value.value
+            elif key.value == "metadata" and isinstance(value, yaml.MappingStartEvent):
+                metadata, first_key_line = _build_mapping(events)
+                if not value.flow_style:
+                    metadata_line = first_key_line
+            else:
+                _skip(value, events)
+        for _ in events:  # the rest of the stream: still validated
+            pass
+    except _NeedsFullParse:
+        return _full_parse(source, text)
+    finally:
+        parser.dispose()
+    if keys == 0:
+        return None
+    return Document(source, text, kind, metadata, metadata_line)
+
+
+class _NeedsFullParse(Exception):
+    pass
+
+
+def _skip(start: yaml.Event, events: Iterator[yaml.Event]) -> None:
+    """Consume the rest of a node whose start event was just read."""
+    depth = int(isinstance(start, yaml.CollectionStartEvent))
+    while depth:
+        event = next(events)
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _build_mapping(events: Iterator[yaml.Event]) -> tuple[dict[str, Any], int | None]:
+    """A small mapping (metadata) with string scalars; the line of its first key."""
+    result: dict[str, Any] = {}
+    first_line = None
+    for key in events:
+        if isinstance(key, yaml.MappingEndEvent):
+            return result, first_line
+        if not isinstance(key, yaml.ScalarEvent):
+            raise _NeedsFullParse
+        if first_line is None:
+            first_line = key.start_mark.line
+        value = next(events)
+        if isinstance(value, yaml.ScalarEvent):
+            result[key.value] = value.value
+        elif isinstance(value, yaml.MappingStartEvent):
+            result[key.value] = _build_mapping(events)[0]
+        elif isinstance(value, yaml.SequenceStartEvent):
+            _skip(value, events)
+            result[key.value] = []
+        else:
+            raise _NeedsFullParse
+    raise _NeedsFullParse
+
+
+def _full_parse(source: str, text: str) -> Document | None:
+    body = yaml.load(text, Loader=ConfigLoader)
+    if not isinstance(body, dict) or not body:
+        return None
+    kind = body.get("kind")
+    metadata = body.get("metadata")
+    return Document(source, text, kind if isinstance(kind, str) else "",
+                    metadata if isinstance(metadata, dict) else None, None)
 
 
 def _order_key(document: Document) -> tuple[int, str]:
@@ -93,18 +198,35 @@ def collect(templates: dict[str, str], crds: list[dict[str, str]]) -> list[Docum
         if source.endswith("NOTES.txt"):
             continue
         rendered.extend(d for d in split_documents(source, templates[source])
-                        if not _is_test_hook(d))
+                        if not d.is_test_hook)
     rendered.sort(key=_order_key)
     return documents + rendered
 
 
+_PLAIN_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
 def inject_namespace(document: Document, namespace: str) -> str:
-    """Re-serialised document with `metadata.namespace` set where missing (spec §5.2.6)."""
-    body = document.body
-    metadata = body.get("metadata")
-    if (isinstance(metadata, dict) and "namespace" not in metadata
-            and document.kind not in CLUSTER_SCOPED):
-        body = {**body, "metadata": {**metadata, "namespace": namespace}}
+    """The document with `metadata.namespace` added where missing (spec §5.2.6).
+
+    The line is inserted into the document's text, so formatting and comments survive;
+    only a flow-style `metadata` makes the document re-serialised.
+    """
+    if (document.metadata is None or "namespace" in document.metadata
+            or document.kind in CLUSTER_SCOPED):
+        return document.text
+    plain = _PLAIN_NAME.match(namespace) and namespace not in _YAML_WORDS
+    value = namespace if plain else json.dumps(namespace)
+    lines = document.text.split("\n")
+    if document.metadata_line is not None:
+        first = lines[document.metadata_line]
+        indent = first[: len(first) - len(first.lstrip(" "))]
+        if indent:
+            lines.insert(document.metadata_line, f"{indent}namespace: {value}")
+            return "\n".join(lines)
+    body = yaml.load(document.text, Loader=ConfigLoader)
+    body["metadata"] = {**body["metadata"], "namespace": namespace}
     return dump_yaml(body).rstrip("\n")
 
 

@@ -3,17 +3,23 @@
 Charts are loaded once per process (an LRU keyed by the chart's content digest) and
 rendered for every cluster. A chart whose `file://` dependencies are not in its `charts/`
 folder is built once into the workspace (a copy with those dependencies placed in it).
+
+The SDK is a Go library: loading it starts the Go runtime, which does not survive fork().
+doit's parallel runner forks its workers after loading tasks, so the SDK is imported only
+when a render runs, never while tasks are planned.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
+from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import helm_python
 from cachetools import LRUCache
 
 from .. import manifests
@@ -21,6 +27,14 @@ from ..errors import StackyardError
 from ..model import ComponentDef, PlanNode
 from ..workspace import Workspace
 from ..yamlio import load_file
+
+if TYPE_CHECKING:
+    import helm_python
+
+
+def _sdk() -> ModuleType:
+    """The Helm SDK, loaded on first use (see the module docstring)."""
+    return importlib.import_module("helm_python")
 
 
 def chart_dir(definition: ComponentDef, directory: Path) -> Path:
@@ -56,7 +70,8 @@ def local_dependency_dirs(chart: Path) -> list[Path]:
 
 
 class HelmRenderer:
-    version = f"1+helm-{helm_python.helm_sdk_version()}"
+    # the SDK package pins its Helm version, so its own version names the engine
+    version = f"1+helm-python-sdk-{installed_version('helm-python-sdk')}"
     uses_config = True
 
     def __init__(self) -> None:
@@ -81,6 +96,7 @@ class HelmRenderer:
             raise StackyardError(f"no Helm chart at {workspace.display(chart)}{hint}", **where)
         loaded = self._load(chart, node.inputs_digest, workspace, where)
         namespace = node.config.namespace or "default"
+        helm_python = _sdk()
         try:
             helm_python.validate_release_name(definition.name)
             templates = loaded.render(node.config.values, name=definition.name,
@@ -90,7 +106,10 @@ class HelmRenderer:
             raise StackyardError(
                 f"helm template failed for chart {workspace.display(chart)}: "
                 f"{' '.join(err.detail.split())}", **where) from err
-        documents = manifests.collect(templates, crds)
+        try:
+            documents = manifests.collect(templates, crds)
+        except manifests.InvalidManifest as err:
+            raise StackyardError(f"chart {workspace.display(chart)}: {err}", **where) from err
         inject = node.config.namespace if node.config.inject_namespace else None
         return manifests.join(documents, inject or None)
 
@@ -99,6 +118,7 @@ class HelmRenderer:
         cached = self._charts.get(digest)
         if cached is not None:
             return cached
+        helm_python = _sdk()
         try:
             ready = self._with_local_dependencies(chart, digest, workspace, where)
             loaded = helm_python.Chart.load(ready)
@@ -111,7 +131,7 @@ class HelmRenderer:
     def _with_local_dependencies(self, chart: Path, digest: str, workspace: Workspace,
                                  where: dict[str, Any]) -> Path:
         """The chart itself, or a built copy when declared dependencies are not in charts/."""
-        missing = [d for d in helm_python.dependency_list(chart) if d.get("status") != "ok"]
+        missing = [d for d in _sdk().dependency_list(chart) if d.get("status") != "ok"]
         if not missing:
             return chart
         remote = [d for d in missing if not str(d.get("repository", "")).startswith("file://")]
