@@ -85,8 +85,12 @@ class PlanNode:
     physical_dir: Path
     logical_dir: PurePosixPath
     config: MergedConfig
+    inputs: tuple[tuple[str, str], ...]
+    """(folder, content digest) of every input tree the renderer reads."""
     inputs_digest: str
     digest: str
+    layers: tuple[Layer, ...] = field(default=(), compare=False, repr=False)
+    """The config layers of this node, highest first (to explain a change)."""
 
     @property
     def output(self) -> PurePosixPath:

@@ -207,7 +207,9 @@ class _ClusterWalk:
         config = merge_config(visit.layers)
         paths = renderer.input_paths(definition, visit.directory)
         self.watch.trees.update(paths)
-        inputs = digest_value([self.planner.tree_digest(p) or "missing" for p in paths])
+        trees = tuple((self.workspace.display(p), self.planner.tree_digest(p) or "missing")
+                      for p in paths)
+        inputs = digest_value([digest for _, digest in trees])
         payload: dict[str, object] = {
             "renderer": [definition.type, renderer.version],
             "definition": definition.identity(),
@@ -217,8 +219,8 @@ class _ClusterWalk:
             payload["config"] = [config.values, config.namespace, config.inject_namespace]
         return PlanNode(cluster=self.environment.cluster, node_path=visit.node_path,
                         definition=definition, physical_dir=visit.directory,
-                        logical_dir=visit.logical, config=config, inputs_digest=inputs,
-                        digest=digest_value(payload))
+                        logical_dir=visit.logical, config=config, inputs=trees,
+                        inputs_digest=inputs, digest=digest_value(payload), layers=visit.layers)
 
     def _renderer(self, definition: ComponentDef) -> Renderer:
         renderer = renderer_for(definition.type)

@@ -20,6 +20,7 @@ from doit.exceptions import TaskFailed
 from .atomic import write_atomic
 from .definitions import load_environment
 from .errors import StackyardError
+from .explain import explain, load_record, save_record
 from .hooks import run_hooks
 from .model import PlanNode
 from .output import assemble, cluster_dir, read_provenance
@@ -35,16 +36,32 @@ _CHECK_SIGNATURE = inspect.Signature([
 
 
 class RenderCheck:
-    """Up to date when doit saved this digest and the rendered file is in the workspace."""
+    """Up to date when doit saved this digest and the rendered file is in the workspace.
+
+    Printed by `doit info` when false: then it says which inputs changed.
+    """
 
     __signature__ = _CHECK_SIGNATURE  # spares doit an inspect.signature() per task
 
-    def __init__(self, digest: str, artifact: Path) -> None:
+    def __init__(self, digest: str, artifact: Path, registry: PlanRegistry, cluster: str,
+                 node_path: str) -> None:
         self.digest = digest
         self.artifact = artifact
+        self.where = (registry, cluster, node_path)
+        self.previous: str | None = None
 
     def __call__(self, task: object, values: dict[str, Any]) -> bool:
-        return values.get("digest") == self.digest and self.artifact.is_file()
+        self.previous = values.get("digest")
+        return self.previous == self.digest and self.artifact.is_file()
+
+    def __str__(self) -> str:
+        registry, cluster, node_path = self.where
+        try:
+            node = registry.node(cluster, node_path)
+        except StackyardError as err:
+            return f"cannot plan {cluster}: {err}"
+        lines = explain(load_record(registry.workspace, self.previous), node)
+        return "the render is out of date:\n" + "\n".join(f"        {line}" for line in lines)
 
 
 class ClusterCheck:
@@ -52,9 +69,21 @@ class ClusterCheck:
 
     __signature__ = _CHECK_SIGNATURE
 
-    def __init__(self, digest: str, folder: Path) -> None:
-        self.digest = digest
+    def __init__(self, summary: ClusterSummary, folder: Path) -> None:
+        self.digest = summary.digest
+        self.summary = summary
         self.folder = folder
+
+    def __str__(self) -> str:
+        files = read_provenance(self.folder).get("files", {})
+        stale = [n.output for n in self.summary.nodes
+                 if files.get(n.output, {}).get("digest") != n.digest
+                 or not (self.folder / n.output).is_file()]
+        gone = sorted(set(files) - {n.output for n in self.summary.nodes})
+        parts = [f"to write: {', '.join(stale)}" if stale else "",
+                 f"to remove: {', '.join(gone)}" if gone else ""]
+        detail = "; ".join(p for p in parts if p) or "doit has no record of the last write"
+        return f"generated/{self.summary.name}/ is out of date ({detail})"
 
     def __call__(self, task: object, values: dict[str, Any]) -> bool:
         if values.get("digest") != self.digest:
@@ -102,6 +131,7 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str
                 node, workspace)
             run_hooks(definition, "after-generate", node.physical_dir)
             write_atomic(artifact, content)
+        save_record(workspace, node)
     except StackyardError as err:
         return TaskFailed(f"{cluster}: {node_path}: {err}")
     return {"digest": node.digest}
@@ -194,7 +224,8 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                 "name": name.removeprefix("render:"),
                 "doc": f"render {node.type} {node.node_path!r} for {cluster}",
                 "actions": [(render_node, (registry, cluster, node.node_path))],
-                "uptodate": [RenderCheck(node.digest, workspace.render_path(node.digest))],
+                "uptodate": [RenderCheck(node.digest, workspace.render_path(node.digest),
+                                         registry, cluster, node.node_path)],
                 "verbosity": 2,
             }
         if current and not render_names and not chosen(cluster):
@@ -205,6 +236,6 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                    f"stack {summary.stack})",
             "actions": [(assemble_cluster, (summary, workspace))],
             "task_dep": render_names,
-            "uptodate": [ClusterCheck(summary.digest, cluster_dir(cluster, workspace))],
+            "uptodate": [ClusterCheck(summary, cluster_dir(cluster, workspace))],
             "verbosity": 2,
         }

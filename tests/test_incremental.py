@@ -147,3 +147,22 @@ def test_dodo_is_reusable_in_another_folder(tmp_path: Path) -> None:
     run = doit(other)
     assert run.returncode == 0, run.stderr
     assert (other / "generated/solo/only.yaml").read_bytes() == b"---\nkind: ConfigMap\n\n"
+
+
+def test_info_explains_which_layer_and_key_changed(fleet: Path) -> None:
+    edit(fleet / "stacks/platform/config/west.yaml", "web.west.example.com", "www.west.example")
+    info = doit(fleet, "info", "render:prod-west:platform/web")
+    assert info.returncode == 1, "doit info exits 1 for a task that is not up to date"
+    assert ('config.ingress.host changed from "web.west.example.com" to "www.west.example", '
+            "set in stacks/platform/config/west.yaml (subcomponents.web.config.ingress.host)"
+            ) in info.stdout
+
+
+def test_info_explains_a_chart_change(fleet: Path) -> None:
+    template = fleet / "stacks/charts/log-shipper/templates/configmap.yaml"
+    template.write_text(template.read_text() + "  extra: \"1\"\n")
+    info = doit(fleet, "info", "render:prod-east:platform/logging/shipper")
+    assert "the content of stacks/charts/log-shipper changed" in info.stdout
+    cluster = doit(fleet, "info", "prod-east")
+    assert "generated/prod-east/ is out of date (to write: logging/shipper.yaml)" \
+        in cluster.stdout

@@ -1,0 +1,133 @@
+"""Why a render is out of date, in the user's terms: which layer file and key changed.
+
+Each render leaves a small record of its inputs beside its output in the workspace
+(content-addressed like the render). Explaining compares that record, found through the
+digest doit saved for the task, with the node as planned now.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_atomic
+from .errors import display_path, join_key
+from .model import Layer, PlanNode
+from .renderers import REGISTRY, renderer_for
+from .workspace import Workspace
+
+_MAX_LINES = 12
+
+
+def input_record(node: PlanNode) -> dict[str, Any]:
+    renderer = renderer_for(node.definition.type) or REGISTRY["component"]
+    record: dict[str, Any] = {
+        "renderer": [node.definition.type, renderer.version],
+        "definition": node.definition.identity(),
+        "inputs": dict(node.inputs),
+    }
+    if renderer.uses_config:
+        record["config"] = {"values": node.config.values, "namespace": node.config.namespace,
+                            "injectNamespace": node.config.inject_namespace}
+    return record
+
+
+def record_path(workspace: Workspace, digest: str) -> Path:
+    return workspace.render_path(digest).with_suffix(".inputs.json")
+
+
+def save_record(workspace: Workspace, node: PlanNode) -> None:
+    path = record_path(workspace, node.digest)
+    if not path.is_file():
+        write_atomic(path, json.dumps(input_record(node), sort_keys=True).encode())
+
+
+def load_record(workspace: Workspace, digest: str | None) -> dict[str, Any] | None:
+    if not digest:
+        return None
+    try:
+        return json.loads(record_path(workspace, digest).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def explain(previous: dict[str, Any] | None, node: PlanNode) -> list[str]:
+    """Lines saying what differs between the last render's inputs and the current ones."""
+    if previous is None:
+        return ["no earlier render is recorded (first build, `doit forget`, or a cleaned "
+                "workspace)"]
+    current = input_record(node)
+    lines: list[str] = []
+    if previous.get("renderer") != current["renderer"]:
+        lines.append(f"the renderer changed: {previous.get('renderer')} -> "
+                     f"{current['renderer']}")
+    old_definition = previous.get("definition", {})
+    for field, value in current["definition"].items():
+        if old_definition.get(field) != value:
+            lines.append(f"{display_path(node.definition.file)}: "
+                         f"{node.definition.key or 'top level'}: "
+                         f"`{field}` changed from {old_definition.get(field)!r} to {value!r}")
+    old_inputs = previous.get("inputs", {})
+    for folder, digest in current["inputs"].items():
+        if folder not in old_inputs:
+            lines.append(f"now reads {folder}")
+        elif old_inputs[folder] != digest:
+            lines.append(f"the content of {folder} changed")
+    lines.extend(f"no longer reads {folder}" for folder in old_inputs
+                 if folder not in current["inputs"])
+    if "config" in current:
+        lines.extend(_config_changes(previous.get("config") or {}, current["config"],
+                                     node.layers))
+    if not lines:
+        lines.append("the inputs are unchanged; the rendered file is missing from the "
+                     "workspace")
+    if len(lines) > _MAX_LINES:
+        lines[_MAX_LINES:] = [f"... and {len(lines) - _MAX_LINES} more changes"]
+    return lines
+
+
+def _config_changes(old: dict[str, Any], new: dict[str, Any], layers: tuple[Layer, ...]
+                    ) -> list[str]:
+    lines = []
+    for key in ("namespace", "injectNamespace"):
+        if old.get(key) != new[key]:
+            lines.append(f"{key} changed from {old.get(key)!r} to {new[key]!r}"
+                         + _provenance(layers, key, ()))
+    for path, before, after in _diff(old.get("values") or {}, new["values"], ()):
+        shown = ".".join(("config", *path))
+        if after is _MISSING:
+            lines.append(f"{shown} is no longer set (was {_short(before)})")
+        else:
+            was = "" if before is _MISSING else f" from {_short(before)}"
+            lines.append(f"{shown} changed{was} to {_short(after)}"
+                         + _provenance(layers, "config", path))
+    return lines
+
+
+_MISSING = object()
+
+
+def _diff(old: Any, new: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any, Any]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        changes = []
+        for key in sorted(set(old) | set(new)):
+            changes.extend(_diff(old.get(key, _MISSING), new.get(key, _MISSING), (*path, key)))
+        return changes
+    return [] if old == new else [(path, old, new)]
+
+
+def _provenance(layers: tuple[Layer, ...], top: str, path: tuple[str, ...]) -> str:
+    """`, set in <file> (<key path>)`: the highest layer that provides the value."""
+    for layer in layers:
+        value: Any = layer.data.get(top)
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value not in (None, "") and not (top == "injectNamespace" and value is False):
+            return f", set in {layer.file} ({join_key(layer.prefix, '.'.join((top, *path)))})"
+    return ""
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
