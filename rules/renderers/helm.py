@@ -15,7 +15,7 @@ import importlib
 import os
 import shutil
 import tempfile
-from importlib.metadata import version as installed_version
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -70,9 +70,17 @@ def local_dependency_dirs(chart: Path) -> list[Path]:
 
 
 class HelmRenderer:
-    # the SDK package pins its Helm version, so its own version names the engine
-    version = f"1+helm-python-sdk-{installed_version('helm-python-sdk')}"
     uses_config = True
+
+    @cached_property
+    def version(self) -> str:
+        """The SDK package pins its Helm version, so its own version names the engine.
+
+        Looked up on first use: importing importlib.metadata costs a no-op build ~30 ms.
+        """
+        from importlib.metadata import version as installed_version
+
+        return f"1+helm-python-sdk-{installed_version('helm-python-sdk')}"
 
     def __init__(self) -> None:
         self._charts: LRUCache[str, helm_python.Chart] = LRUCache(maxsize=64)
