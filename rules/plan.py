@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .definitions import (
+    COMPONENT_FILES,
     config_files,
     environment_files,
-    find_component_file,
     load_component,
     load_config_file,
     load_environment,
@@ -57,10 +57,14 @@ class ClusterPlan:
 
 @dataclass
 class Watch:
-    """What planning one cluster read: file contents, folder listings, whole trees."""
+    """What planning one cluster read: files (present or absent) and whole input trees.
+
+    Only the candidate files a cluster looks for are watched (its own layers'
+    `config/<layer>.yaml|json`, `component.yaml|json`), never whole folder listings, so
+    adding another cluster's layer file beside them leaves this cluster's plan valid.
+    """
 
     files: set[Path] = field(default_factory=set)
-    folders: set[Path] = field(default_factory=set)
     trees: set[Path] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
 
@@ -138,7 +142,7 @@ class _ClusterWalk:
         queue = deque([_Visit(root, directory, PurePosixPath("."), root.name, inherited + own,
                               (directory,))])
         nodes: list[PlanNode] = []
-        layer_names: set[str] = set(config_files(directory))
+        layer_names = set(config_files(environment.stack_dir)) | set(config_files(directory))
         while queue:
             visit = queue.popleft()
             nodes.append(self._plan_node(visit))
@@ -158,22 +162,19 @@ class _ClusterWalk:
         return ClusterPlan(environment, tuple(nodes))
 
     def _load(self, directory: Path) -> ComponentDef:
-        """A component folder: its definition file and its config/ listing are watched."""
-        self.watch.folders.update((directory, directory / "config"))
-        definition = load_component(directory)
-        component_file = find_component_file(directory)
-        if component_file is not None:
-            self.watch.files.add(component_file)
-        return definition
+        """A component folder; both candidate definition files are watched."""
+        self.watch.files.update(directory / name for name in COMPONENT_FILES)
+        return load_component(directory)
 
     def _own_layers(self, directory: Path) -> tuple[Layer, ...]:
         files = config_files(directory)
-        used = [files[name] for name in (*self.environment.layers, "common") if name in files]
-        self.watch.files.update(used)
+        names = (*self.environment.layers, "common")
+        self.watch.files.update(directory / "config" / f"{name}{suffix}"
+                                for name in names for suffix in (".yaml", ".json"))
+        used = [files[name] for name in names if name in files]
         return tuple(Layer(self.workspace.display(f), "", load_config_file(f)) for f in used)
 
     def _vendored(self, directory: Path, entry: ComponentDef) -> Path:
-        self.watch.folders.add(directory.parent)
         if not directory.is_dir():
             raise StackyardError(
                 f"remote component ({entry.source or 'no source'}) is not vendored at "
@@ -196,7 +197,6 @@ class _ClusterWalk:
             raise StackyardError(
                 f"subcomponent {entry.name!r} points at {self.workspace.display(directory)}, "
                 "which is one of its own ancestors (a cycle)", file=entry.file, key=entry.key)
-        self.watch.folders.add(directory.parent)
         definition = self._load(directory)
         return _Visit(definition, directory, parent.logical / entry.name, node_path,
                       inherited + self._own_layers(directory), (*parent.ancestors, directory))

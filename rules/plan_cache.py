@@ -1,26 +1,29 @@
 """The fleet's plan, kept between runs and re-planned only where an input changed.
 
 Each cluster's entry holds a light summary of its plan (node paths, digests, output files)
-and what planning it read: file digests, folder listings, input-tree digests. A run checks
-those (re-hashing only files whose inode, size, mtime or ctime moved) and plans again just
-the clusters with a changed input. A code change of Stackyard itself drops the whole cache.
+and what planning it read: file digests (None for a file looked for and absent) and
+input-tree digests. A run checks those (re-hashing only files whose inode, size, mtime or
+ctime moved) and plans again just the clusters with a changed input. Entries live in one
+SQLite file, a row per cluster, so a one-cluster change rewrites one row. A code change of
+Stackyard itself drops the whole cache.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-from dataclasses import dataclass, field
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import xxhash
 
 from . import __version__
-from .atomic import write_atomic
 from .definitions import environment_files, load_environment
 from .errors import warn
-from .filestate import FileState, listing
+from .filestate import FileState
 from .plan import ClusterPlan, Planner, Watch, warn_once
 from .workspace import Workspace
 
@@ -64,7 +67,6 @@ class _Seen:
     """The observed state of one cluster's inputs, to compare with on the next run."""
 
     files: dict[str, str | None]
-    folders: dict[str, tuple[str, ...] | None]
     trees: dict[str, str | None]
     warnings: tuple[str, ...]
 
@@ -74,13 +76,6 @@ class _Entry:
     environment_file: str
     summary: ClusterSummary
     seen: _Seen
-
-
-@dataclass
-class _Cache:
-    fingerprint: str
-    files: FileState = field(default_factory=FileState)
-    clusters: dict[str, _Entry] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,28 +99,59 @@ def code_fingerprint() -> str:
 
 
 def cache_path(workspace: Workspace) -> Path:
-    return workspace.state_dir / "plan-cache.pickle"
+    return workspace.state_dir / "plans.sqlite3"
 
 
-def _load_cache(workspace: Workspace, fingerprint: str) -> _Cache:
-    try:
-        with open(cache_path(workspace), "rb") as handle:
-            cache = pickle.load(handle)
-    except FileNotFoundError:
-        return _Cache(fingerprint)
-    except Exception:  # a damaged or foreign cache is only a cache: start over
-        warn(f"ignoring unreadable plan cache {cache_path(workspace)}")
-        return _Cache(fingerprint)
-    if not isinstance(cache, _Cache) or cache.fingerprint != fingerprint:
-        return _Cache(fingerprint, files=getattr(cache, "files", FileState()))
-    return cache
+class _Store:
+    """Rows of pickled entries; the file-digest memo is one more row."""
+
+    def __init__(self, workspace: Workspace, fingerprint: str) -> None:
+        workspace.state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = cache_path(workspace)
+        self.connection = sqlite3.connect(self.path)
+        self.fingerprint = fingerprint
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def load(self) -> tuple[FileState, dict[str, _Entry]]:
+        """The saved memo and entries; no entries when they were made by other code."""
+        try:
+            with self.connection:
+                self.connection.execute("create table if not exists entries "
+                                        "(name text primary key, data blob)")
+            rows = dict(self.connection.execute("select name, data from entries"))
+            files = pickle.loads(rows.pop("\0files")) if "\0files" in rows else FileState()
+            if rows.pop("\0fingerprint", None) == self.fingerprint.encode():
+                return files, {name: pickle.loads(data) for name, data in rows.items()}
+        except Exception:  # a damaged cache is only a cache: start over, say so
+            warn(f"ignoring unreadable plan cache {self.path}")
+            self.connection.close()
+            self.path.unlink(missing_ok=True)
+            self.connection = sqlite3.connect(self.path)
+            files = FileState()
+        with self.connection:
+            self.connection.execute("drop table if exists entries")
+            self.connection.execute("create table entries (name text primary key, data blob)")
+        files.changed = True
+        return files, {}
+
+    def save(self, files: FileState | None, changed: dict[str, _Entry],
+             removed: set[str]) -> None:
+        rows = [(name, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+                for name, entry in changed.items()]
+        rows.append(("\0fingerprint", self.fingerprint.encode()))
+        if files is not None:
+            rows.append(("\0files", pickle.dumps(files, protocol=pickle.HIGHEST_PROTOCOL)))
+        with self.connection:
+            self.connection.executemany("delete from entries where name = ?",
+                                        [(name,) for name in removed])
+            self.connection.executemany("insert or replace into entries values (?, ?)", rows)
 
 
 def _observe(watch: Watch, planner: Planner) -> _Seen:
-    files = planner.files
     return _Seen(
-        files={os.fspath(p): files.file_digest(p) for p in sorted(watch.files)},
-        folders={os.fspath(p): listing(p) for p in sorted(watch.folders)},
+        files={os.fspath(p): planner.files.file_digest(p) for p in sorted(watch.files)},
         trees={os.fspath(p): planner.tree_digest(p) for p in sorted(watch.trees)},
         warnings=tuple(watch.warnings),
     )
@@ -137,18 +163,12 @@ class _Validator:
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
         self._files: dict[str, str | None] = {}
-        self._folders: dict[str, tuple[str, ...] | None] = {}
 
     def still_valid(self, seen: _Seen) -> bool:
         for path, digest in seen.files.items():
             if path not in self._files:
                 self._files[path] = self.planner.files.file_digest(path)
             if self._files[path] != digest:
-                return False
-        for path, names in seen.folders.items():
-            if path not in self._folders:
-                self._folders[path] = listing(path)
-            if self._folders[path] != names:
                 return False
         return all(self.planner.tree_digest(Path(path)) == digest
                    for path, digest in seen.trees.items())
@@ -159,34 +179,30 @@ def load_fleet(workspace: Workspace) -> Fleet:
 
     Raises StackyardError for bad input, before anything is saved or written.
     """
-    fingerprint = code_fingerprint()
-    cache = _load_cache(workspace, fingerprint)
-    planner = Planner(workspace, cache.files)
-    validator = _Validator(planner)
-    entries: dict[str, _Entry] = {}
-    plans: dict[str, ClusterPlan] = {}
-    for file in environment_files(workspace.root / "environments"):
-        cluster, path = file.stem, os.fspath(file)
-        entry = cache.clusters.get(cluster)
-        if entry is not None and entry.environment_file == path \
-                and validator.still_valid(entry.seen):
-            for message in entry.seen.warnings:
-                warn_once(message)
-        else:
-            plan, watch = planner.plan(load_environment(file))
-            plans[cluster] = plan
-            entry = _Entry(path, ClusterSummary.of(plan, workspace), _observe(watch, planner))
-        entries[cluster] = entry
-    replanned = tuple(sorted(plans))
-    if replanned or set(entries) != set(cache.clusters) or cache.files.changed:
-        cache.clusters = entries
-        cache.files.changed = False
-        _save(workspace, cache)
+    with closing(_Store(workspace, code_fingerprint())) as store:
+        files, cached = store.load()
+        planner = Planner(workspace, files)
+        validator = _Validator(planner)
+        entries: dict[str, _Entry] = {}
+        changed: dict[str, _Entry] = {}
+        plans: dict[str, ClusterPlan] = {}
+        for file in environment_files(workspace.root / "environments"):
+            cluster, path = file.stem, os.fspath(file)
+            entry = cached.get(cluster)
+            if entry is not None and entry.environment_file == path \
+                    and validator.still_valid(entry.seen):
+                for message in entry.seen.warnings:
+                    warn_once(message)
+            else:
+                plan, watch = planner.plan(load_environment(file))
+                plans[cluster] = plan
+                entry = _Entry(path, ClusterSummary.of(plan, workspace), _observe(watch, planner))
+                changed[cluster] = entry
+            entries[cluster] = entry
+        removed = set(cached) - set(entries)
+        if changed or removed or files.changed:
+            store.save(files if files.changed else None, changed, removed)
+            files.changed = False
     return Fleet({name: e.summary for name, e in entries.items()},
                  {name: Path(e.environment_file) for name, e in entries.items()},
-                 plans, replanned)
-
-
-def _save(workspace: Workspace, cache: _Cache) -> None:
-    workspace.state_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(cache_path(workspace), pickle.dumps(cache, protocol=pickle.HIGHEST_PROTOCOL))
+                 plans, tuple(sorted(plans)))

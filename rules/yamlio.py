@@ -37,12 +37,20 @@ class ConfigLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
     """SafeLoader with YAML 1.1 booleans (incl. y/n) and no timestamp type."""
 
 
+# go-yaml v2's scalars: no base-60 numbers, no `=` value tag, floats with or without a dot
+_REPLACED_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp",
+                  "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:value"}
+_GO_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)"
+                     r"|[-+]?0x[0-9a-fA-F_]+)$")
+_GO_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 ConfigLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool",
-                                                                "tag:yaml.org,2002:timestamp")]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED_TAGS]
     for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
 }
 ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML11_BOOL, list("yYnNtTfFoO"))
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:int", _GO_INT, list("-+0123456789"))
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _GO_FLOAT, list("-+0123456789."))
 
 
 def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
