@@ -1,21 +1,17 @@
 """Why a render is out of date, in the user's terms: which layer file and key changed.
 
-Each render leaves a small record of its inputs beside its output in the workspace
-(content-addressed like the render). Explaining compares that record, found through the
-digest doit saved for the task, with the node as planned now.
+Each render task saves a record of its inputs in doit's state, beside its digest.
+Explaining compares that record with the node as planned now.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
 from .errors import display_path, join_key
 from .model import Layer, PlanNode
 from .renderers import REGISTRY, renderer_for
-from .workspace import Workspace
 
 _MAX_LINES = 12
 
@@ -31,25 +27,6 @@ def input_record(node: PlanNode) -> dict[str, Any]:
         record["config"] = {"values": node.config.values, "namespace": node.config.namespace,
                             "injectNamespace": node.config.inject_namespace}
     return record
-
-
-def record_path(workspace: Workspace, digest: str) -> Path:
-    return workspace.render_path(digest).with_suffix(".inputs.json")
-
-
-def save_record(workspace: Workspace, node: PlanNode) -> None:
-    path = record_path(workspace, node.digest)
-    if not path.is_file():
-        write_atomic(path, json.dumps(input_record(node), sort_keys=True).encode())
-
-
-def load_record(workspace: Workspace, digest: str | None) -> dict[str, Any] | None:
-    if not digest:
-        return None
-    try:
-        return json.loads(record_path(workspace, digest).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def explain(previous: dict[str, Any] | None, node: PlanNode) -> list[str]:

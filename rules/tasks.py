@@ -20,7 +20,7 @@ from doit.exceptions import TaskFailed
 from .atomic import write_atomic
 from .definitions import load_environment
 from .errors import StackyardError
-from .explain import explain, load_record, save_record
+from .explain import explain, input_record
 from .hooks import run_hooks
 from .model import PlanNode
 from .output import assemble, cluster_dir, read_provenance
@@ -48,11 +48,11 @@ class RenderCheck:
         self.digest = digest
         self.artifact = artifact
         self.where = (registry, cluster, node_path)
-        self.previous: str | None = None
+        self.previous: dict[str, Any] | None = None
 
     def __call__(self, task: object, values: dict[str, Any]) -> bool:
-        self.previous = values.get("digest")
-        return self.previous == self.digest and self.artifact.is_file()
+        self.previous = values.get("inputs")
+        return values.get("digest") == self.digest and self.artifact.is_file()
 
     def __str__(self) -> str:
         registry, cluster, node_path = self.where
@@ -60,7 +60,7 @@ class RenderCheck:
             node = registry.node(cluster, node_path)
         except StackyardError as err:
             return f"cannot plan {cluster}: {err}"
-        lines = explain(load_record(registry.workspace, self.previous), node)
+        lines = explain(self.previous, node)
         return "the render is out of date:\n" + "\n".join(f"        {line}" for line in lines)
 
 
@@ -131,10 +131,9 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str
                 node, workspace)
             run_hooks(definition, "after-generate", node.physical_dir)
             write_atomic(artifact, content)
-        save_record(workspace, node)
     except StackyardError as err:
         return TaskFailed(f"{cluster}: {node_path}: {err}")
-    return {"digest": node.digest}
+    return {"digest": node.digest, "inputs": input_record(node)}
 
 
 def assemble_cluster(summary: ClusterSummary, workspace: Workspace

@@ -84,6 +84,7 @@ class HelmRenderer:
 
     def __init__(self) -> None:
         self._charts: LRUCache[str, helm_python.Chart] = LRUCache(maxsize=64)
+        self._chart_crds: LRUCache[str, list[dict[str, str]]] = LRUCache(maxsize=64)
 
     def input_paths(self, definition: ComponentDef, directory: Path) -> tuple[Path, ...]:
         chart = chart_dir(definition, directory)
@@ -109,7 +110,7 @@ class HelmRenderer:
             helm_python.validate_release_name(definition.name)
             templates = loaded.render(node.config.values, name=definition.name,
                                       namespace=namespace)
-            crds = loaded.crds
+            crds = self._crds(node.inputs_digest, loaded)
         except helm_python.HelmError as err:
             raise StackyardError(
                 f"helm template failed for chart {workspace.display(chart)}: "
@@ -120,6 +121,12 @@ class HelmRenderer:
             raise StackyardError(f"chart {workspace.display(chart)}: {err}", **where) from err
         inject = node.config.namespace if node.config.inject_namespace else None
         return manifests.join(documents, inject or None)
+
+    def _crds(self, digest: str, loaded: helm_python.Chart) -> list[dict[str, str]]:
+        """A chart's `crds/` files do not depend on values: read them once per chart."""
+        if digest not in self._chart_crds:
+            self._chart_crds[digest] = loaded.crds
+        return self._chart_crds[digest]
 
     def _load(self, chart: Path, digest: str, workspace: Workspace,
               where: dict[str, Any]) -> helm_python.Chart:
