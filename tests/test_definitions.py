@@ -1,0 +1,392 @@
+"""Reading component files and environment files as Fabrikate does, and rejecting bad input.
+
+Every error must name the file and, where there is one, the key path inside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rules import plan as plan_module
+from rules.definitions import load_component, load_environment
+from rules.errors import StackyardError, display_path
+from rules.model import PlanNode
+from rules.plan import plan_cluster
+from rules.renderers import REGISTRY, renderer_for
+from rules.workspace import Workspace
+from tests.helpers import write_component, write_config, write_environment
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings() -> None:
+    """Warnings are said once per process; each test must see its own."""
+    plan_module._warned.clear()
+
+
+def plan(root: Path, layers: str = "[]") -> dict[str, PlanNode]:
+    """Plan a cluster `c` running `<root>/stack`; the nodes by path."""
+    env = write_environment(root, "c", f"stack: ../stack\nlayers: {layers}\n")
+    return {n.node_path: n for n in plan_cluster(load_environment(env), Workspace.at(root)).nodes}
+
+
+def shown(folder: Path, file: str) -> str:
+    """How a message names `folder/file` (relative when it is below the working folder)."""
+    return display_path(folder / file)
+
+
+def error_of(action: object, *args: object) -> str:
+    """The message of the StackyardError that `action(*args)` raises."""
+    with pytest.raises(StackyardError) as caught:
+        action(*args)  # type: ignore[operator]
+    return str(caught.value)
+
+
+# ---------------------------------------------------------------- finding and reading the file
+
+
+def test_component_yaml_wins_over_component_json(tmp_path: Path) -> None:
+    write_component(tmp_path, "name: from-yaml\n")
+    write_component(tmp_path, '{"name": "from-json"}', name="component.json")
+
+    assert load_component(tmp_path).name == "from-yaml"
+
+
+def test_component_json_is_read_when_there_is_no_yaml(tmp_path: Path) -> None:
+    write_component(tmp_path, '{"name": "web", "type": "helm", "path": "chart"}',
+                    name="component.json")
+
+    component = load_component(tmp_path)
+
+    assert (component.name, component.type, component.path) == ("web", "helm", "chart")
+    assert component.file == tmp_path / "component.json"
+
+
+def test_component_yml_is_not_recognised(tmp_path: Path) -> None:
+    write_component(tmp_path, "name: web\n", name="component.yml")
+
+    message = error_of(load_component, tmp_path)
+
+    assert message == (f"{display_path(tmp_path)}: no component.yaml or component.json in "
+                       "this folder")
+
+
+def test_generator_overrides_type_with_a_deprecation_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_component(tmp_path, """\
+        name: app
+        subcomponents:
+          - {name: old, type: static, generator: helm, path: chart}
+          - {name: plain, type: static, generator: "", path: m}
+        """)
+
+    old, plain = load_component(tmp_path).subcomponents
+
+    assert (old.type, plain.type) == ("helm", "static")
+    warnings = capsys.readouterr().err
+    assert "component.yaml: subcomponents[0].generator: deprecated alias of `type`" in warnings
+    assert "subcomponents[1]" not in warnings
+
+
+def test_empty_or_missing_type_is_a_container(tmp_path: Path) -> None:
+    write_component(tmp_path, """\
+        name: app
+        type: ""
+        subcomponents:
+          - {name: a, source: a}
+          - {name: b, type: ~, source: b}
+        """)
+
+    app = load_component(tmp_path)
+
+    assert [c.type for c in (app, *app.subcomponents)] == ["component"] * 3
+    assert not any(c.inline for c in (app, *app.subcomponents))
+
+
+def test_unknown_type_warns_and_renders_empty_as_an_inline_node(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, """\
+        name: app
+        subcomponents:
+          - {name: web, source: web}
+        """)
+    write_component(stack / "web", """\
+        name: web
+        subcomponents:
+          - {name: kust, type: kustomize, path: overlay}
+        """)
+
+    node = plan(tmp_path)["app/web/kust"]
+
+    assert node.definition.inline
+    assert node.physical_dir == stack / "web"  # the parent's folder
+    assert str(node.output) == "web/kust.yaml"  # the parent's output folder
+    assert "web/component.yaml: subcomponents[0].type: unknown type 'kustomize' renders an " \
+           "empty manifest" in capsys.readouterr().err
+    renderer = renderer_for(node.definition.type) or REGISTRY["component"]
+    assert renderer.render(node, Workspace.at(tmp_path)) == b""
+
+
+def test_repositories_is_ignored_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_component(tmp_path, """\
+        name: app
+        type: helm
+        path: chart
+        repositories:
+          stable: https://charts.helm.sh/stable
+        """)
+
+    app = load_component(tmp_path)
+
+    assert "component.yaml: repositories: deprecated and ignored" in capsys.readouterr().err
+    assert (app.name, app.type, app.path) == ("app", "helm", "chart")
+
+
+def test_scalars_in_a_component_file_stay_as_written(tmp_path: Path) -> None:
+    write_component(tmp_path, """\
+        name: on
+        type: helm
+        version: 1.20
+        branch: 007
+        path: 2020-01-01
+        """)
+
+    app = load_component(tmp_path)
+
+    assert (app.name, app.version, app.branch, app.path) == ("on", "1.20", "007", "2020-01-01")
+
+
+def test_inline_and_non_inline_entries(tmp_path: Path) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, """\
+        name: app
+        subcomponents:
+          - {name: base, type: static, path: base}
+          - {name: simple-service, source: services/istio}
+        """)
+    write_component(stack / "services" / "istio", "name: istio\ntype: static\npath: m\n")
+
+    nodes = plan(tmp_path)
+
+    base, service = nodes["app/base"], nodes["app/simple-service"]
+    assert base.definition.inline
+    assert (base.physical_dir, str(base.output)) == (stack, "base.yaml")
+    assert not load_component(stack).subcomponents[1].inline
+    # a pointer entry: its folder and entry name place it, its loaded file's name names the file
+    assert service.definition.type == "static"
+    assert service.physical_dir == stack / "services" / "istio"
+    assert str(service.output) == "simple-service/istio.yaml"
+
+
+def test_hooks_are_parsed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_component(tmp_path, """\
+        name: app
+        hooks:
+          before-generate: [./fetch.sh, "", echo done]
+          after-generate: ~
+          after-install: []
+          on-deploy: [echo nope]
+        """)
+
+    app = load_component(tmp_path)
+
+    assert app.hook("before-generate") == ("./fetch.sh", "echo done")
+    assert app.hook("after-generate") == ()
+    assert app.hooks == (("after-install", ()), ("before-generate", ("./fetch.sh", "echo done")))
+    assert "component.yaml: hooks.on-deploy: unknown hook ignored" in capsys.readouterr().err
+
+
+def test_a_hook_that_is_a_scalar_instead_of_a_list_is_an_error(tmp_path: Path) -> None:
+    write_component(tmp_path, """\
+        name: app
+        subcomponents:
+          - name: web
+            type: static
+            hooks:
+              before-generate: ./fetch.sh
+        """)
+
+    message = error_of(load_component, tmp_path)
+
+    assert message == (f"{shown(tmp_path, 'component.yaml')}: "
+                       "subcomponents[0].hooks.before-generate: "
+                       "expected a list of shell commands, got str './fetch.sh'")
+
+
+# ---------------------------------------------------------------- bad component files
+
+
+@pytest.mark.parametrize(("file", "text", "expected"), [
+    ("component.yaml", "name: app\nsubcomponents:\n  - name: web\n    source: [web\n",
+     "component.yaml: malformed YAML (line 5, column 1)"),
+    ("config/common.yaml", "config:\n  image: {tag: 1\nnamespace: web\n",
+     "config/common.yaml: malformed YAML (line 3, column 10)"),
+])
+def test_malformed_yaml_names_the_file_and_line(
+        tmp_path: Path, file: str, text: str, expected: str) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, "name: app\n")
+    write_component(stack, text, name=file)
+
+    assert f"stack/{expected}" in error_of(plan, tmp_path)
+
+
+def test_malformed_json_names_the_file_and_line(tmp_path: Path) -> None:
+    write_component(tmp_path, '{\n  "name": "web",\n}\n', name="component.json")
+
+    message = error_of(load_component, tmp_path)
+
+    assert message.startswith(f"{shown(tmp_path, 'component.json')}: "
+                              "malformed JSON (line 3, column 1)")
+
+
+def test_an_empty_component_file_is_an_error(tmp_path: Path) -> None:
+    write_component(tmp_path, "# nothing yet\n")
+
+    message = error_of(load_component, tmp_path)
+
+    assert message == (f"{shown(tmp_path, 'component.yaml')}: "
+                       "the component file is empty; expected a mapping")
+
+
+def test_a_component_file_that_is_a_list_is_an_error(tmp_path: Path) -> None:
+    write_component(tmp_path, "- name: web\n")
+
+    message = error_of(load_component, tmp_path)
+
+    assert message == f"{shown(tmp_path, 'component.yaml')}: expected a mapping, got a list"
+
+
+def test_subcomponents_that_is_not_a_list_is_an_error(tmp_path: Path) -> None:
+    write_component(tmp_path, "name: app\nsubcomponents:\n  web: {source: web}\n")
+
+    message = error_of(load_component, tmp_path)
+
+    assert message == (f"{shown(tmp_path, 'component.yaml')}: subcomponents: expected a list of "
+                       "components, got a mapping")
+
+
+def test_a_subcomponent_entry_that_is_a_string_is_an_error(tmp_path: Path) -> None:
+    write_component(tmp_path, "name: app\nsubcomponents:\n  - {name: base}\n  - web\n")
+
+    message = error_of(load_component, tmp_path)
+
+    assert message == (f"{shown(tmp_path, 'component.yaml')}: subcomponents[1]: "
+                       "expected a mapping, got str 'web'")
+
+
+def test_duplicate_subcomponent_names_are_an_error(tmp_path: Path) -> None:
+    write_component(tmp_path, """\
+        name: app
+        subcomponents:
+          - {name: web, source: web}
+          - {name: base, type: static}
+          - {name: web, type: helm}
+        """)
+
+    message = error_of(load_component, tmp_path)
+
+    assert message.startswith(f"{shown(tmp_path, 'component.yaml')}: subcomponents: "
+                              "two subcomponents are named 'web' "
+                              "(subcomponents[0] and subcomponents[2])")
+
+
+@pytest.mark.parametrize("entry", ["{name: back, source: ..}", "{name: itself}"])
+def test_a_non_inline_subcomponent_pointing_at_an_ancestor_is_a_cycle(
+        tmp_path: Path, entry: str) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, "name: app\nsubcomponents:\n  - {name: web, source: web}\n")
+    write_component(stack / "web", f"name: web\nsubcomponents:\n  - {entry}\n")
+
+    message = error_of(plan, tmp_path)
+
+    assert message.startswith(f"{shown(stack, 'web/component.yaml')}: subcomponents[0]: "
+                              "subcomponent ")
+    assert "is one of its own ancestors (a cycle)" in message
+
+
+# ---------------------------------------------------------------- bad environment and config
+
+
+def test_a_missing_stack_folder_is_an_error(tmp_path: Path) -> None:
+    env = write_environment(tmp_path, "c", "stack: ../stacks/nope\nlayers: []\n")
+
+    message = error_of(load_environment, env)
+
+    missing = tmp_path / "stacks" / "nope"
+    assert message == f"{display_path(env)}: stack: stack folder {missing} does not exist"
+
+
+def test_layers_that_is_not_a_list_is_an_error(tmp_path: Path) -> None:
+    write_component(tmp_path / "stack", "name: app\n")
+    env = write_environment(tmp_path, "c", "stack: ../stack\nlayers: prod\n")
+
+    message = error_of(load_environment, env)
+
+    assert message == f"{display_path(env)}: layers: expected a list of layer names, got str 'prod'"
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("namespace: {name: web}\n", "namespace"),
+    ("subcomponents:\n  web:\n    namespace: {name: web}\n", "subcomponents.web.namespace"),
+])
+def test_a_namespace_that_is_a_mapping_is_an_error(tmp_path: Path, text: str, key: str) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, "name: app\nsubcomponents:\n  - {name: web, type: static}\n")
+    write_config(stack, "common", text)
+
+    message = error_of(plan, tmp_path)
+
+    assert message == (f"{shown(stack, 'config/common.yaml')}: {key}: "
+                       "expected a string, got a mapping")
+
+
+def test_inject_namespace_must_be_a_real_boolean(tmp_path: Path) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, "name: app\nsubcomponents:\n  - {name: web, type: static}\n")
+    write_config(stack, "prod", "namespace: web\ninjectNamespace: yes\n")  # YAML 1.1: true
+    write_config(stack, "common", 'subcomponents:\n  web: {injectNamespace: "yes"}\n')
+
+    message = error_of(plan, tmp_path, "[prod]")
+
+    assert message == (f"{shown(stack, 'config/common.yaml')}: subcomponents.web.injectNamespace: "
+                       "expected true or false, got str 'yes'")
+
+
+# ---------------------------------------------------------------- output files
+
+
+def test_two_nodes_writing_the_same_file_is_an_error(tmp_path: Path) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, "name: app\nsubcomponents:\n  - {name: app, type: static, path: m}\n")
+
+    message = error_of(plan, tmp_path)
+
+    assert message == (f"{shown(stack, 'component.yaml')}: subcomponents[0]: components 'app' and "
+                       "'app/app' would both write generated/c/app.yaml; rename one of them")
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("name: kustomization\n", "name"),
+    ("name: app\nsubcomponents:\n  - {name: kustomization, type: static}\n", "subcomponents[0]"),
+])
+def test_a_component_named_kustomization_at_the_output_root_is_an_error(
+        tmp_path: Path, text: str, key: str) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, text)
+
+    message = error_of(plan, tmp_path)
+
+    assert message.startswith(f"{shown(stack, 'component.yaml')}: {key}: component ")
+    assert "would write kustomization.yaml, which Stackyard writes itself" in message
+
+
+def test_a_component_named_kustomization_below_the_root_is_fine(tmp_path: Path) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, "name: app\nsubcomponents:\n  - {name: web, source: web}\n")
+    write_component(stack / "web", "name: kustomization\n")
+
+    assert str(plan(tmp_path)["app/web"].output) == "web/kustomization.yaml"
