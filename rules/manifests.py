@@ -90,45 +90,52 @@ def split_documents(source: str, text: str) -> list[Document]:
 
 
 def _scan(source: str, text: str) -> Document | None:
-    """Read kind and metadata from libyaml's event stream, without building the document.
+    """Validate a document in C, then read only its head (kind, metadata) from events.
 
-    One C-level parse validates the YAML and finds where `metadata`'s keys start (for
-    namespace injection); building Python objects for whole manifests would cost more than
-    Helm's render. Anchors in `metadata` or a non-string key fall back to a full parse.
+    libyaml checks the whole text without building Python objects; the event walk stops
+    once `kind` and `metadata` are known. Building whole manifests as Python objects
+    would cost more than Helm's render. Anchors in the head fall back to a full parse.
     """
+    validator = CParser(text)
+    try:
+        validator.raw_parse()
+    finally:
+        validator.dispose()
     parser = CParser(text)
     try:
-        events = iter(parser.get_event, None)
-        for event in events:
-            if isinstance(event, yaml.DocumentStartEvent):
-                break
-        else:
-            return None
-        root = next(events)
-        if not isinstance(root, yaml.MappingStartEvent):
-            return None
-        kind, metadata, metadata_line, keys = "", None, None, 0
-        for key in events:
-            if isinstance(key, yaml.MappingEndEvent):
-                break
-            keys += 1
-            value = next(events)
-            if not isinstance(key, yaml.ScalarEvent) or isinstance(value, yaml.AliasEvent):
-                return _full_parse(source, text)
-            if key.value == "kind" and isinstance(value, yaml.ScalarEvent):
-                kind = value.value
-            elif key.value == "metadata" and isinstance(value, yaml.MappingStartEvent):
-                metadata, first_key_line = _build_mapping(events)
-                if not value.flow_style:
-                    metadata_line = first_key_line
-            else:
-                _skip(value, events)
-        for _ in events:  # the rest of the stream: still validated
-            pass
+        return _read_head(source, text, iter(parser.get_event, None))
     except _NeedsFullParse:
         return _full_parse(source, text)
     finally:
         parser.dispose()
+
+
+def _read_head(source: str, text: str, events: Iterator[yaml.Event]) -> Document | None:
+    for event in events:
+        if isinstance(event, yaml.DocumentStartEvent):
+            break
+    else:
+        return None
+    if not isinstance(next(events), yaml.MappingStartEvent):
+        return None
+    kind, metadata, metadata_line, keys = "", None, None, 0
+    for key in events:
+        if isinstance(key, yaml.MappingEndEvent):
+            break
+        keys += 1
+        value = next(events)
+        if not isinstance(key, yaml.ScalarEvent) or isinstance(value, yaml.AliasEvent):
+            raise _NeedsFullParse
+        if key.value == "kind" and isinstance(value, yaml.ScalarEvent):
+            kind = value.value
+        elif key.value == "metadata" and isinstance(value, yaml.MappingStartEvent):
+            metadata, first_key_line = _build_mapping(events)
+            if not value.flow_style:
+                metadata_line = first_key_line
+        else:
+            _skip(value, events)
+        if kind and metadata is not None:
+            break
     if keys == 0:
         return None
     return Document(source, text, kind, metadata, metadata_line)
