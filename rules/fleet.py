@@ -11,7 +11,7 @@ from doit.exceptions import InvalidDodoFile
 
 from .doit_context import current_invocation
 from .errors import StackyardError
-from .plan_cache import load_fleet
+from .plan_cache import Fleet, load_fleet
 from .tasks import fleet_tasks
 from .workspace import Workspace
 
@@ -28,6 +28,13 @@ def _stop_like_ctrl_c(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _collect_garbage(fleet: Fleet, workspace: Workspace) -> None:
+    """Drop stored renders no cluster uses once they outnumber the used ones."""
+    used = {node.digest for summary in fleet.summaries.values() for node in summary.nodes}
+    if len(workspace.renders.digests()) > 2 * len(used) + 100:
+        workspace.renders.prune(used)
+
+
 def tasks_for(root: Path) -> Callable[[], Iterator[dict[str, Any]]]:
     workspace = Workspace.at(root)
 
@@ -40,6 +47,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[dict[str, Any]]]:
             raise InvalidDodoFile(str(err)) from None
         if invocation.executes_tasks:
             signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+            _collect_garbage(fleet, workspace)
         yield from fleet_tasks(fleet, workspace, prune=invocation.executes_tasks,
                                selected=invocation.selected)
 

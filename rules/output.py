@@ -45,7 +45,7 @@ def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
         before = previous.get(node.output, {})
         size = _size(target)
         if before.get("digest") != node.digest or size is None or size != before.get("bytes"):
-            content = workspace.render_path(node.digest).read_bytes()
+            content = workspace.renders.get(node.digest)
             write_atomic(target, content)
             size = len(content)
         files[node.output] = {"component": node.node_path, "type": node.type,

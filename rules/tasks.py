@@ -17,7 +17,6 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from .atomic import write_atomic
 from .definitions import load_environment
 from .errors import StackyardError
 from .explain import explain, input_record
@@ -43,16 +42,17 @@ class RenderCheck:
 
     __signature__ = _CHECK_SIGNATURE  # spares doit an inspect.signature() per task
 
-    def __init__(self, digest: str, artifact: Path, registry: PlanRegistry, cluster: str,
+    def __init__(self, digest: str, registry: PlanRegistry, cluster: str,
                  node_path: str) -> None:
         self.digest = digest
-        self.artifact = artifact
         self.where = (registry, cluster, node_path)
         self.previous: dict[str, Any] | None = None
 
     def __call__(self, task: object, values: dict[str, Any]) -> bool:
         self.previous = values.get("inputs")
-        return values.get("digest") == self.digest and self.artifact.is_file()
+        registry = self.where[0]
+        return values.get("digest") == self.digest and registry.workspace.renders.has(
+            self.digest)
 
     def __str__(self) -> str:
         registry, cluster, node_path = self.where
@@ -123,14 +123,13 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str
     try:
         node = registry.node(cluster, node_path)
         workspace = registry.workspace
-        artifact = workspace.render_path(node.digest)
         definition = node.definition
-        if definition.hooks or not artifact.is_file():
+        if definition.hooks or not workspace.renders.has(node.digest):
             run_hooks(definition, "before-generate", node.physical_dir)
             content = (renderer_for(definition.type) or REGISTRY["component"]).render(
                 node, workspace)
             run_hooks(definition, "after-generate", node.physical_dir)
-            write_atomic(artifact, content)
+            workspace.renders.put(node.digest, content)
     except StackyardError as err:
         return TaskFailed(f"{cluster}: {node_path}: {err}")
     return {"digest": node.digest, "inputs": input_record(node)}
@@ -182,7 +181,7 @@ class Staleness:
 
     def render_current(self, cluster: str, node: NodeSummary) -> bool:
         return (render_task_name(cluster, node) in self.recorded
-                and self.workspace.render_path(node.digest).is_file())
+                and node.digest in self.workspace.renders.digests())
 
 
 def _recorded_tasks(database: Path) -> frozenset[str]:
@@ -224,8 +223,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                 "name": name.removeprefix("render:"),
                 "doc": f"render {node.type} {node.node_path!r} for {cluster}",
                 "actions": [(render_node, (registry, cluster, node.node_path))],
-                "uptodate": [RenderCheck(node.digest, workspace.render_path(node.digest),
-                                         registry, cluster, node.node_path)],
+                "uptodate": [RenderCheck(node.digest, registry, cluster, node.node_path)],
                 "verbosity": 2,
             }
         if current and not render_names and not chosen(cluster):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+from .render_store import RenderStore
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Workspace:
     root: Path
     state_dir: Path
@@ -23,9 +26,10 @@ class Workspace:
     def output_dir(self) -> Path:
         return self.root / "generated"
 
-    def render_path(self, digest: str) -> Path:
-        """Renders are content-addressed: clusters with the same inputs share one file."""
-        return self.state_dir / "renders" / digest[:2] / f"{digest}.yaml"
+    @cached_property
+    def renders(self) -> RenderStore:
+        """Renders are content-addressed: clusters with the same inputs share one."""
+        return RenderStore(self.state_dir / "renders.sqlite3")
 
     def chart_build_dir(self, digest: str) -> Path:
         """A copy of a chart with its `file://` dependencies placed in `charts/`."""

@@ -1,0 +1,66 @@
+"""Rendered manifests by content digest, in one SQLite file beside doit's state.
+
+One row per distinct render instead of one file: on a disk where creating a file costs
+0.4 ms, a 10,000-render build saves seconds. Clusters whose inputs for a node are the
+same share its row. WAL mode lets doit's worker processes write while others read.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+
+class RenderStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        self._known: set[str] | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        """One connection per process: a connection must not cross doit's fork()."""
+        if self._connection is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=60)
+            connection.execute("pragma journal_mode=wal")
+            connection.execute("pragma synchronous=normal")
+            with connection:
+                connection.execute("create table if not exists renders "
+                                   "(digest text primary key, content blob not null)")
+            self._connection, self._pid = connection, os.getpid()
+        return self._connection
+
+    def has(self, digest: str) -> bool:
+        if self._known is not None and digest in self._known:
+            return True
+        row = self._db().execute("select 1 from renders where digest = ?", (digest,))
+        return row.fetchone() is not None
+
+    def digests(self) -> set[str]:
+        """Every stored digest, read once (to decide many tasks without a query each)."""
+        if self._known is None:
+            self._known = {d for (d,) in self._db().execute("select digest from renders")}
+        return self._known
+
+    def get(self, digest: str) -> bytes:
+        row = self._db().execute("select content from renders where digest = ?",
+                                 (digest,)).fetchone()
+        if row is None:
+            raise KeyError(digest)
+        return bytes(row[0])
+
+    def put(self, digest: str, content: bytes) -> None:
+        with self._db() as connection:
+            connection.execute("insert or replace into renders values (?, ?)",
+                               (digest, content))
+
+    def prune(self, keep: set[str]) -> int:
+        """Drop renders no cluster uses any more; returns how many."""
+        stale = [(d,) for d in self.digests() - keep]
+        if stale:
+            with self._db() as connection:
+                connection.executemany("delete from renders where digest = ?", stale)
+            self._known = None
+        return len(stale)
