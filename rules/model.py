@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -92,7 +93,7 @@ class PlanNode:
     layers: tuple[Layer, ...] = field(default=(), compare=False, repr=False)
     """The config layers of this node, highest first (to explain a change)."""
 
-    @property
+    @cached_property
     def output(self) -> PurePosixPath:
         """Output file relative to `generated/<cluster>/` (Fabrikate §4.2)."""
         return self.logical_dir / f"{self.definition.name}.yaml"

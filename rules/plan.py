@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path, PurePosixPath
 
 from .definitions import (
@@ -87,10 +88,45 @@ class Planner:
         self.workspace = workspace
         self.files = files or FileState()
         self._tree_digests: dict[Path, str | None] = {}
+        self._layers: dict[tuple[Path, str], tuple[tuple[Path, Path], Layer | None]] = {}
+        self._displayed: dict[Path, str] = {}
+        self._inputs: dict[tuple[int, Path], tuple[tuple[Path, ...],
+                                                             tuple[tuple[str, str], ...], str]] = {}
+
+    def layer(self, directory: Path, name: str) -> tuple[tuple[Path, Path], Layer | None]:
+        """The files `config/<name>.yaml|json` that may exist, and the layer if one does.
+
+        Shared by every cluster that uses the folder and the layer name.
+        """
+        key = (directory, name)
+        if key not in self._layers:
+            config = directory / "config"
+            candidates = (config / f"{name}.yaml", config / f"{name}.json")
+            file = config_files(directory).get(name)
+            layer = None
+            if file is not None:
+                layer = Layer(self.workspace.display(file), "", load_config_file(file))
+            self._layers[key] = (candidates, layer)
+        return self._layers[key]
 
     def plan(self, environment: Environment) -> tuple[ClusterPlan, Watch]:
         watch = Watch(files={environment.file})
         return _ClusterWalk(self, environment, watch).run(), watch
+
+    def inputs(self, renderer: Renderer, definition: ComponentDef, directory: Path
+               ) -> tuple[tuple[Path, ...], tuple[tuple[str, str], ...], str]:
+        """A node's input folders, their digests, and one digest of all: once per process."""
+        key = (id(definition), directory)  # definitions are shared, memoised objects
+        if key not in self._inputs:
+            paths = renderer.input_paths(definition, directory)
+            trees = tuple((self.display(p), self.tree_digest(p) or "missing") for p in paths)
+            self._inputs[key] = (paths, trees, digest_value([digest for _, digest in trees]))
+        return self._inputs[key]
+
+    def display(self, path: Path) -> str:
+        if path not in self._displayed:
+            self._displayed[path] = self.workspace.display(path)
+        return self._displayed[path]
 
     def tree_digest(self, path: Path) -> str | None:
         if path not in self._tree_digests:
@@ -163,16 +199,17 @@ class _ClusterWalk:
 
     def _load(self, directory: Path) -> ComponentDef:
         """A component folder; both candidate definition files are watched."""
-        self.watch.files.update(directory / name for name in COMPONENT_FILES)
+        self.watch.files.update(_component_candidates(directory))
         return load_component(directory)
 
     def _own_layers(self, directory: Path) -> tuple[Layer, ...]:
-        files = config_files(directory)
-        names = (*self.environment.layers, "common")
-        self.watch.files.update(directory / "config" / f"{name}{suffix}"
-                                for name in names for suffix in (".yaml", ".json"))
-        used = [files[name] for name in names if name in files]
-        return tuple(Layer(self.workspace.display(f), "", load_config_file(f)) for f in used)
+        layers = []
+        for name in (*self.environment.layers, "common"):
+            candidates, layer = self.planner.layer(directory, name)
+            self.watch.files.update(candidates)
+            if layer is not None:
+                layers.append(layer)
+        return tuple(layers)
 
     def _vendored(self, directory: Path, entry: ComponentDef) -> Path:
         if not directory.is_dir():
@@ -205,11 +242,8 @@ class _ClusterWalk:
         definition = visit.definition
         renderer = self._renderer(definition)
         config = merge_config(visit.layers)
-        paths = renderer.input_paths(definition, visit.directory)
+        paths, trees, inputs = self.planner.inputs(renderer, definition, visit.directory)
         self.watch.trees.update(paths)
-        trees = tuple((self.workspace.display(p), self.planner.tree_digest(p) or "missing")
-                      for p in paths)
-        inputs = digest_value([digest for _, digest in trees])
         payload: dict[str, object] = {
             "renderer": [definition.type, renderer.version],
             "definition": definition.identity(),
@@ -240,6 +274,11 @@ class _ClusterWalk:
                     self.warn(locate(f"{visit.node_path!r} has no subcomponent named "
                                      f"{name!r}; this config is unused", file=layer.file,
                                      key=key))
+
+
+@cache
+def _component_candidates(directory: Path) -> tuple[Path, ...]:
+    return tuple(directory / name for name in COMPONENT_FILES)
 
 
 def _check_outputs(nodes: list[PlanNode], environment: Environment) -> None:
