@@ -32,8 +32,17 @@ if TYPE_CHECKING:
     import helm_python
 
 
+ENGINE_GOGC = "400"
+
+
 def _sdk() -> ModuleType:
-    """The Helm SDK, loaded on first use (see the module docstring)."""
+    """The Helm SDK, loaded on first use (see the module docstring).
+
+    Go's collector at its default GOGC=100 takes ~25% of a render's CPU on a second core;
+    at 400 a serial build is ~20% faster and two workers scale 1.7x instead of 1.4x, for
+    a few MB more heap. A GOGC set by the user wins; Go reads it when the library loads.
+    """
+    os.environ.setdefault("GOGC", ENGINE_GOGC)
     return importlib.import_module("helm_python")
 
 
