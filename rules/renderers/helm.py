@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 ENGINE_GOGC = "400"
 
 
-def _sdk() -> ModuleType:
+def engine() -> ModuleType:
     """The Helm SDK, loaded on first use (see the module docstring).
 
     Go's collector at its default GOGC=100 takes ~25% of a render's CPU on a second core;
@@ -114,7 +114,7 @@ class HelmRenderer:
             raise StackyardError(f"no Helm chart at {workspace.display(chart)}{hint}", **where)
         loaded = self._load(chart, node.inputs_digest, workspace, where)
         namespace = node.config.namespace or "default"
-        helm_python = _sdk()
+        helm_python = engine()
         try:
             helm_python.validate_release_name(definition.name)
             templates = loaded.render(node.config.values, name=definition.name,
@@ -142,7 +142,7 @@ class HelmRenderer:
         cached = self._charts.get(digest)
         if cached is not None:
             return cached
-        helm_python = _sdk()
+        helm_python = engine()
         try:
             ready = self._with_local_dependencies(chart, digest, workspace, where)
             loaded = helm_python.Chart.load(ready)
@@ -155,7 +155,7 @@ class HelmRenderer:
     def _with_local_dependencies(self, chart: Path, digest: str, workspace: Workspace,
                                  where: dict[str, Any]) -> Path:
         """The chart itself, or a built copy when declared dependencies are not in charts/."""
-        missing = [d for d in _sdk().dependency_list(chart) if d.get("status") != "ok"]
+        missing = [d for d in engine().dependency_list(chart) if d.get("status") != "ok"]
         if not missing:
             return chart
         remote = [d for d in missing if not str(d.get("repository", "")).startswith("file://")]
