@@ -1,7 +1,7 @@
 """Why a render is out of date, in the user's terms: which layer file and key changed.
 
-Each render task saves a record of its inputs in doit's state, beside its digest.
-Explaining compares that record with the node as planned now.
+Each render stores a record of its inputs beside its content (by digest); doit keeps
+the digest of the last render of a task. Explaining compares that record with the node now.
 """
 
 from __future__ import annotations

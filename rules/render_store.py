@@ -27,40 +27,46 @@ class RenderStore:
             connection.execute("pragma journal_mode=wal")
             connection.execute("pragma synchronous=normal")
             with connection:
-                connection.execute("create table if not exists renders "
-                                   "(digest text primary key, content blob not null)")
+                connection.execute("create table if not exists rendered (digest text primary "
+                                   "key, content blob not null, inputs text not null)")
             self._connection, self._pid = connection, os.getpid()
         return self._connection
 
     def has(self, digest: str) -> bool:
         if self._known is not None and digest in self._known:
             return True
-        row = self._db().execute("select 1 from renders where digest = ?", (digest,))
+        row = self._db().execute("select 1 from rendered where digest = ?", (digest,))
         return row.fetchone() is not None
 
     def digests(self) -> set[str]:
         """Every stored digest, read once (to decide many tasks without a query each)."""
         if self._known is None:
-            self._known = {d for (d,) in self._db().execute("select digest from renders")}
+            self._known = {d for (d,) in self._db().execute("select digest from rendered")}
         return self._known
 
     def get(self, digest: str) -> bytes:
-        row = self._db().execute("select content from renders where digest = ?",
+        row = self._db().execute("select content from rendered where digest = ?",
                                  (digest,)).fetchone()
         if row is None:
             raise KeyError(digest)
         return bytes(row[0])
 
-    def put(self, digest: str, content: bytes) -> None:
+    def inputs(self, digest: str) -> str | None:
+        """The JSON record of what produced a render (see `explain`)."""
+        row = self._db().execute("select inputs from rendered where digest = ?",
+                                 (digest,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, digest: str, content: bytes, inputs: str) -> None:
         with self._db() as connection:
-            connection.execute("insert or replace into renders values (?, ?)",
-                               (digest, content))
+            connection.execute("insert or replace into rendered values (?, ?, ?)",
+                               (digest, content, inputs))
 
     def prune(self, keep: set[str]) -> int:
         """Drop renders no cluster uses any more; returns how many."""
         stale = [(d,) for d in self.digests() - keep]
         if stale:
             with self._db() as connection:
-                connection.executemany("delete from renders where digest = ?", stale)
+                connection.executemany("delete from rendered where digest = ?", stale)
             self._known = None
         return len(stale)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -46,10 +47,10 @@ class RenderCheck:
                  node_path: str) -> None:
         self.digest = digest
         self.where = (registry, cluster, node_path)
-        self.previous: dict[str, Any] | None = None
+        self.previous: str | None = None
 
     def __call__(self, task: object, values: dict[str, Any]) -> bool:
-        self.previous = values.get("inputs")
+        self.previous = values.get("digest")
         registry = self.where[0]
         return values.get("digest") == self.digest and registry.workspace.renders.has(
             self.digest)
@@ -60,7 +61,8 @@ class RenderCheck:
             node = registry.node(cluster, node_path)
         except StackyardError as err:
             return f"cannot plan {cluster}: {err}"
-        lines = explain(self.previous, node)
+        record = registry.workspace.renders.inputs(self.previous) if self.previous else None
+        lines = explain(None if record is None else json.loads(record), node)
         return "the render is out of date:\n" + "\n".join(f"        {line}" for line in lines)
 
 
@@ -129,10 +131,11 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str
             content = (renderer_for(definition.type) or REGISTRY["component"]).render(
                 node, workspace)
             run_hooks(definition, "after-generate", node.physical_dir)
-            workspace.renders.put(node.digest, content)
+            workspace.renders.put(node.digest, content,
+                                  json.dumps(input_record(node), sort_keys=True))
     except StackyardError as err:
         return TaskFailed(f"{cluster}: {node_path}: {err}")
-    return {"digest": node.digest, "inputs": input_record(node)}
+    return {"digest": node.digest}
 
 
 def assemble_cluster(summary: ClusterSummary, workspace: Workspace
