@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from doit.exceptions import InvalidDodoFile
+from doit.task import Task
 
 from .doit_context import current_invocation
 from .errors import StackyardError
@@ -50,10 +51,10 @@ def _drop_unused_renders(fleet: Fleet, workspace: Workspace) -> None:
         workspace.renders.prune(used)
 
 
-def tasks_for(root: Path) -> Callable[[], Iterator[dict[str, Any]]]:
+def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
     workspace = Workspace.at(root)
 
-    def task_stackyard() -> Iterator[dict[str, Any]]:
+    def task_stackyard() -> Iterator[Task]:
         """Stackyard: plan the fleet, hand doit the tasks that are not up to date."""
         invocation = current_invocation()
         with _no_cycle_collection():

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from doit.exceptions import TaskFailed
+from doit.task import Task
 
 from .definitions import load_environment
 from .errors import StackyardError
@@ -201,16 +202,21 @@ def _recorded_tasks(database: Path) -> frozenset[str]:
 
 
 def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
-                selected: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
-    """Task dicts for doit; with `prune`, only stale tasks and those named on the command line."""
+                selected: tuple[str, ...] = ()) -> Iterator[Task]:
+    """doit tasks; with `prune`, only stale tasks and those named on the command line.
+
+    Tasks come in cluster order, each cluster's renders then its output task, and the
+    `render` group last: doit runs them in this order, so each cluster is written as soon
+    as its renders are done (a cancelled build keeps whole clusters). Task objects are
+    built directly: doit's dict form costs ~20 us more per task.
+    """
     registry = PlanRegistry(workspace, fleet)
     staleness = Staleness(workspace) if prune else None
+    every_render: list[str] = []
 
     def chosen(name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in selected)
 
-    yield {"basename": "render", "name": None,
-           "doc": "render every (cluster, component) pair into the workspace"}
     for summary in fleet.summaries.values():
         cluster = summary.name
         current = staleness is not None and staleness.cluster_current(summary)
@@ -221,22 +227,21 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                     current or staleness.render_current(cluster, node)):
                 continue
             render_names.append(name)
-            yield {
-                "basename": "render",
-                "name": name.removeprefix("render:"),
-                "doc": f"render {node.type} {node.node_path!r} for {cluster}",
-                "actions": [(render_node, (registry, cluster, node.node_path))],
-                "uptodate": [RenderCheck(node.digest, registry, cluster, node.node_path)],
-                "verbosity": 2,
-            }
+            yield Task(
+                name, [(render_node, (registry, cluster, node.node_path))],
+                uptodate=[RenderCheck(node.digest, registry, cluster, node.node_path)],
+                doc=f"render {node.type} {node.node_path!r} for {cluster}",
+                subtask_of="render", verbosity=2,
+            )
+        every_render.extend(render_names)
         if current and not render_names and not chosen(cluster):
             continue
-        yield {
-            "basename": cluster,
-            "doc": f"write generated/{cluster}/ ({len(summary.nodes)} components, "
-                   f"stack {summary.stack})",
-            "actions": [(assemble_cluster, (summary, workspace))],
-            "task_dep": render_names,
-            "uptodate": [ClusterCheck(summary, cluster_dir(cluster, workspace))],
-            "verbosity": 2,
-        }
+        yield Task(
+            cluster, [(assemble_cluster, (summary, workspace))], task_dep=render_names,
+            uptodate=[ClusterCheck(summary, cluster_dir(cluster, workspace))],
+            doc=f"write generated/{cluster}/ ({len(summary.nodes)} components, "
+                f"stack {summary.stack})",
+            verbosity=2,
+        )
+    yield Task("render", None, task_dep=every_render, has_subtask=True,
+               doc="render every (cluster, component) pair into the workspace")
