@@ -163,15 +163,21 @@ class _Validator:
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
         self._files: dict[str, str | None] = {}
+        self._trees: dict[str, str | None] = {}
 
     def still_valid(self, seen: _Seen) -> bool:
+        files, trees = self._files, self._trees
         for path, digest in seen.files.items():
-            if path not in self._files:
-                self._files[path] = self.planner.files.file_digest(path)
-            if self._files[path] != digest:
+            if path not in files:
+                files[path] = self.planner.files.file_digest(path)
+            if files[path] != digest:
                 return False
-        return all(self.planner.tree_digest(Path(path)) == digest
-                   for path, digest in seen.trees.items())
+        for path, digest in seen.trees.items():
+            if path not in trees:
+                trees[path] = self.planner.tree_digest(Path(path))
+            if trees[path] != digest:
+                return False
+        return True
 
 
 def load_fleet(workspace: Workspace) -> Fleet:
