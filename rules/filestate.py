@@ -67,11 +67,3 @@ class FileState:
         self.digests[name] = (key, digest)
         self.changed = True
         return digest
-
-
-def listing(folder: Path | str) -> tuple[str, ...] | None:
-    """Sorted entry names of a folder, or None when it does not exist."""
-    try:
-        return tuple(sorted(os.listdir(folder)))
-    except (FileNotFoundError, NotADirectoryError):
-        return None

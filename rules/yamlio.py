@@ -133,11 +133,6 @@ def load_file(path: Path, *, as_text: bool = False) -> Any:
     return parse_document(path, read_text(path), as_text=as_text)
 
 
-def parse_yaml_documents(text: str) -> list[Any]:
-    """All documents of a multi-document stream, YAML 1.1 dialect."""
-    return list(yaml.load_all(text, Loader=ConfigLoader))
-
-
 class _Go11Dumper(_BASE_DUMPER):  # type: ignore[misc, valid-type]
     """Quotes every string a YAML 1.1 reader would take for a boolean (`"y"`, `"on"`)."""
 
