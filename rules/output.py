@@ -8,6 +8,7 @@ files it never wrote are left alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -55,6 +56,27 @@ def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
     _write_if_changed(folder / KUSTOMIZATION, kustomization(files))
     _write_if_changed(folder / PROVENANCE, provenance(plan, files))
     return {"digest": plan.digest, "sizes": {name: f["bytes"] for name, f in files.items()}}
+
+
+def retired_clusters(workspace: Workspace, clusters: set[str]) -> list[str]:
+    """Output folders this tool wrote for clusters that no longer have an environment."""
+    try:
+        names = sorted(os.listdir(workspace.output_dir))
+    except FileNotFoundError:
+        return []
+    return [name for name in names if name not in clusters
+            and (workspace.output_dir / name / PROVENANCE).is_file()]
+
+
+def retire(cluster: str, workspace: Workspace) -> None:
+    """Remove what this tool wrote for a cluster; files it did not write stay."""
+    folder = cluster_dir(cluster, workspace)
+    for relative in read_provenance(folder).get("files", {}):
+        _remove(folder, relative)
+    for name in (KUSTOMIZATION, PROVENANCE):
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def kustomization(files: dict[str, dict[str, Any]]) -> bytes:

@@ -24,7 +24,7 @@ from .errors import StackyardError
 from .explain import explain, input_record
 from .hooks import run_hooks
 from .model import PlanNode
-from .output import assemble, cluster_dir, read_provenance
+from .output import assemble, cluster_dir, read_provenance, retire, retired_clusters
 from .plan import Planner
 from .plan_cache import ClusterSummary, Fleet, NodeSummary
 from .renderers import REGISTRY, renderer_for
@@ -147,6 +147,14 @@ def assemble_cluster(summary: ClusterSummary, workspace: Workspace
         return TaskFailed(f"{summary.name}: cannot write {err.filename}: {err.strerror}")
 
 
+def retire_cluster(cluster: str, workspace: Workspace) -> TaskFailed | None:
+    try:
+        retire(cluster, workspace)
+    except OSError as err:
+        return TaskFailed(f"{cluster}: cannot remove {err.filename}: {err.strerror}")
+    return None
+
+
 def render_task_name(cluster: str, node: NodeSummary) -> str:
     return f"render:{cluster}:{node.node_path}"
 
@@ -243,5 +251,9 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                 f"stack {summary.stack})",
             verbosity=2,
         )
+    for cluster in retired_clusters(workspace, set(fleet.summaries)):
+        yield Task(f"retire:{cluster}", [(retire_cluster, (cluster, workspace))],
+                   doc=f"remove generated/{cluster}/: environments/ no longer has {cluster}",
+                   verbosity=2)
     yield Task("render", None, task_dep=every_render, has_subtask=True,
                doc="render every (cluster, component) pair into the workspace")

@@ -166,3 +166,14 @@ def test_info_explains_a_chart_change(fleet: Path) -> None:
     cluster = doit(fleet, "info", "prod-east")
     assert "generated/prod-east/ is out of date (to write: logging/shipper.yaml)" \
         in cluster.stdout
+
+
+def test_a_removed_environment_retires_its_output(fleet: Path) -> None:
+    (fleet / "environments/prod-west.yaml").unlink()
+    mine = fleet / "generated/prod-west/notes.txt"
+    mine.write_text("not written by stackyard")
+    run = doit(fleet)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.executed == ["retire:prod-west"]
+    assert sorted(p.name for p in (fleet / "generated/prod-west").rglob("*")) == ["notes.txt"]
+    assert doit(fleet).executed == []
