@@ -15,15 +15,20 @@ from doit.task import Task
 from .doit_context import current_invocation
 from .errors import StackyardError
 from .plan_cache import Fleet, load_fleet
+from .progress import ProgressReporter
 from .tasks import fleet_tasks
 from .workspace import Workspace
 
 
 def doit_config(root: Path) -> dict[str, Any]:
-    """State in `.stackyard/doit.sqlite3`: transactional, unlike doit's dbm/json defaults."""
+    """State in `.stackyard/doit.sqlite3` (transactional, unlike doit's dbm/json defaults),
+    and doit's console report with progress lines for long runs."""
     workspace = Workspace.at(root)
     workspace.state_dir.mkdir(parents=True, exist_ok=True)
-    return {"backend": "sqlite3", "dep_file": str(workspace.doit_db), "verbosity": 1}
+    return {"backend": "sqlite3", "dep_file": str(workspace.doit_db), "verbosity": 1,
+            "reporter": ProgressReporter,
+            # doit 0.37 crashes on a bare `doit forget` when no default tasks are set
+            "forget_disable_default": True}
 
 
 def _stop_like_ctrl_c(signum: int, frame: object) -> None:

@@ -1,0 +1,42 @@
+"""Progress lines on stderr for long runs, nothing extra for short ones."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from doit.task import Task
+
+from rules.progress import ProgressReporter
+
+
+def nothing() -> None:
+    """The action of each task; the reporter never runs it."""
+
+
+def run_report(count: int, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    tasks = {f"t{i}": Task(f"t{i}", [(nothing, ())]) for i in range(count)}
+    tasks["group"] = Task("group", None, task_dep=list(tasks), has_subtask=True)
+    out = io.StringIO()
+    reporter = ProgressReporter(out, {})
+    reporter.initialize(tasks, ["group"])
+    for task in tasks.values():
+        if task.actions:
+            reporter.execute_task(task)
+            reporter.add_success(task)
+    return out.getvalue(), capsys.readouterr().err
+
+
+def test_long_run_reports_every_twentieth(capsys: pytest.CaptureFixture[str]) -> None:
+    out, err = run_report(2000, capsys)
+    lines = err.splitlines()
+    assert len(lines) == 20
+    assert lines[0].startswith("stackyard: 100/2000 tasks done")
+    assert lines[-1].startswith("stackyard: 2000/2000 tasks done")
+    assert out.count(".  t") == 2000, "doit's own lines are unchanged"
+
+
+def test_short_run_prints_only_what_doit_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    out, err = run_report(499, capsys)
+    assert err == ""
+    assert out.splitlines()[0] == ".  t0"
