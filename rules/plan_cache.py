@@ -10,6 +10,7 @@ Stackyard itself drops the whole cache.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 import sqlite3
@@ -88,13 +89,24 @@ class Fleet:
     replanned: tuple[str, ...]
 
 
+_ENGINES = ("helm_python", "yaml")
+"""Libraries whose version is part of what a plan's digests mean (renderer versions)."""
+
+
 def code_fingerprint() -> str:
-    """Changes when Stackyard's own code changes (it decides what plans contain)."""
+    """Changes when the code that decides what plans contain changes: Stackyard's own
+    modules, and the engine libraries (found without importing them: the Helm SDK must
+    not be loaded before doit forks)."""
     package = Path(__file__).parent
+    files = sorted(package.rglob("*.py"))
+    for name in _ENGINES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            files.append(Path(spec.origin))
     hasher = xxhash.xxh3_128(f"{__version__}:{_FORMAT}".encode())
-    for path in sorted(package.rglob("*.py")):
+    for path in files:
         info = path.stat()
-        hasher.update(f"{path.relative_to(package)}:{info.st_size}:{info.st_mtime_ns}\n".encode())
+        hasher.update(f"{path}:{info.st_size}:{info.st_mtime_ns}\n".encode())
     return hasher.hexdigest()
 
 
