@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 
 class RenderStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._connection: sqlite3.Connection | None = None
-        self._pid = 0
+        self._local = threading.local()
         self._known: set[str] | None = None
 
     def _db(self) -> sqlite3.Connection:
-        """One connection per process: a connection must not cross doit's fork()."""
-        if self._connection is None or self._pid != os.getpid():
+        """A connection per process and thread: one must not cross doit's fork() (`-n`)
+        nor its threads (`-P thread`)."""
+        connection, pid = getattr(self._local, "connection", None), os.getpid()
+        if connection is None or self._local.pid != pid:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=60)
             connection.execute("pragma journal_mode=wal")
@@ -29,8 +31,8 @@ class RenderStore:
             with connection:
                 connection.execute("create table if not exists rendered (digest text primary "
                                    "key, content blob not null, inputs text not null)")
-            self._connection, self._pid = connection, os.getpid()
-        return self._connection
+            self._local.connection, self._local.pid = connection, pid
+        return connection
 
     def has(self, digest: str) -> bool:
         if self._known is not None and digest in self._known:

@@ -128,11 +128,12 @@ def test_disabling_a_component_removes_its_files(fleet: Path) -> None:
     assert "logging/" not in (folder / "kustomization.yaml").read_text()
 
 
-def test_parallel_build_matches_serial(fleet: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["process", "thread"])
+def test_parallel_build_matches_serial(fleet: Path, kind: str) -> None:
     serial = snapshot(fleet / "generated")
     shutil.rmtree(fleet / "generated")
     shutil.rmtree(fleet / ".stackyard")
-    run = doit(fleet, "-n", "2")
+    run = doit(fleet, "-n", "2", "-P", kind)
     assert run.returncode == 0, run.stdout + run.stderr
     assert len(run.renders) == 15
     assert snapshot(fleet / "generated") == serial
