@@ -23,6 +23,10 @@ _COMPONENT_KEYS = {*_STRING_FIELDS, "hooks", "subcomponents", "repositories", "c
 _CONFIG_KEYS = {"config", "namespace", "injectNamespace", "disabled", "subcomponents"}
 _ENVIRONMENT_KEYS = {"stack", "layers", "config"}
 CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+RESERVED_CLUSTER_NAMES = frozenset({
+    "auto", "clean", "dumpdb", "forget", "help", "ignore", "info", "list", "reset-dep", "run",
+    "strace", "tabcompletion", "render",
+})
 LAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -227,6 +231,10 @@ def load_environment(file: Path) -> Environment:
     if not CLUSTER_NAME.match(cluster):
         raise StackyardError("a cluster name (the file name) may only use letters, digits, "
                              "'.', '_' and '-'", file=file)
+    if cluster in RESERVED_CLUSTER_NAMES:
+        raise StackyardError(f"{cluster!r} is the name of a doit command or of Stackyard's "
+                             "render group, so it cannot name a cluster task; rename the "
+                             "file", file=file)
     data = load_file(file)
     if not isinstance(data, dict):
         raise StackyardError(f"expected a mapping with `stack` and `layers`, got {_kind(data)}",
@@ -282,6 +290,8 @@ def environment_files(environments_dir: Path) -> list[Path]:
     files: dict[str, Path] = {}
     for entry in sorted(os.listdir(environments_dir)):
         path = environments_dir / entry
+        if path.suffix == ".yml":
+            warn("ignored: environment files end in .yaml or .json", file=path)
         if path.suffix not in (".yaml", ".json") or not path.is_file():
             continue
         if path.stem in files:

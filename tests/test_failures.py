@@ -121,3 +121,19 @@ def test_unknown_layer_and_unknown_type_warn(built: tuple[Path, dict[str, bytes]
     assert "stacks/platform/component.yaml: subcomponents[0].type: unknown type 'statik'" \
         in run.stderr
     assert (root / "generated/dev/base.yaml").read_bytes() == b""
+
+
+def test_a_cluster_named_like_a_doit_command(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    write(root / "environments/list.yaml", "stack: ../stacks/platform\n")
+    fails_cleanly(root, before, "environments/list.yaml", "name of a doit command")
+
+
+def test_a_yml_environment_is_ignored_with_a_warning(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, _ = built
+    write(root / "environments/staging.yml", "stack: ../stacks/platform\n")
+    run = doit(root)
+    assert run.returncode == 0
+    assert "environments/staging.yml: ignored: environment files end in .yaml or .json" \
+        in run.stderr
+    assert not (root / "generated/staging").exists()
