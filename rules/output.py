@@ -53,7 +53,8 @@ def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
                               "digest": node.digest, "bytes": size}
     for stale in sorted(set(previous) - set(files)):
         _remove(folder, stale)
-    _write_if_changed(folder / KUSTOMIZATION, kustomization(files))
+    if _resources(files) != _resources(previous) or not (folder / KUSTOMIZATION).is_file():
+        _write_if_changed(folder / KUSTOMIZATION, kustomization(files))
     _write_if_changed(folder / PROVENANCE, provenance(plan, files))
     return {"digest": plan.digest, "sizes": {name: f["bytes"] for name, f in files.items()}}
 
@@ -79,28 +80,38 @@ def retire(cluster: str, workspace: Workspace) -> None:
         folder.rmdir()
 
 
+def _resources(files: dict[str, dict[str, Any]]) -> list[str]:
+    """Every non-empty file, sorted: what `kustomization.yaml` lists."""
+    return sorted(name for name, info in files.items() if info.get("bytes"))
+
+
 def kustomization(files: dict[str, dict[str, Any]]) -> bytes:
-    """Every non-empty file, sorted; `kubectl apply -k` / Flux order them by kind."""
-    resources = sorted(name for name, info in files.items() if info["bytes"] > 0)
+    """`kubectl apply -k` / Flux order the listed resources by kind themselves."""
     return dump_yaml({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": resources,
+        "resources": _resources(files),
     }).encode()
 
 
 def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
-    """What produced each file: component, type, input digest. No timestamps: reproducible."""
-    document = {
+    """What produced each file: component, type, input digest. No timestamps: reproducible.
+
+    JSON with one line per output file: diffs show exactly the files that changed, and
+    the C encoder writes it (an indented dump runs the pure-Python encoder).
+    """
+    head = {
         "generator": f"stackyard {__version__}",
         "cluster": plan.name,
         "environment": plan.environment,
         "stack": plan.stack,
         "layers": list(plan.layers),
         "digest": plan.digest,
-        "files": dict(sorted(files.items())),
     }
-    return (json.dumps(document, indent=2, sort_keys=False) + "\n").encode()
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}," for key, value in head.items()]
+    body = ",\n".join(f"    {json.dumps(name)}: {json.dumps(info)}"
+                      for name, info in sorted(files.items()))
+    return ("{\n" + "\n".join(lines) + '\n  "files": {\n' + body + "\n  }\n}\n").encode()
 
 
 def _size(path: Path) -> int | None:
