@@ -70,37 +70,41 @@ class InvalidManifest(ValueError):
 def split_documents(source: str, text: str) -> list[Document]:
     """The non-empty mapping documents of one rendered template, in order.
 
-    Raises InvalidManifest when a document is not valid YAML.
+    Raises InvalidManifest when the template's output is not valid YAML.
     """
-    documents = []
-    for piece in _SEPARATOR.split(text):
-        stripped = piece.strip("\n")
-        if not stripped.strip():
-            continue
-        try:
-            document = _scan(source, stripped)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" (line {mark.line + 1} of the document)" if mark else ""
-            problem = getattr(err, "problem", None) or str(err)
-            raise InvalidManifest(f"{source} rendered invalid YAML{where}: {problem}") from err
-        if document is not None:
-            documents.append(document)
-    return documents
+    try:
+        _validate(text)
+        documents = []
+        for piece in _SEPARATOR.split(text):
+            stripped = piece.strip("\n")
+            if stripped.strip():
+                document = _scan(source, stripped)
+                if document is not None:
+                    documents.append(document)
+        return documents
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise InvalidManifest(f"{source} rendered invalid YAML{where}: {problem}") from err
 
 
-def _scan(source: str, text: str) -> Document | None:
-    """Validate a document in C, then read only its head (kind, metadata) from events.
-
-    libyaml checks the whole text without building Python objects; the event walk stops
-    once `kind` and `metadata` are known. Building whole manifests as Python objects
-    would cost more than Helm's render. Anchors in the head fall back to a full parse.
-    """
+def _validate(text: str) -> None:
+    """libyaml checks a template's whole output in C, without building Python objects."""
     validator = CParser(text)
     try:
         validator.raw_parse()
     finally:
         validator.dispose()
+
+
+def _scan(source: str, text: str) -> Document | None:
+    """Read only a document's head (kind, metadata) from libyaml's events.
+
+    The walk stops once `kind` and `metadata` are known: building whole manifests as
+    Python objects would cost more than Helm's render. Anchors in the head fall back to a
+    full parse.
+    """
     parser = CParser(text)
     try:
         return _read_head(source, text, iter(parser.get_event, None))
