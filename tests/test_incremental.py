@@ -178,3 +178,12 @@ def test_a_removed_environment_retires_its_output(fleet: Path) -> None:
     assert run.executed == ["retire:prod-west"]
     assert sorted(p.name for p in (fleet / "generated/prod-west").rglob("*")) == ["notes.txt"]
     assert doit(fleet).executed == []
+
+
+def test_a_damaged_plan_cache_is_rebuilt(fleet: Path) -> None:
+    (fleet / ".stackyard/plans.sqlite3").write_bytes(b"this is not a database" * 100)
+    run = doit(fleet)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ignoring unreadable plan cache" in run.stderr
+    assert run.renders == [], "the renders are still current: only the plan was rebuilt"
+    assert doit(fleet).stderr == ""
