@@ -12,6 +12,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from .errors import warn
+
 
 class RenderStore:
     def __init__(self, path: Path) -> None:
@@ -25,13 +27,23 @@ class RenderStore:
         connection, pid = getattr(self._local, "connection", None), os.getpid()
         if connection is None or self._local.pid != pid:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=60)
-            connection.execute("pragma journal_mode=wal")
-            connection.execute("pragma synchronous=normal")
-            with connection:
-                connection.execute("create table if not exists rendered (digest text primary "
-                                   "key, content blob not null, inputs text not null)")
+            try:
+                connection = self._open()
+            except sqlite3.DatabaseError:  # only a cache: start it again, say so
+                warn(f"ignoring unreadable render store {self.path}")
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                connection = self._open()
             self._local.connection, self._local.pid = connection, pid
+        return connection
+
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=60)
+        connection.execute("pragma journal_mode=wal")
+        connection.execute("pragma synchronous=normal")
+        with connection:
+            connection.execute("create table if not exists rendered (digest text primary "
+                               "key, content blob not null, inputs text not null)")
         return connection
 
     def has(self, digest: str) -> bool:

@@ -187,3 +187,17 @@ def test_a_damaged_plan_cache_is_rebuilt(fleet: Path) -> None:
     assert "ignoring unreadable plan cache" in run.stderr
     assert run.renders == [], "the renders are still current: only the plan was rebuilt"
     assert doit(fleet).stderr == ""
+
+
+def test_a_damaged_render_store_is_rebuilt(fleet: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        (fleet / f".stackyard/renders.sqlite3{suffix}").unlink(missing_ok=True)
+    (fleet / ".stackyard/renders.sqlite3").write_bytes(b"this is not a database" * 100)
+    (fleet / "generated/dev/web/web.yaml").unlink()
+    run = doit(fleet)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ignoring unreadable render store" in run.stderr
+    # the stale cluster renders again (its store entries are gone); current clusters do not
+    assert run.executed == ["render:dev:platform", "render:dev:platform/base",
+                            "render:dev:platform/web", "dev"]
+    assert (fleet / "generated/dev/web/web.yaml").is_file()
