@@ -555,7 +555,8 @@ def touch_inputs(root: Path) -> int:
 def change_cluster_layer(spec: FleetSpec, attempt: int = 0, count: int = 3) -> tuple[str, int]:
     """Bump the rollout annotation of a few Helm slots in one (seeded) cluster's layer;
     each attempt picks another cluster."""
-    cluster = spec.clusters[random.Random(spec.seed + attempt).randrange(len(spec.clusters))]
+    order = random.Random(spec.seed).sample(range(len(spec.clusters)), len(spec.clusters))
+    cluster = spec.clusters[order[attempt % len(order)]]
     bumped = frozenset(s.name for s in spec.helm_slots[:count])
     write_yaml(spec.cluster_layer_file(cluster), cluster_layer(spec, cluster, bumped),
                f"per-cluster layer of {cluster.name}")
@@ -649,11 +650,13 @@ class Bench:
     def cluster_layer(self) -> None:
         """The median of three (each in another cluster), as for noop: one run is noise."""
         runs = []
-        for attempt in range(3):
+        for attempt in range(min(3, len(self.spec.clusters))):
             change, bumped = change_cluster_layer(self.spec, attempt)
             runs.append(self.measure("cluster_layer", change, self.replan(), bumped))
-        for run in sorted(runs, key=lambda r: r.wall_s)[::2]:
-            self.results.remove(run)
+        median = sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
+        for run in runs:
+            if run is not median:
+                self.results.remove(run)
 
     def shared_stack(self) -> None:
         change = change_shared_stack(self.spec)
