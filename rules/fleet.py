@@ -52,7 +52,7 @@ def _no_cycle_collection() -> Iterator[None]:
 def _drop_unused_renders(fleet: Fleet, workspace: Workspace) -> None:
     """Drop stored renders no cluster uses once they outnumber the used ones."""
     used = {node.digest for summary in fleet.summaries.values() for node in summary.nodes}
-    if len(workspace.renders.digests()) > 2 * len(used) + 100:
+    if workspace.renders.count() > 2 * len(used) + 100:
         workspace.renders.prune(used)
 
 

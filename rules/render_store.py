@@ -58,6 +58,9 @@ class RenderStore:
             self._known = {d for (d,) in self._db().execute("select digest from rendered")}
         return self._known
 
+    def count(self) -> int:
+        return int(self._db().execute("select count(*) from rendered").fetchone()[0])
+
     def get(self, digest: str) -> bytes:
         row = self._db().execute("select content from rendered where digest = ?",
                                  (digest,)).fetchone()

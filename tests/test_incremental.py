@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rules.render_store import RenderStore
 from tests.doit_runner import REPO, doit, install_dodo, snapshot, write
 
 
@@ -201,3 +202,13 @@ def test_a_damaged_render_store_is_rebuilt(fleet: Path) -> None:
     assert run.executed == ["render:dev:platform", "render:dev:platform/base",
                             "render:dev:platform/web", "dev"]
     assert (fleet / "generated/dev/web/web.yaml").is_file()
+
+
+def test_unused_renders_are_dropped_once_they_pile_up(fleet: Path) -> None:
+    store = RenderStore(fleet / ".stackyard/renders.sqlite3")
+    used = store.count()
+    for index in range(2 * used + 101):
+        store.put(f"old-{index:04d}", b"---\nkind: Old\n", "{}")
+    assert store.count() > 2 * used + 100
+    assert doit(fleet).executed == []
+    assert RenderStore(fleet / ".stackyard/renders.sqlite3").count() == used
