@@ -247,6 +247,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
         yield Task(
             cluster, [(assemble_cluster, (summary, workspace))], task_dep=render_names,
             uptodate=[ClusterCheck(summary, cluster_dir(cluster, workspace))],
+            clean=[(retire_cluster, (cluster, workspace))],
             doc=f"write generated/{cluster}/ ({len(summary.nodes)} components, "
                 f"stack {summary.stack})",
             verbosity=2,

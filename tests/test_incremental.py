@@ -212,3 +212,11 @@ def test_unused_renders_are_dropped_once_they_pile_up(fleet: Path) -> None:
     assert store.count() > 2 * used + 100
     assert doit(fleet).executed == []
     assert RenderStore(fleet / ".stackyard/renders.sqlite3").count() == used
+
+
+def test_doit_clean_removes_a_clusters_output(fleet: Path) -> None:
+    run = doit(fleet, "clean", "dev")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not (fleet / "generated/dev").exists()
+    assert (fleet / "generated/prod-east/kustomization.yaml").is_file()
+    assert doit(fleet).executed == ["dev"], "the renders are still in the store"
