@@ -24,7 +24,10 @@ from . import __version__
 from .definitions import environment_files, load_environment
 from .errors import warn
 from .filestate import FileState
+from .model import Environment
 from .plan import ClusterPlan, Planner, Watch, warn_once
+from .sources.redact import redact
+from .sources.resolver import ref_of
 from .workspace import Workspace
 
 _FORMAT = 1
@@ -54,12 +57,20 @@ class ClusterSummary:
         return cls(
             name=plan.name,
             environment=workspace.display(environment.file),
-            stack=workspace.display(environment.stack_dir),
+            stack=_stack_name(environment, workspace),
             layers=(*environment.layers, "common"),
             digest=plan.digest,
             nodes=tuple(NodeSummary(n.node_path, n.digest, str(n.output), n.definition.type)
                         for n in plan.nodes),
         )
+
+
+def _stack_name(environment: Environment, workspace: Workspace) -> str:
+    """The stack folder, or `<source> <path> at <ref>` for a stack in a git repository."""
+    remote = environment.remote_stack
+    if remote is None:
+        return workspace.display(environment.stack_dir)
+    return f"{redact(remote.source)} {remote.path or '.'} at {ref_of(remote)}"
 
 
 @dataclass(frozen=True)

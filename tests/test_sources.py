@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -137,6 +138,8 @@ def test_remote_stacks_with_their_own_layers_nested_and_as_an_environment_stack(
         "app/deeper/nested.yaml": b"---\nkind: Nested\n\n",
     }
     assert {"web.yaml", "sib/sib.yaml", "deeper/nested.yaml"} <= set(outputs(root, "c2"))
+    provenance = json.loads(outputs(root, "c2")["provenance.json"])
+    assert provenance["stack"] == f"file://{defs} app at HEAD"
     plans = plan_fleet(Workspace.at(root))
     c1 = {n.node_path: n.config.values for n in plans["c1"].nodes}
     assert c1["s/app/web"] == {"replicas": 5}  # the fleet's layer over the remote one
@@ -272,3 +275,39 @@ def test_bad_sources_fail_clearly_and_keep_the_previous_output(
     assert message.format(url=f"file://{defs}") in run.stderr, run.stderr
     assert snapshot(root / "generated") == before
     assert no_partial_entries(cache)
+
+
+def test_version_as_tag_or_commit_and_branch_pins(tmp_path: Path, cache: Path) -> None:
+    repo = tmp_path / "remote" / "defs"
+    url = make_repo(repo, {"component.yaml": "name: d\ntype: static\npath: m\n",
+                           "m/a.yaml": "kind: One\n"})
+    first = git(repo, "rev-parse", "HEAD")
+    git(repo, "tag", "v1")
+    second = commit(repo, {"m/a.yaml": "kind: Two\n"})
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    entries = {"tag": "version: v1", "sha": f"version: {first}", "branch": "branch: main"}
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n" + "".join(
+        f"  - name: {name}\n    method: git\n    source: {url}\n    {ref}\n"
+        for name, ref in entries.items()))
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    files = outputs(root, "c1")
+    assert files["tag/d.yaml"] == files["sha/d.yaml"] == b"---\nkind: One\n\n"
+    assert files["branch/d.yaml"] == b"---\nkind: Two\n\n"
+    assert lock_pins(root) == {(url, "v1"): first, (url, first): first, (url, "main"): second}
+    assert len(mirrors(cache)) == 1 and len(trees(cache)) == 2
+
+
+def test_credentials_never_reach_the_error(tmp_path: Path, cache: Path) -> None:
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n  - name: app\n"
+          "    method: git\n    source: https://user:s3cret@127.0.0.1:9/defs.git\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    run = doit(root)
+    assert run.returncode != 0
+    assert "cannot fetch https://***@127.0.0.1:9/defs.git" in run.stderr, run.stderr
+    assert "s3cret" not in run.stdout + run.stderr
+    assert mirrors(cache) == [] and no_partial_entries(cache)
