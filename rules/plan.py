@@ -28,7 +28,7 @@ from .filestate import FileState
 from .layering import child_layers, is_disabled, merge_config
 from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
-from .sources.resolver import Sources
+from .sources.resolver import Sources, ref_of
 from .workspace import Workspace
 
 RESERVED_OUTPUTS = frozenset({PurePosixPath("kustomization.yaml")})
@@ -68,6 +68,9 @@ class Watch:
 
     files: set[Path] = field(default_factory=set)
     trees: set[Path] = field(default_factory=set)
+    pins: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(source, ref) -> commit of every git source used: a moved pin re-plans the cluster,
+    a pin added for another cluster does not."""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -222,11 +225,12 @@ class _ClusterWalk:
         return tuple(layers)
 
     def _git(self, entry: ComponentDef) -> Path:
-        """The entry's `source`/`path` from the store; the lock's pins decide the commit, so
-        a moved pin re-plans this cluster."""
+        """The entry's `source`/`path` from the store, at the commit the lock pins."""
         sources = self.planner.sources
-        self.watch.files.add(sources.lock_path)
-        return sources.directory(entry)
+        directory = sources.directory(entry)
+        key = (entry.source, ref_of(entry))
+        self.watch.pins[key] = sources.lock.pins[key]
+        return directory
 
     def _child_visit(self, parent: _Visit, entry: ComponentDef, inherited: tuple[Layer, ...]
                      ) -> _Visit:

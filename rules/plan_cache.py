@@ -79,6 +79,7 @@ class _Seen:
 
     files: dict[str, str | None]
     trees: dict[str, str | None]
+    pins: dict[tuple[str, str], str]
     warnings: tuple[str, ...]
 
 
@@ -164,6 +165,7 @@ def _observe(watch: Watch, planner: Planner) -> _Seen:
     return _Seen(
         files={os.fspath(p): planner.files.file_digest(p) for p in sorted(watch.files)},
         trees={os.fspath(p): planner.tree_digest(p) for p in sorted(watch.trees)},
+        pins=dict(watch.pins),
         warnings=tuple(watch.warnings),
     )
 
@@ -188,7 +190,8 @@ class _Validator:
                 trees[path] = self.planner.tree_digest(Path(path))
             if trees[path] != digest:
                 return False
-        return True
+        return all(self.planner.sources.lock.pins.get(key) == commit
+                   for key, commit in seen.pins.items())
 
 
 def load_fleet(workspace: Workspace) -> Fleet:

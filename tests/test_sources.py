@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from rules.plan import plan_fleet
+from rules.plan_cache import load_fleet
 from rules.sources.redact import redact
 from rules.workspace import Workspace
 from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, snapshot, write
@@ -311,3 +312,19 @@ def test_credentials_never_reach_the_error(tmp_path: Path, cache: Path) -> None:
     assert "cannot fetch https://***@127.0.0.1:9/defs.git" in run.stderr, run.stderr
     assert "s3cret" not in run.stdout + run.stderr
     assert mirrors(cache) == [] and no_partial_entries(cache)
+
+
+def test_a_pin_added_for_one_cluster_does_not_replan_another(
+        remote_stack: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    root, _, _ = remote_stack
+    workspace = Workspace.at(root)
+    assert load_fleet(workspace).replanned == ("c1", "c2")
+    other = make_repo(tmp_path / "remote" / "other",
+                      {"component.yaml": "name: o\ntype: static\npath: m\n",
+                       "m/o.yaml": "kind: O\n"})
+    write(root / "stacks/o/component.yaml",
+          f"name: s\nsubcomponents:\n  - name: o\n    method: git\n    source: {other}\n")
+    write(root / "environments/c3.yaml", "stack: ../stacks/o\n")
+    assert load_fleet(workspace).replanned == ("c3",)
+    assert (other, "HEAD") in lock_pins(root)
+    assert load_fleet(workspace).replanned == ()

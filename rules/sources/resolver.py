@@ -32,10 +32,6 @@ class Sources:
         self.store = store or Store()
         self.lock = LockFile.load(root)
 
-    @property
-    def lock_path(self) -> Path:
-        return self.lock.path
-
     def directory(self, entry: ComponentDef) -> Path:
         """`<checkout of source at ref>/<path>`; errors name the entry's file and key."""
         ref = ref_of(entry)
