@@ -253,8 +253,11 @@ def load_environment(file: Path) -> Environment:
 
 def _remote_stack(data: dict[str, Any], file: Path) -> ComponentDef:
     """`stack: {source, method: git, path, version|branch}`: a stack in a git repository."""
-    fields = {name: _text(data.get(name), file, f"stack.{name}")
-              for name in ("source", "method", "path", "version", "branch")}
+    names = ("source", "method", "path", "version", "branch")
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        warn(f"unknown key(s) {', '.join(map(str, unknown))} ignored", file=file, key="stack")
+    fields = {name: _text(data.get(name), file, f"stack.{name}") for name in names}
     if fields["method"] != "git" or not fields["source"]:
         raise StackyardError("a stack given as a mapping needs `source` and `method: git`",
                              file=file, key="stack")

@@ -328,3 +328,22 @@ def test_a_pin_added_for_one_cluster_does_not_replan_another(
     assert load_fleet(workspace).replanned == ("c3",)
     assert (other, "HEAD") in lock_pins(root)
     assert load_fleet(workspace).replanned == ()
+
+
+def test_a_link_out_of_the_repository_is_refused(tmp_path: Path, cache: Path) -> None:
+    repo = tmp_path / "remote" / "defs"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "m").mkdir()
+    (repo / "m" / "host.yaml").symlink_to("/etc/hostname")
+    url = f"file://{repo}"
+    commit(repo, {"component.yaml": "name: d\ntype: static\npath: m\n"})
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "environments/c1.yaml",
+          f"stack: {{source: '{url}', method: git}}\n")
+    run = doit(root)
+    assert run.returncode != 0
+    assert f"environments/c1.yaml: stack: git source of 'stack' ({url} at HEAD): commit " \
+        in run.stderr, run.stderr
+    assert trees(cache) == [] and no_partial_entries(cache)
