@@ -347,3 +347,17 @@ def test_a_link_out_of_the_repository_is_refused(tmp_path: Path, cache: Path) ->
     assert f"environments/c1.yaml: stack: git source of 'stack' ({url} at HEAD): commit " \
         in run.stderr, run.stderr
     assert trees(cache) == [] and no_partial_entries(cache)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("sources:\n- source: x\n  ref: main\n",
+     "stacks.lock: sources[0]: expected a mapping with string source, ref and commit"),
+    ("sources: [\n", "stacks.lock: not valid YAML"),
+])
+def test_a_damaged_lock_file_is_a_clear_error(remote_stack: tuple[Path, Path, Path],
+                                              text: str, message: str) -> None:
+    root, _, _ = remote_stack
+    write(root / "stacks.lock", text)
+    run = doit(root)
+    assert run.returncode != 0
+    assert message in run.stderr, run.stderr

@@ -30,7 +30,11 @@ class LockFile:
         path = root / LOCK_NAME
         if not path.is_file():
             return cls(path)
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise StackyardError(f"not valid YAML: {' '.join(str(err).split())}",
+                                 file=path) from None
         entries = data.get("sources") if isinstance(data, dict) else None
         if not isinstance(entries, list):
             raise StackyardError("expected a mapping with a `sources` list", file=path)
