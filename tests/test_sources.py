@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rules.definitions import load_environment
+from rules.errors import StackyardError
 from rules.plan import plan_fleet
 from rules.plan_cache import load_fleet
 from rules.sources.redact import redact
@@ -361,3 +363,11 @@ def test_a_damaged_lock_file_is_a_clear_error(remote_stack: tuple[Path, Path, Pa
     run = doit(root)
     assert run.returncode != 0
     assert message in run.stderr, run.stderr
+
+
+def test_an_environment_stack_mapping_needs_method_git(tmp_path: Path) -> None:
+    file = write(tmp_path / "environments/c1.yaml",
+                 "stack: {source: 'https://example.com/x.git', method: http}\n")
+    with pytest.raises(StackyardError, match=r"c1.yaml: stack: a stack given as a mapping "
+                                             r"needs `source` and `method: git`"):
+        load_environment(file)
