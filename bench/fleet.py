@@ -437,7 +437,7 @@ def floor_engine(root: Path, scratch: Path) -> EngineFloor:
              if n.definition.type == "helm"]
     ready = {}
     for node in nodes:
-        chart = chart_dir(node.definition, node.physical_dir)
+        chart = chart_dir(node.definition, node.physical_dir, node.checkout)
         if chart not in ready:
             ready[chart] = loadable_chart(chart, scratch)
     floor = EngineFloor(renders=len(nodes))
@@ -446,7 +446,7 @@ def floor_engine(root: Path, scratch: Path) -> EngineFloor:
         loaded: dict[Path, Any] = {}
         start = time.perf_counter()
         for node in nodes:
-            chart = chart_dir(node.definition, node.physical_dir)
+            chart = chart_dir(node.definition, node.physical_dir, node.checkout)
             if chart not in loaded:
                 began = time.perf_counter()
                 loaded[chart] = handles.enter_context(engine().Chart.load(ready[chart]))

@@ -243,24 +243,33 @@ def load_environment(file: Path) -> Environment:
     if unknown:
         warn(f"unknown key(s) {', '.join(unknown)} ignored", file=file)
     stack = data.get("stack")
+    config = data.get("config")
+    config = None if config is None else normalise_config(config, file, "config")
+    layers = _layers(data.get("layers"), file)
     if isinstance(stack, dict):
-        raise StackyardError("a remote stack ({source, method: git, ...}) needs remote "
-                             "sources, which this version does not fetch yet; use a local "
-                             "folder", file=file, key="stack")
+        return Environment(cluster=cluster, file=file, stack_dir=file.parent, layers=layers,
+                           config=config, remote_stack=_remote_stack(stack, file))
     if not isinstance(stack, str) or not stack:
         raise StackyardError(f"expected the path of a stack folder, got {_kind(stack)}",
                              file=file, key="stack")
     stack_dir = Path(os.path.normpath(file.parent / stack))
     if not stack_dir.is_dir():
         raise StackyardError(f"stack folder {stack_dir} does not exist", file=file, key="stack")
-    config = data.get("config")
-    return Environment(
-        cluster=cluster,
-        file=file,
-        stack_dir=stack_dir,
-        layers=_layers(data.get("layers"), file),
-        config=None if config is None else normalise_config(config, file, "config"),
-    )
+    return Environment(cluster=cluster, file=file, stack_dir=stack_dir, layers=layers,
+                       config=config)
+
+
+def _remote_stack(data: dict[str, Any], file: Path) -> ComponentDef:
+    """`stack: {source, method: git, path, version|branch}`: a stack in a git repository."""
+    names = ("source", "method", "path", "version", "branch")
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        warn(f"unknown key(s) {', '.join(map(str, unknown))} ignored", file=file, key="stack")
+    fields = {name: _text(data.get(name), file, f"stack.{name}") for name in names}
+    if fields["method"] != "git" or not fields["source"]:
+        raise StackyardError("a stack given as a mapping needs `source` and `method: git`",
+                             file=file, key="stack")
+    return ComponentDef(name="stack", type="component", file=file, key="stack", **fields)
 
 
 def _layers(value: Any, file: Path) -> tuple[str, ...]:

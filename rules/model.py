@@ -65,6 +65,8 @@ class Environment:
     stack_dir: Path
     layers: tuple[str, ...]
     config: dict[str, Any] | None
+    remote_stack: ComponentDef | None = None
+    """`stack:` given as a git source; then `stack_dir` is the environment's folder."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class PlanNode:
     """(folder, content digest) of every input tree the renderer reads."""
     inputs_digest: str
     digest: str
+    checkout: Path | None = None
+    """A git entry's `source`/`path` in the store, when not vendored."""
     layers: tuple[Layer, ...] = field(default=(), compare=False, repr=False)
     """The config layers of this node, highest first (to explain a change)."""
 

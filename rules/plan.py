@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path, PurePosixPath
 
 from .definitions import (
@@ -28,6 +28,7 @@ from .filestate import FileState
 from .layering import child_layers, is_disabled, merge_config
 from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
+from .sources.resolver import Sources, ref_of
 from .workspace import Workspace
 
 RESERVED_OUTPUTS = frozenset({PurePosixPath("kustomization.yaml")})
@@ -67,6 +68,9 @@ class Watch:
 
     files: set[Path] = field(default_factory=set)
     trees: set[Path] = field(default_factory=set)
+    pins: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(source, ref) -> commit of every git source used: a moved pin re-plans the cluster,
+    a pin added for another cluster does not."""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -91,7 +95,7 @@ class Planner:
         self._layers: dict[tuple[Path, str], tuple[tuple[Path, Path], Layer | None]] = {}
         self._displayed: dict[Path, str] = {}
         self._inputs: dict[tuple[int, Path], tuple[tuple[Path, ...],
-                                                             tuple[tuple[str, str], ...], str]] = {}
+                                                   tuple[tuple[str, str], ...], str]] = {}
 
     def layer(self, directory: Path, name: str) -> tuple[tuple[Path, Path], Layer | None]:
         """The files `config/<name>.yaml|json` that may exist, and the layer if one does.
@@ -109,16 +113,21 @@ class Planner:
             self._layers[key] = (candidates, layer)
         return self._layers[key]
 
+    @cached_property
+    def sources(self) -> Sources:
+        """Git sources and their lock, read only by plans that use one."""
+        return Sources(self.workspace.root)
+
     def plan(self, environment: Environment) -> tuple[ClusterPlan, Watch]:
         watch = Watch(files={environment.file})
         return _ClusterWalk(self, environment, watch).run(), watch
 
-    def inputs(self, renderer: Renderer, definition: ComponentDef, directory: Path
-               ) -> tuple[tuple[Path, ...], tuple[tuple[str, str], ...], str]:
+    def inputs(self, renderer: Renderer, definition: ComponentDef, directory: Path,
+               checkout: Path | None) -> tuple[tuple[Path, ...], tuple[tuple[str, str], ...], str]:
         """A node's input folders, their digests, and one digest of all: once per process."""
         key = (id(definition), directory)  # definitions are shared, memoised objects
         if key not in self._inputs:
-            paths = renderer.input_paths(definition, directory)
+            paths = renderer.input_paths(definition, directory, checkout)
             trees = tuple((self.display(p), self.tree_digest(p) or "missing") for p in paths)
             self._inputs[key] = (paths, trees, digest_value([digest for _, digest in trees]))
         return self._inputs[key]
@@ -164,11 +173,15 @@ class _ClusterWalk:
     def run(self) -> ClusterPlan:
         environment = self.environment
         directory = environment.stack_dir
+        if environment.remote_stack is not None:
+            directory = self._git(environment.remote_stack)
+        stack_dir = directory
         root = self._load(directory)
         own = self._own_layers(directory)
         if root.method == "git" and not root.inline:
-            # a root that points at a remote stack, vendored in components/<name> (spec §2.5)
-            directory = self._vendored(directory / "components" / root.name, root)
+            # a root that points at a remote stack: vendored in components/<name>, else fetched
+            vendored = directory / "components" / root.name
+            directory = vendored if vendored.is_dir() else self._git(root)
             root = self._load(directory)
             own = own + self._own_layers(directory)
         inherited: tuple[Layer, ...] = ()
@@ -178,7 +191,7 @@ class _ClusterWalk:
         queue = deque([_Visit(root, directory, PurePosixPath("."), root.name, inherited + own,
                               (directory,))])
         nodes: list[PlanNode] = []
-        layer_names = set(config_files(environment.stack_dir)) | set(config_files(directory))
+        layer_names = set(config_files(stack_dir)) | set(config_files(directory))
         while queue:
             visit = queue.popleft()
             nodes.append(self._plan_node(visit))
@@ -211,12 +224,12 @@ class _ClusterWalk:
                 layers.append(layer)
         return tuple(layers)
 
-    def _vendored(self, directory: Path, entry: ComponentDef) -> Path:
-        if not directory.is_dir():
-            raise StackyardError(
-                f"remote component ({entry.source or 'no source'}) is not vendored at "
-                f"{self.workspace.display(directory)}; this version does not fetch git sources "
-                "yet", file=entry.file, key=entry.key or "method")
+    def _git(self, entry: ComponentDef) -> Path:
+        """The entry's `source`/`path` from the store, at the commit the lock pins."""
+        sources = self.planner.sources
+        directory = sources.directory(entry)
+        key = (entry.source, ref_of(entry))
+        self.watch.pins[key] = sources.lock.pins[key]
         return directory
 
     def _child_visit(self, parent: _Visit, entry: ComponentDef, inherited: tuple[Layer, ...]
@@ -225,11 +238,12 @@ class _ClusterWalk:
         if entry.inline:
             return _Visit(entry, parent.directory, parent.logical, node_path, inherited,
                           parent.ancestors)
-        if entry.method == "git":
-            base = self._vendored(parent.directory / "components" / entry.name, entry)
+        vendored = parent.directory / "components" / entry.name
+        if entry.method == "git" and not vendored.is_dir():
+            directory = self._git(entry)
         else:
-            base = parent.directory / (entry.source or ".")
-        directory = Path(os.path.normpath(base / entry.path.lstrip("/")))
+            base = vendored if entry.method == "git" else parent.directory / (entry.source or ".")
+            directory = Path(os.path.normpath(base / entry.path.lstrip("/")))
         if directory in parent.ancestors:
             raise StackyardError(
                 f"subcomponent {entry.name!r} points at {self.workspace.display(directory)}, "
@@ -242,7 +256,12 @@ class _ClusterWalk:
         definition = visit.definition
         renderer = self._renderer(definition)
         config = merge_config(visit.layers)
-        paths, trees, inputs = self.planner.inputs(renderer, definition, visit.directory)
+        checkout = None
+        if definition.type == "helm" and definition.method == "git" \
+                and not (visit.directory / "helm_repos" / definition.name).is_dir():
+            checkout = self._git(definition)
+        paths, trees, inputs = self.planner.inputs(renderer, definition, visit.directory,
+                                                   checkout)
         self.watch.trees.update(paths)
         payload: dict[str, object] = {
             "renderer": [definition.type, renderer.version],
@@ -254,7 +273,8 @@ class _ClusterWalk:
         return PlanNode(cluster=self.environment.cluster, node_path=visit.node_path,
                         definition=definition, physical_dir=visit.directory,
                         logical_dir=visit.logical, config=config, inputs=trees,
-                        inputs_digest=inputs, digest=digest_value(payload), layers=visit.layers)
+                        inputs_digest=inputs, digest=digest_value(payload), checkout=checkout,
+                        layers=visit.layers)
 
     def _renderer(self, definition: ComponentDef) -> Renderer:
         renderer = renderer_for(definition.type)

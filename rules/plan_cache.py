@@ -25,7 +25,10 @@ from . import __version__
 from .definitions import environment_files, load_environment
 from .errors import warn
 from .filestate import FileState
+from .model import Environment
 from .plan import ClusterPlan, Planner, Watch, warn_once
+from .sources.redact import redact
+from .sources.resolver import ref_of
 from .workspace import Workspace
 
 _FORMAT = 1
@@ -55,12 +58,20 @@ class ClusterSummary:
         return cls(
             name=plan.name,
             environment=workspace.display(environment.file),
-            stack=workspace.display(environment.stack_dir),
+            stack=_stack_name(environment, workspace),
             layers=(*environment.layers, "common"),
             digest=plan.digest,
             nodes=tuple(NodeSummary(n.node_path, n.digest, str(n.output), n.definition.type)
                         for n in plan.nodes),
         )
+
+
+def _stack_name(environment: Environment, workspace: Workspace) -> str:
+    """The stack folder, or `<source> <path> at <ref>` for a stack in a git repository."""
+    remote = environment.remote_stack
+    if remote is None:
+        return workspace.display(environment.stack_dir)
+    return f"{redact(remote.source)} {remote.path or '.'} at {ref_of(remote)}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class _Seen:
 
     files: dict[str, str | None]
     trees: dict[str, str | None]
+    pins: dict[tuple[str, str], str]
     warnings: tuple[str, ...]
 
 
@@ -165,6 +177,7 @@ def _observe(watch: Watch, planner: Planner) -> _Seen:
     return _Seen(
         files={os.fspath(p): planner.files.file_digest(p) for p in sorted(watch.files)},
         trees={os.fspath(p): planner.tree_digest(p) for p in sorted(watch.trees)},
+        pins=dict(watch.pins),
         warnings=tuple(watch.warnings),
     )
 
@@ -189,7 +202,8 @@ class _Validator:
                 trees[path] = self.planner.tree_digest(Path(path))
             if trees[path] != digest:
                 return False
-        return True
+        return all(self.planner.sources.lock.pins.get(key) == commit
+                   for key, commit in seen.pins.items())
 
 
 def load_fleet(workspace: Workspace) -> Fleet:

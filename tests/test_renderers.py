@@ -126,11 +126,15 @@ def test_remote_component_read_from_vendored_components(tmp_path: Path) -> None:
     assert render(tmp_path, found["s/remote"]) == b"---\nkind: A\n\n"
 
 
-def test_remote_component_not_vendored_is_an_error(tmp_path: Path) -> None:
+def test_remote_component_not_vendored_is_fetched_and_unreachable_is_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STACKYARD_CACHE", str(tmp_path / "cache"))
     write(tmp_path / "stacks/s/component.yaml", "name: s\nsubcomponents:\n  - name: remote\n"
-          "    method: git\n    source: https://example.com/defs.git\n")
-    with pytest.raises(StackyardError, match=r"subcomponents\[0\]: remote component"):
+          f"    method: git\n    source: file://{tmp_path}/absent.git\n")
+    with pytest.raises(StackyardError, match=r"subcomponents\[0\]: git source of 'remote' "
+                       r"\(file://.*/absent.git at HEAD\): cannot fetch"):
         nodes(tmp_path)
+    assert not (tmp_path / "stacks.lock").exists()
 
 
 def test_generate_hooks_run_in_the_component_folder(tmp_path: Path) -> None:

@@ -22,8 +22,12 @@ class Renderer(Protocol):
     uses_config: bool
     """Whether the node's merged config reaches the output (and so its digest)."""
 
-    def input_paths(self, definition: ComponentDef, directory: Path) -> tuple[Path, ...]:
-        """The files and folders the render will read; the planner digests their content."""
+    def input_paths(self, definition: ComponentDef, directory: Path,
+                    checkout: Path | None = None) -> tuple[Path, ...]:
+        """The files and folders the render will read; the planner digests their content.
+
+        `checkout` is the entry's `source`/`path` from the git store, when not vendored.
+        """
         ...
 
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:

@@ -12,7 +12,8 @@ class ContainerRenderer:
     version = "1"
     uses_config = False
 
-    def input_paths(self, definition: ComponentDef, directory: Path) -> tuple[Path, ...]:
+    def input_paths(self, definition: ComponentDef, directory: Path,
+                    checkout: Path | None = None) -> tuple[Path, ...]:
         return ()
 
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:

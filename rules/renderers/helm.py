@@ -46,8 +46,11 @@ def engine() -> ModuleType:
     return importlib.import_module("helm_python")
 
 
-def chart_dir(definition: ComponentDef, directory: Path) -> Path:
-    """Where the chart lives (spec §2.3): vendored `helm_repos/<name>` for git/helm methods."""
+def chart_dir(definition: ComponentDef, directory: Path, checkout: Path | None = None) -> Path:
+    """Where the chart lives (spec §2.3): `checkout` (a git source from the store), else
+    vendored `helm_repos/<name>` for git/helm methods."""
+    if checkout is not None:
+        return checkout
     if definition.method == "git":
         return Path(os.path.normpath(
             directory / "helm_repos" / definition.name / definition.path.lstrip("/")))
@@ -95,8 +98,9 @@ class HelmRenderer:
         self._charts: LRUCache[str, helm_python.Chart] = LRUCache(maxsize=64)
         self._chart_crds: LRUCache[str, list[dict[str, str]]] = LRUCache(maxsize=64)
 
-    def input_paths(self, definition: ComponentDef, directory: Path) -> tuple[Path, ...]:
-        chart = chart_dir(definition, directory)
+    def input_paths(self, definition: ComponentDef, directory: Path,
+                    checkout: Path | None = None) -> tuple[Path, ...]:
+        chart = chart_dir(definition, directory, checkout)
         if not (chart / "Chart.yaml").is_file():
             return (chart,)  # reported by the render, with the folder it looked in
         outside = [d for d in local_dependency_dirs(chart) if not d.is_relative_to(chart)]
@@ -105,12 +109,12 @@ class HelmRenderer:
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:
         definition = node.definition
         where = {"file": definition.file, "key": definition.key}
-        chart = chart_dir(definition, node.physical_dir)
+        chart = chart_dir(definition, node.physical_dir, node.checkout)
         if not (chart / "Chart.yaml").is_file():
             hint = ""
-            if definition.method in ("git", "helm"):
-                hint = (f" (method {definition.method}: the chart must be vendored there; this "
-                        "version does not fetch remote charts yet)")
+            if definition.method == "helm":
+                hint = (" (method helm: the chart must be vendored there; this version does "
+                        "not fetch chart repositories yet)")
             raise StackyardError(f"no Helm chart at {workspace.display(chart)}{hint}", **where)
         loaded = self._load(chart, node.inputs_digest, workspace, where)
         namespace = node.config.namespace or "default"

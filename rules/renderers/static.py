@@ -21,7 +21,8 @@ class StaticRenderer:
     version = "1"
     uses_config = False
 
-    def input_paths(self, definition: ComponentDef, directory: Path) -> tuple[Path, ...]:
+    def input_paths(self, definition: ComponentDef, directory: Path,
+                    checkout: Path | None = None) -> tuple[Path, ...]:
         # a missing folder is reported by the render (a hook may still create it)
         return (manifest_dir(definition, directory),)
 

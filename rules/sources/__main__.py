@@ -1,0 +1,30 @@
+"""`python -m rules.sources lock [ROOT]`: move every pin in ROOT/stacks.lock to its newest
+commit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import StackyardError
+from .redact import redact
+from .resolver import Sources
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] != "lock" or len(argv) > 2:
+        print("usage: python -m rules.sources lock [ROOT]", file=sys.stderr)
+        return 2
+    root = Path(argv[1] if len(argv) == 2 else ".").resolve()
+    try:
+        moved = Sources(root).relock()
+    except StackyardError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for (url, ref), (old, new) in moved.items():
+        print(f"{redact(url)} {ref}: {old[:12]} -> {new[:12]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,17 @@
+"""Credentials in a source URL must never reach an error message or a log."""
+
+from __future__ import annotations
+
+import re
+
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+
+
+def redact(url: str) -> str:
+    """`https://user:token@host/x` -> `https://***@host/x`; other URLs unchanged."""
+    return _USERINFO.sub(r"\1***@", url)
+
+
+def redact_text(text: str, url: str) -> str:
+    """Git's own messages quote the URL it was given: hide its credentials there too."""
+    return text.replace(url, redact(url))

@@ -1,0 +1,373 @@
+"""Git sources end to end: real repositories in tmp_path (file:// URLs), the real doit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rules.definitions import load_environment
+from rules.errors import StackyardError
+from rules.plan import plan_fleet
+from rules.plan_cache import load_fleet
+from rules.sources.redact import redact
+from rules.workspace import Workspace
+from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, snapshot, write
+
+EFK_CHARTS = ("elasticsearch", "elasticsearch-curator", "fluentd-elasticsearch", "kibana")
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own store, never the real ~/.cache."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("STACKYARD_CACHE", str(folder))
+    monkeypatch.delenv("STACKYARD_FROZEN", raising=False)
+    return folder
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                             "user.email=t@example.com", *args],
+                            check=True, capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str]) -> str:
+    """Write `files` into the repository and commit them; returns the commit."""
+    for name, text in files.items():
+        write(repo / name, text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "change")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def make_repo(path: Path, files: dict[str, str]) -> str:
+    """A new repository with one commit on `main`; returns its file:// URL."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    commit(path, files)
+    return f"file://{path}"
+
+
+def mirrors(cache: Path) -> list[Path]:
+    return sorted((cache / "git").glob("*.git"))
+
+
+def trees(cache: Path) -> list[Path]:
+    return sorted(p for p in (cache / "trees").glob("*/*") if p.is_dir())
+
+
+def no_partial_entries(cache: Path) -> bool:
+    return not [p for p in cache.rglob(".*") if p.is_dir()]
+
+
+def lock_pins(root: Path) -> dict[tuple[str, str], str]:
+    data = yaml.safe_load((root / "stacks.lock").read_text())
+    return {(e["source"], e["ref"]): e["commit"] for e in data["sources"]}
+
+
+def outputs(root: Path, cluster: str) -> dict[str, bytes]:
+    return snapshot(root / "generated" / cluster)
+
+
+def test_redact_hides_credentials() -> None:
+    assert redact("https://user:token@host/x") == "https://***@host/x"
+    assert redact("https://host/x") == "https://host/x"
+    assert redact("file:///tmp/r") == "file:///tmp/r"
+
+
+@pytest.fixture
+def remote_stack(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A fleet whose stack pulls `app` from one repository, which pulls `nested` from another.
+
+    Returns (fleet root, defs repository, nested repository).
+    """
+    nested = tmp_path / "remote" / "nested"
+    nested_url = make_repo(nested, {
+        "component.yaml": "name: nested\ntype: static\npath: m\n",
+        "m/n.yaml": "kind: Nested\n",
+        "config/common.yaml": "config: {own: 1}\n",
+    })
+    defs = tmp_path / "remote" / "defs"
+    defs_url = make_repo(defs, {
+        "app/component.yaml": f"""name: app
+subcomponents:
+  - name: web
+    type: static
+    path: manifests
+  - name: sib
+    source: ../sibling
+  - name: deeper
+    method: git
+    source: {nested_url}
+    branch: main
+""",
+        "app/manifests/web.yaml": "kind: Web\n",
+        "app/config/prod.yaml": "subcomponents:\n  web: {config: {replicas: 3}}\n"
+                                "  deeper: {config: {from: app}}\n",
+        "sibling/component.yaml": "name: sib\ntype: static\npath: m\n",
+        "sibling/m/a.yaml": "kind: Sib\n",
+        "README.md": "defs\n",
+    })
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml",
+          f"name: s\nsubcomponents:\n  - name: app\n    method: git\n    source: {defs_url}\n"
+          "    path: app\n")
+    write(root / "stacks/s/config/prod.yaml", "subcomponents:\n  app:\n    subcomponents:\n"
+          "      web: {config: {replicas: 5}}\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\nlayers: [prod]\n")
+    write(root / "environments/c2.yaml",
+          f"stack: {{source: '{defs_url}', method: git, path: app}}\nlayers: [prod]\n")
+    return root, defs, nested
+
+
+def test_remote_stacks_with_their_own_layers_nested_and_as_an_environment_stack(
+        remote_stack: tuple[Path, Path, Path], cache: Path) -> None:
+    root, defs, nested = remote_stack
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    c1_files = outputs(root, "c1")
+    assert {name: c1_files[name] for name in ("app/web.yaml", "app/sib/sib.yaml",
+                                              "app/deeper/nested.yaml")} == {
+        "app/web.yaml": b"---\nkind: Web\n\n",
+        "app/sib/sib.yaml": b"---\nkind: Sib\n\n",
+        "app/deeper/nested.yaml": b"---\nkind: Nested\n\n",
+    }
+    assert {"web.yaml", "sib/sib.yaml", "deeper/nested.yaml"} <= set(outputs(root, "c2"))
+    provenance = json.loads(outputs(root, "c2")["provenance.json"])
+    assert provenance["stack"] == f"file://{defs} app at HEAD"
+    plans = plan_fleet(Workspace.at(root))
+    c1 = {n.node_path: n.config.values for n in plans["c1"].nodes}
+    assert c1["s/app/web"] == {"replicas": 5}  # the fleet's layer over the remote one
+    assert c1["s/app/deeper"] == {"from": "app", "own": 1}  # remote layers, both levels
+    assert {n.node_path: n.config.values for n in plans["c2"].nodes}["app/web"] == {
+        "replicas": 3}
+    pins = lock_pins(root)
+    assert pins == {(f"file://{defs}", "HEAD"): git(defs, "rev-parse", "HEAD"),
+                    (f"file://{nested}", "main"): git(nested, "rev-parse", "HEAD")}
+    assert len(mirrors(cache)) == 2 and len(trees(cache)) == 2
+    assert no_partial_entries(cache)
+
+
+def test_rebuild_offline_after_the_remotes_are_gone(
+        remote_stack: tuple[Path, Path, Path], cache: Path) -> None:
+    root, defs, nested = remote_stack
+    assert doit(root).returncode == 0
+    shutil.rmtree(defs)
+    shutil.rmtree(nested)
+    shutil.rmtree(cache / "git")  # not even the mirrors are needed for pinned, stored trees
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.renders == []
+    write(root / "stacks/s/config/prod.yaml", "subcomponents:\n  app:\n    subcomponents:\n"
+          "      sib: {disabled: true}\n")  # re-plans c1 from the store, offline
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    files = outputs(root, "c1")
+    assert "app/sib/sib.yaml" not in files
+    assert files["app/deeper/nested.yaml"] == b"---\nkind: Nested\n\n"
+
+
+def test_frozen_build_refuses_a_source_missing_from_the_lock(
+        remote_stack: tuple[Path, Path, Path], cache: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _, _ = remote_stack
+    monkeypatch.setenv("STACKYARD_FROZEN", "1")
+    run = doit(root)
+    assert run.returncode != 0
+    assert "stacks/s/component.yaml: subcomponents[0]: git source of 'app'" in run.stderr
+    assert "'HEAD' is not pinned in stacks.lock and STACKYARD_FROZEN is set" in run.stderr
+    assert mirrors(cache) == [] and not (root / "stacks.lock").exists()
+
+
+def copy_charts(repo: Path) -> dict[str, str]:
+    files = {}
+    for chart in EFK_CHARTS:
+        for path in (SHARED_CHARTS / chart).rglob("*"):
+            if path.is_file():
+                files[f"charts/{chart}/{path.relative_to(SHARED_CHARTS / chart)}"] = \
+                    path.read_text()
+    return files
+
+
+def efk_stack(source: str) -> str:
+    return "name: efk\nsubcomponents:\n" + "".join(
+        f"  - name: {chart}\n    type: helm\n    {source}/{chart}\n" for chart in EFK_CHARTS)
+
+
+def test_git_helm_charts_fetched_once_pinned_and_moved_by_lock(tmp_path: Path,
+                                                               cache: Path) -> None:
+    repo = tmp_path / "remote" / "charts"
+    url = make_repo(repo, copy_charts(repo))
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    for chart in EFK_CHARTS:
+        shutil.copytree(SHARED_CHARTS / chart, root / "stacks" / "charts" / chart)
+    write(root / "stacks/local/component.yaml",
+          efk_stack("method: local\n    path: ../charts"))
+    write(root / "stacks/git/component.yaml",
+          efk_stack(f"method: git\n    source: {url}\n    branch: main\n    path: charts"))
+    write(root / "environments/local.yaml", "stack: ../stacks/local\n")
+    write(root / "environments/git.yaml", "stack: ../stacks/git\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    manifests = {name: data for name, data in outputs(root, "git").items()
+                 if name != "provenance.json"}
+    assert len(manifests) == 6  # efk.yaml, four charts, kustomization.yaml
+    assert manifests == {name: data for name, data in outputs(root, "local").items()
+                         if name != "provenance.json"}  # the same charts, the same bytes
+    assert len(mirrors(cache)) == 1 and len(trees(cache)) == 1
+    first = lock_pins(root)[(url, "main")]
+
+    # the branch moves: the build keeps the locked commit
+    kibana = "charts/kibana/values.yaml"
+    commit(repo, {kibana: (repo / kibana).read_text().replace("replicaCount: 1",
+                                                               "replicaCount: 4")})
+    run = doit(root)
+    assert run.returncode == 0 and run.renders == []
+    assert lock_pins(root)[(url, "main")] == first
+
+    relock = subprocess.run([sys.executable, "-m", "rules.sources", "lock"], cwd=root,
+                            capture_output=True, text=True, check=False)
+    assert relock.returncode == 0, relock.stderr
+    assert relock.stdout == f"{url} main: {first[:12]} -> {git(repo, 'rev-parse', 'HEAD')[:12]}\n"
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.renders == ["render:git:efk/kibana"]
+    assert b"replicas: 4" in outputs(root, "git")["kibana.yaml"]
+
+    # a commit touching an unrelated path moves the pin and re-renders nothing
+    commit(repo, {"README.md": "charts\n"})
+    assert subprocess.run([sys.executable, "-m", "rules.sources", "lock"], cwd=root,
+                          check=False).returncode == 0
+    run = doit(root)
+    assert run.returncode == 0 and run.renders == []
+    assert len(mirrors(cache)) == 1 and len(trees(cache)) == 3
+    assert no_partial_entries(cache)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("version: v9", "git source of 'app' ({url} at v9): no tag, branch or commit 'v9' in {url}"),
+    ("path: ../..", "subcomponents[0].path: path '../..' of 'app' ({url} at HEAD) leaves the "
+                    "repository"),
+    ("path: nowhere", "subcomponents[0].path: path 'nowhere' does not exist in 'app'"),
+    ("source: file:///nonexistent/repo.git", "git source of 'app' "
+                                             "(file:///nonexistent/repo.git at HEAD): cannot "
+                                             "fetch file:///nonexistent/repo.git"),
+])
+def test_bad_sources_fail_clearly_and_keep_the_previous_output(
+        remote_stack: tuple[Path, Path, Path], cache: Path, entry: str, message: str) -> None:
+    root, defs, _ = remote_stack
+    assert doit(root).returncode == 0
+    before = snapshot(root / "generated")
+    component = root / "stacks/s/component.yaml"
+    key = entry.split(":")[0]
+    lines = [line for line in component.read_text().splitlines()
+             if not line.strip().startswith(f"{key}:")]
+    component.write_text("\n".join(lines) + f"\n    {entry}\n")
+    run = doit(root)
+    assert run.returncode != 0
+    assert "stacks/s/component.yaml: subcomponents[0]" in run.stderr
+    assert message.format(url=f"file://{defs}") in run.stderr, run.stderr
+    assert snapshot(root / "generated") == before
+    assert no_partial_entries(cache)
+
+
+def test_version_as_tag_or_commit_and_branch_pins(tmp_path: Path, cache: Path) -> None:
+    repo = tmp_path / "remote" / "defs"
+    url = make_repo(repo, {"component.yaml": "name: d\ntype: static\npath: m\n",
+                           "m/a.yaml": "kind: One\n"})
+    first = git(repo, "rev-parse", "HEAD")
+    git(repo, "tag", "v1")
+    second = commit(repo, {"m/a.yaml": "kind: Two\n"})
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    entries = {"tag": "version: v1", "sha": f"version: {first}", "branch": "branch: main"}
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n" + "".join(
+        f"  - name: {name}\n    method: git\n    source: {url}\n    {ref}\n"
+        for name, ref in entries.items()))
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    files = outputs(root, "c1")
+    assert files["tag/d.yaml"] == files["sha/d.yaml"] == b"---\nkind: One\n\n"
+    assert files["branch/d.yaml"] == b"---\nkind: Two\n\n"
+    assert lock_pins(root) == {(url, "v1"): first, (url, first): first, (url, "main"): second}
+    assert len(mirrors(cache)) == 1 and len(trees(cache)) == 2
+
+
+def test_credentials_never_reach_the_error(tmp_path: Path, cache: Path) -> None:
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n  - name: app\n"
+          "    method: git\n    source: https://user:s3cret@127.0.0.1:9/defs.git\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    run = doit(root)
+    assert run.returncode != 0
+    assert "cannot fetch https://***@127.0.0.1:9/defs.git" in run.stderr, run.stderr
+    assert "s3cret" not in run.stdout + run.stderr
+    assert mirrors(cache) == [] and no_partial_entries(cache)
+
+
+def test_a_pin_added_for_one_cluster_does_not_replan_another(
+        remote_stack: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    root, _, _ = remote_stack
+    workspace = Workspace.at(root)
+    assert load_fleet(workspace).replanned == ("c1", "c2")
+    other = make_repo(tmp_path / "remote" / "other",
+                      {"component.yaml": "name: o\ntype: static\npath: m\n",
+                       "m/o.yaml": "kind: O\n"})
+    write(root / "stacks/o/component.yaml",
+          f"name: s\nsubcomponents:\n  - name: o\n    method: git\n    source: {other}\n")
+    write(root / "environments/c3.yaml", "stack: ../stacks/o\n")
+    assert load_fleet(workspace).replanned == ("c3",)
+    assert (other, "HEAD") in lock_pins(root)
+    assert load_fleet(workspace).replanned == ()
+
+
+def test_a_link_out_of_the_repository_is_refused(tmp_path: Path, cache: Path) -> None:
+    repo = tmp_path / "remote" / "defs"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "m").mkdir()
+    (repo / "m" / "host.yaml").symlink_to("/etc/hostname")
+    url = f"file://{repo}"
+    commit(repo, {"component.yaml": "name: d\ntype: static\npath: m\n"})
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "environments/c1.yaml",
+          f"stack: {{source: '{url}', method: git}}\n")
+    run = doit(root)
+    assert run.returncode != 0
+    assert f"environments/c1.yaml: stack: git source of 'stack' ({url} at HEAD): commit " \
+        in run.stderr, run.stderr
+    assert trees(cache) == [] and no_partial_entries(cache)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("sources:\n- source: x\n  ref: main\n",
+     "stacks.lock: sources[0]: expected a mapping with string source, ref and commit"),
+    ("sources: [\n", "stacks.lock: not valid YAML"),
+])
+def test_a_damaged_lock_file_is_a_clear_error(remote_stack: tuple[Path, Path, Path],
+                                              text: str, message: str) -> None:
+    root, _, _ = remote_stack
+    write(root / "stacks.lock", text)
+    run = doit(root)
+    assert run.returncode != 0
+    assert message in run.stderr, run.stderr
+
+
+def test_an_environment_stack_mapping_needs_method_git(tmp_path: Path) -> None:
+    file = write(tmp_path / "environments/c1.yaml",
+                 "stack: {source: 'https://example.com/x.git', method: http}\n")
+    with pytest.raises(StackyardError, match=r"c1.yaml: stack: a stack given as a mapping "
+                                             r"needs `source` and `method: git`"):
+        load_environment(file)
