@@ -19,11 +19,24 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import git
 import xxhash
 
 from .redact import redact, redact_text
+
+if TYPE_CHECKING:
+    import git
+
+
+def _gitpython() -> ModuleType:
+    """GitPython, imported on first use: a no-op build that fetches nothing should not
+    pay its import (~60 ms)."""
+    import git
+
+    return git
+
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}  # a missing credential fails, never waits for input
@@ -78,7 +91,7 @@ class Store:
                 continue
             try:
                 return str(mirror.git.rev_parse("--verify", "--quiet", f"{candidate}^{{commit}}"))
-            except git.GitCommandError:
+            except _gitpython().GitCommandError:
                 continue
         raise SourceError(f"no tag, branch or commit {ref!r} in {redact(url)}")
 
@@ -116,15 +129,15 @@ class Store:
             if not path.is_dir():
                 staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
                 try:
-                    git.Repo.clone_from(url, staging / "m", mirror=True, env=_GIT_ENV)
+                    _gitpython().Repo.clone_from(url, staging / "m", mirror=True, env=_GIT_ENV)
                     os.replace(staging / "m", path)
-                except git.GitCommandError as err:
+                except _gitpython().GitCommandError as err:
                     raise SourceError(f"cannot fetch {redact(url)}: "
                                       f"{_git_failure(err, url)}") from None
                 finally:
                     shutil.rmtree(staging, ignore_errors=True)
                 self._fetched.add(url)
-        return git.Repo(path)
+        return _gitpython().Repo(path)
 
     def _fresh_mirror(self, url: str) -> git.Repo:
         mirror = self._mirror(url)
@@ -132,7 +145,7 @@ class Store:
             with _locked(self.mirror_path(url).with_suffix(".lock")):
                 try:
                     mirror.git.fetch("--prune", "--tags", "origin", env=_GIT_ENV)
-                except git.GitCommandError as err:
+                except _gitpython().GitCommandError as err:
                     raise SourceError(f"cannot fetch {redact(url)}: "
                                       f"{_git_failure(err, url)}") from None
             self._fetched.add(url)
@@ -142,6 +155,6 @@ class Store:
 def _has_commit(mirror: git.Repo, commit: str) -> bool:
     try:
         mirror.git.cat_file("-e", f"{commit}^{{commit}}")
-    except git.GitCommandError:
+    except _gitpython().GitCommandError:
         return False
     return True
