@@ -17,12 +17,15 @@ def main(argv: list[str]) -> int:
         return 2
     root = Path(argv[1] if len(argv) == 2 else ".").resolve()
     try:
-        moved = Sources(root).relock()
+        sources = Sources(root)
+        moved = sources.relock()
     except StackyardError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for (url, ref), (old, new) in moved.items():
         print(f"{redact(url)} {ref}: {old[:12]} -> {new[:12]}")
+    pins = len(sources.lock.pins)
+    print(f"{len(moved)} of {pins} pin(s) in {sources.lock.path.name} moved", file=sys.stderr)
     return 0
 
 

@@ -76,5 +76,6 @@ class Sources:
             if new != old:
                 moved[(url, ref)] = (old, new)
                 self.lock.pins[(url, ref)] = new
-        self.lock.save()
+        if moved:
+            self.lock.save()
         return moved
