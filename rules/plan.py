@@ -179,9 +179,8 @@ class _ClusterWalk:
         root = self._load(directory)
         own = self._own_layers(directory)
         if root.method == "git" and not root.inline:
-            # a root that points at a remote stack: vendored in components/<name>, else fetched
-            vendored = directory / "components" / root.name
-            directory = vendored if vendored.is_dir() else self._git(root)
+            # a root that points at a remote stack (spec §2.5)
+            directory = self._git_component(directory, root)
             root = self._load(directory)
             own = own + self._own_layers(directory)
         inherited: tuple[Layer, ...] = ()
@@ -224,6 +223,14 @@ class _ClusterWalk:
                 layers.append(layer)
         return tuple(layers)
 
+    def _git_component(self, parent: Path, entry: ComponentDef) -> Path:
+        """`<parent>/components/<name>/<path>` when vendored (Fabrikate's `fab install`
+        layout), else the entry's `source`/`path` fetched into the store."""
+        vendored = parent / "components" / entry.name
+        if vendored.is_dir():
+            return Path(os.path.normpath(vendored / entry.path.lstrip("/")))
+        return self._git(entry)
+
     def _git(self, entry: ComponentDef) -> Path:
         """The entry's `source`/`path` from the store, at the commit the lock pins."""
         sources = self.planner.sources
@@ -238,12 +245,11 @@ class _ClusterWalk:
         if entry.inline:
             return _Visit(entry, parent.directory, parent.logical, node_path, inherited,
                           parent.ancestors)
-        vendored = parent.directory / "components" / entry.name
-        if entry.method == "git" and not vendored.is_dir():
-            directory = self._git(entry)
+        if entry.method == "git":
+            directory = self._git_component(parent.directory, entry)
         else:
-            base = vendored if entry.method == "git" else parent.directory / (entry.source or ".")
-            directory = Path(os.path.normpath(base / entry.path.lstrip("/")))
+            directory = Path(os.path.normpath(
+                parent.directory / (entry.source or ".") / entry.path.lstrip("/")))
         if directory in parent.ancestors:
             raise StackyardError(
                 f"subcomponent {entry.name!r} points at {self.workspace.display(directory)}, "

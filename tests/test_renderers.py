@@ -153,3 +153,15 @@ hooks:
     assert run.returncode == 0, run.stdout + run.stderr
     assert (tmp_path / "stacks/s/after-ran").exists()
     assert (tmp_path / "generated/c1/s.yaml").read_bytes() == b"---\nkind: Made\n\n"
+
+
+def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) -> None:
+    # spec §2.5: the node is re-loaded from ./components/<root name>/<path>
+    write(tmp_path / "stacks/s/component.yaml", "name: s\nmethod: git\n"
+          "source: https://example.com/defs.git\npath: definitions/infra\n")
+    write(tmp_path / "stacks/s/components/s/definitions/infra/component.yaml",
+          "name: infra\ntype: static\npath: m\n")
+    write(tmp_path / "stacks/s/components/s/definitions/infra/m/a.yaml", "kind: A\n")
+    found = nodes(tmp_path)
+    assert list(found) == ["infra"]
+    assert render(tmp_path, found["infra"]) == b"---\nkind: A\n\n"
