@@ -56,7 +56,25 @@ def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
     if _resources(files) != _resources(previous) or not (folder / KUSTOMIZATION).is_file():
         _write_if_changed(folder / KUSTOMIZATION, kustomization(files))
     _write_if_changed(folder / PROVENANCE, provenance(plan, files))
-    return {"digest": plan.digest, "sizes": {name: f["bytes"] for name, f in files.items()}}
+    return {"digest": plan.digest}
+
+
+def output_current(plan: ClusterSummary, workspace: Workspace) -> bool:
+    """The folder holds this plan's output: its provenance carries the cluster digest and
+    every file has the size recorded there (one JSON read and a stat per file)."""
+    folder = cluster_dir(plan.name, workspace)
+    provenance = read_provenance(folder)
+    if provenance.get("digest") != plan.digest:
+        return False
+    files = provenance.get("files", {})
+    prefix = f"{folder}{os.sep}"  # plain strings: 10,000 Path objects cost ~50 ms
+    for node in plan.nodes:
+        try:
+            if os.stat(prefix + node.output).st_size != files[node.output]["bytes"]:
+                return False
+        except (OSError, KeyError, TypeError):
+            return False
+    return True
 
 
 def retired_clusters(workspace: Workspace, clusters: set[str]) -> list[str]:

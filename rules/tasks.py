@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,14 @@ from .errors import StackyardError
 from .explain import explain, input_record
 from .hooks import run_hooks
 from .model import PlanNode
-from .output import assemble, cluster_dir, read_provenance, retire, retired_clusters
+from .output import (
+    assemble,
+    cluster_dir,
+    output_current,
+    read_provenance,
+    retire,
+    retired_clusters,
+)
 from .plan import Planner
 from .plan_cache import ClusterSummary, Fleet, NodeSummary
 from .renderers import REGISTRY, renderer_for
@@ -68,14 +74,15 @@ class RenderCheck:
 
 
 class ClusterCheck:
-    """Up to date when the cluster digest matches and every output file has its saved size."""
+    """Up to date when doit saved this digest and the output folder holds it."""
 
     __signature__ = _CHECK_SIGNATURE
 
-    def __init__(self, summary: ClusterSummary, folder: Path) -> None:
+    def __init__(self, summary: ClusterSummary, workspace: Workspace) -> None:
         self.digest = summary.digest
         self.summary = summary
-        self.folder = folder
+        self.workspace = workspace
+        self.folder = cluster_dir(summary.name, workspace)
 
     def __str__(self) -> str:
         files = read_provenance(self.folder).get("files", {})
@@ -89,14 +96,8 @@ class ClusterCheck:
         return f"generated/{self.summary.name}/ is out of date ({detail})"
 
     def __call__(self, task: object, values: dict[str, Any]) -> bool:
-        if values.get("digest") != self.digest:
-            return False
-        sizes = values.get("sizes") or {}
-        try:
-            return all((self.folder / name).stat().st_size == size
-                       for name, size in sizes.items())
-        except OSError:
-            return False
+        return values.get("digest") == self.digest and output_current(
+            self.summary, self.workspace)
 
 
 class PlanRegistry:
@@ -177,19 +178,7 @@ class Staleness:
             return False
         if any(render_task_name(summary.name, n) not in self.recorded for n in summary.nodes):
             return False
-        folder = cluster_dir(summary.name, self.workspace)
-        provenance = read_provenance(folder)
-        if provenance.get("digest") != summary.digest:
-            return False
-        files = provenance.get("files", {})
-        prefix = f"{folder}{os.sep}"  # plain strings: 10,000 Path objects cost ~50 ms
-        for node in summary.nodes:
-            try:
-                if os.stat(prefix + node.output).st_size != files[node.output]["bytes"]:
-                    return False
-            except (OSError, KeyError, TypeError):
-                return False
-        return True
+        return output_current(summary, self.workspace)
 
     def render_current(self, cluster: str, node: NodeSummary) -> bool:
         return (render_task_name(cluster, node) in self.recorded
@@ -246,7 +235,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
             continue
         yield Task(
             cluster, [(assemble_cluster, (summary, workspace))], task_dep=render_names,
-            uptodate=[ClusterCheck(summary, cluster_dir(cluster, workspace))],
+            uptodate=[ClusterCheck(summary, workspace)],
             clean=[(retire_cluster, (cluster, workspace))],
             doc=f"write generated/{cluster}/ ({len(summary.nodes)} components, "
                 f"stack {summary.stack})",
