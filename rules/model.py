@@ -7,6 +7,9 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .sources.artifacts import Fetch
+from .sources.redact import redact
+
 CONTAINER = "component"
 
 
@@ -37,7 +40,8 @@ class ComponentDef:
     def identity(self) -> dict[str, Any]:
         """The fields that change what this node renders (for its digest)."""
         return {
-            "name": self.name, "type": self.type, "method": self.method, "source": self.source,
+            "name": self.name, "type": self.type, "method": self.method,
+            "source": redact(self.source),  # recorded beside renders: never a credential
             "path": self.path, "version": self.version, "branch": self.branch,
             "hooks": [[k, list(v)] for k, v in self.hooks],
         }
@@ -93,7 +97,11 @@ class PlanNode:
     inputs_digest: str
     digest: str
     checkout: Path | None = None
-    """A git entry's `source`/`path` in the store, when not vendored."""
+    """A git entry's `source`/`path` in the store, when not vendored; for a chart from a
+    repository or a `method: http` file, its entry in the store."""
+    fetches: tuple[Fetch, ...] = ()
+    """Store entries the render reads that `fetch:` tasks download: the chart or file
+    itself, and chart dependencies from repositories."""
     layers: tuple[Layer, ...] = field(default=(), compare=False, repr=False)
     """The config layers of this node, highest first (to explain a change)."""
 

@@ -28,7 +28,11 @@ from .filestate import FileState
 from .layering import child_layers, is_disabled, merge_config
 from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
-from .sources.resolver import Sources, ref_of
+from .renderers.helm import chart_dir, remote_dependencies
+from .sources.artifacts import Fetch
+from .sources.redact import redact
+from .sources.resolver import Pin, Sources, ref_of
+from .sources.store import SourceError
 from .workspace import Workspace
 
 RESERVED_OUTPUTS = frozenset({PurePosixPath("kustomization.yaml")})
@@ -68,9 +72,9 @@ class Watch:
 
     files: set[Path] = field(default_factory=set)
     trees: set[Path] = field(default_factory=set)
-    pins: dict[tuple[str, str], str] = field(default_factory=dict)
-    """(source, ref) -> commit of every git source used: a moved pin re-plans the cluster,
-    a pin added for another cluster does not."""
+    pins: dict[Pin, str] = field(default_factory=dict)
+    """Every pin of the lock the plan used (git commits, chart versions, downloads): a moved
+    pin re-plans the cluster, a pin added for another cluster does not."""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -96,6 +100,7 @@ class Planner:
         self._displayed: dict[Path, str] = {}
         self._inputs: dict[tuple[int, Path], tuple[tuple[Path, ...],
                                                    tuple[tuple[str, str], ...], str]] = {}
+        self._downloads: dict[tuple[int, Path], tuple[tuple[Fetch, ...], dict[Pin, str]]] = {}
 
     def layer(self, directory: Path, name: str) -> tuple[tuple[Path, Path], Layer | None]:
         """The files `config/<name>.yaml|json` that may exist, and the layer if one does.
@@ -123,14 +128,53 @@ class Planner:
         return _ClusterWalk(self, environment, watch).run(), watch
 
     def inputs(self, renderer: Renderer, definition: ComponentDef, directory: Path,
-               checkout: Path | None) -> tuple[tuple[Path, ...], tuple[tuple[str, str], ...], str]:
-        """A node's input folders, their digests, and one digest of all: once per process."""
+               checkout: Path | None, fetches: tuple[Fetch, ...]
+               ) -> tuple[tuple[Path, ...], tuple[tuple[str, str], ...], str]:
+        """A node's local input folders, the digests of those and of its downloads, and
+        one digest of all: once per process.
+
+        A download is digested by its pinned sha256 (the store entry may not exist yet).
+        """
         key = (id(definition), directory)  # definitions are shared, memoised objects
         if key not in self._inputs:
-            paths = renderer.input_paths(definition, directory, checkout)
-            trees = tuple((self.display(p), self.tree_digest(p) or "missing") for p in paths)
+            downloaded = {fetch.path for fetch in fetches}
+            paths = tuple(p for p in renderer.input_paths(definition, directory, checkout)
+                          if p not in downloaded)
+            trees = (*((self.display(p), self.tree_digest(p) or "missing") for p in paths),
+                     *((fetch.label, fetch.digest) for fetch in fetches))
             self._inputs[key] = (paths, trees, digest_value([digest for _, digest in trees]))
         return self._inputs[key]
+
+    def downloads(self, definition: ComponentDef, directory: Path, checkout: Path | None
+                  ) -> tuple[tuple[Fetch, ...], dict[Pin, str]]:
+        """What a node reads from chart repositories or over http, pinned by the lock, and
+        those pins: once per process.
+
+        A `method: helm` chart or `method: http` manifest that is not vendored is the
+        node's own content (`Fetch.own`); a local or git chart may need repository
+        dependencies that it does not carry in `charts/`.
+        """
+        key = (id(definition), directory)
+        if key not in self._downloads:
+            own = _own_download(definition, directory)
+            if own is not None:
+                requests = [own]
+            elif definition.type == "helm":
+                chart = chart_dir(definition, directory, checkout)
+                requests = [("chart", *dependency) for dependency in remote_dependencies(chart)]
+            else:
+                requests = []
+            fetches, pins = [], {}
+            for request in requests:
+                try:
+                    fetches.append(self.sources.fetch(request)._replace(own=request is own))
+                except SourceError as err:
+                    raise StackyardError(f"{definition.name!r}: {err}", file=definition.file,
+                                         key=definition.key) from None
+                pin = (request[0], redact(request[1]), *request[2:])
+                pins[pin] = self.sources.pinned(pin) or ""
+            self._downloads[key] = (tuple(fetches), pins)
+        return self._downloads[key]
 
     def display(self, path: Path) -> str:
         if path not in self._displayed:
@@ -235,9 +279,16 @@ class _ClusterWalk:
         """The entry's `source`/`path` from the store, at the commit the lock pins."""
         sources = self.planner.sources
         directory = sources.directory(entry)
-        key = (entry.source, ref_of(entry))
-        self.watch.pins[key] = sources.lock.pins[key]
+        pin = ("git", redact(entry.source), ref_of(entry))
+        self.watch.pins[pin] = sources.pinned(pin) or ""
         return directory
+
+    def _downloads(self, definition: ComponentDef, directory: Path, checkout: Path | None
+                   ) -> tuple[Fetch, ...]:
+        """The node's downloads, with the pins they used recorded in the watch."""
+        fetches, pins = self.planner.downloads(definition, directory, checkout)
+        self.watch.pins.update(pins)
+        return fetches
 
     def _child_visit(self, parent: _Visit, entry: ComponentDef, inherited: tuple[Layer, ...]
                      ) -> _Visit:
@@ -266,8 +317,11 @@ class _ClusterWalk:
         if definition.type == "helm" and definition.method == "git" \
                 and not (visit.directory / "helm_repos" / definition.name).is_dir():
             checkout = self._git(definition)
+        fetches = self._downloads(definition, visit.directory, checkout)
+        if fetches and fetches[0].own:
+            checkout = fetches[0].path
         paths, trees, inputs = self.planner.inputs(renderer, definition, visit.directory,
-                                                   checkout)
+                                                   checkout, fetches)
         self.watch.trees.update(paths)
         payload: dict[str, object] = {
             "renderer": [definition.type, renderer.version],
@@ -280,7 +334,7 @@ class _ClusterWalk:
                         definition=definition, physical_dir=visit.directory,
                         logical_dir=visit.logical, config=config, inputs=trees,
                         inputs_digest=inputs, digest=digest_value(payload), checkout=checkout,
-                        layers=visit.layers)
+                        fetches=fetches, layers=visit.layers)
 
     def _renderer(self, definition: ComponentDef) -> Renderer:
         renderer = renderer_for(definition.type)
@@ -300,6 +354,22 @@ class _ClusterWalk:
                     self.warn(locate(f"{visit.node_path!r} has no subcomponent named "
                                      f"{name!r}; this config is unused", file=layer.file,
                                      key=key))
+
+
+def _own_download(definition: ComponentDef, directory: Path) -> Pin | None:
+    """A `method: helm` chart or `method: http` manifest that is not vendored."""
+    if definition.type == "helm" and definition.method == "helm" \
+            and not (directory / "helm_repos" / definition.name).is_dir():
+        return ("chart", definition.source, definition.path, definition.version)
+    if definition.type == "static" and definition.method.lower() == "http" \
+            and not (directory / "components" / definition.name).is_dir():
+        if not definition.source.lower().endswith((".yaml", ".yml")):
+            raise StackyardError(
+                f"static {definition.name!r} with method http needs the URL of a .yaml or "
+                f".yml file, not {redact(definition.source)!r}",
+                file=definition.file, key=join_key(definition.key, "source"))
+        return ("file", definition.source)
+    return None
 
 
 @cache

@@ -28,10 +28,10 @@ from .filestate import FileState
 from .model import Environment
 from .plan import ClusterPlan, Planner, Watch, warn_once
 from .sources.redact import redact
-from .sources.resolver import ref_of
+from .sources.resolver import Pin, ref_of
 from .workspace import Workspace
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 class NodeSummary(NamedTuple):
@@ -80,7 +80,7 @@ class _Seen:
 
     files: dict[str, str | None]
     trees: dict[str, str | None]
-    pins: dict[tuple[str, str], str]
+    pins: dict[Pin, str]
     warnings: tuple[str, ...]
 
 
@@ -202,8 +202,8 @@ class _Validator:
                 trees[path] = self.planner.tree_digest(Path(path))
             if trees[path] != digest:
                 return False
-        return all(self.planner.sources.lock.pins.get(key) == commit
-                   for key, commit in seen.pins.items())
+        return all(self.planner.sources.pinned(pin) == value
+                   for pin, value in seen.pins.items())
 
 
 def load_fleet(workspace: Workspace) -> Fleet:

@@ -11,6 +11,7 @@ when a render runs, never while tasks are planned.
 
 from __future__ import annotations
 
+import glob
 import importlib
 import os
 import shutil
@@ -25,6 +26,7 @@ from cachetools import LRUCache
 from .. import manifests
 from ..errors import StackyardError
 from ..model import ComponentDef, PlanNode
+from ..sources import artifacts
 from ..workspace import Workspace
 from ..yamlio import load_file
 
@@ -81,6 +83,24 @@ def local_dependency_dirs(chart: Path) -> list[Path]:
     return dirs
 
 
+def remote_dependencies(chart: Path) -> list[tuple[str, str, str]]:
+    """(repository, name, version constraint) of each dependency from an `http(s)://` or
+    `oci://` repository that the chart does not carry in `charts/`."""
+    if not (chart / "Chart.yaml").is_file():
+        return []
+    remote = []
+    for dep in declared_dependencies(chart):
+        repository, name = str(dep.get("repository") or ""), str(dep.get("name") or "")
+        if not repository.startswith(("http://", "https://", "oci://")) or not name:
+            continue
+        vendored = chart / "charts" / name
+        if (vendored / "Chart.yaml").is_file() or any(
+                (chart / "charts").glob(f"{glob.escape(name)}-*.tgz")):
+            continue
+        remote.append((repository, name, str(dep.get("version") or "")))
+    return remote
+
+
 class HelmRenderer:
     uses_config = True
 
@@ -110,13 +130,12 @@ class HelmRenderer:
         definition = node.definition
         where = {"file": definition.file, "key": definition.key}
         chart = chart_dir(definition, node.physical_dir, node.checkout)
+        fetched = artifacts.ensure_all(node.fetches, where)
         if not (chart / "Chart.yaml").is_file():
-            hint = ""
-            if definition.method == "helm":
-                hint = (" (method helm: the chart must be vendored there; this version does "
-                        "not fetch chart repositories yet)")
-            raise StackyardError(f"no Helm chart at {workspace.display(chart)}{hint}", **where)
-        loaded = self._load(chart, node.inputs_digest, workspace, where)
+            raise StackyardError(f"no Helm chart at {workspace.display(chart)}", **where)
+        dependencies = {f.name: path for f, path in zip(node.fetches, fetched, strict=True)
+                        if not f.own}
+        loaded = self._load(chart, node.inputs_digest, workspace, where, dependencies)
         namespace = node.config.namespace or "default"
         helm_python = engine()
         try:
@@ -141,14 +160,14 @@ class HelmRenderer:
             self._chart_crds[digest] = loaded.crds
         return self._chart_crds[digest]
 
-    def _load(self, chart: Path, digest: str, workspace: Workspace,
-              where: dict[str, Any]) -> helm_python.Chart:
+    def _load(self, chart: Path, digest: str, workspace: Workspace, where: dict[str, Any],
+              fetched: dict[str, Path]) -> helm_python.Chart:
         cached = self._charts.get(digest)
         if cached is not None:
             return cached
         helm_python = engine()
         try:
-            ready = self._with_local_dependencies(chart, digest, workspace, where)
+            ready = self._with_dependencies(chart, digest, workspace, where, fetched)
             loaded = helm_python.Chart.load(ready)
         except helm_python.HelmError as err:
             raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
@@ -156,38 +175,46 @@ class HelmRenderer:
         self._charts[digest] = loaded
         return loaded
 
-    def _with_local_dependencies(self, chart: Path, digest: str, workspace: Workspace,
-                                 where: dict[str, Any]) -> Path:
-        """The chart itself, or a built copy when declared dependencies are not in charts/."""
+    def _with_dependencies(self, chart: Path, digest: str, workspace: Workspace,
+                           where: dict[str, Any], fetched: dict[str, Path]) -> Path:
+        """The chart itself, or a built copy when declared dependencies are not in charts/:
+        `file://` ones from their folders, repository ones from the store (`fetched`)."""
         missing = [d for d in engine().dependency_list(chart) if d.get("status") != "ok"]
         if not missing:
             return chart
-        remote = [d for d in missing if not str(d.get("repository", "")).startswith("file://")]
-        if remote:
-            names = ", ".join(f"{d['name']} ({d.get('repository')})" for d in remote)
+        unresolved = [d for d in missing if d["name"] not in fetched
+                      and not str(d.get("repository", "")).startswith("file://")]
+        if unresolved:
+            names = ", ".join(f"{d['name']} ({d.get('repository')})" for d in unresolved)
             raise StackyardError(
                 f"chart {workspace.display(chart)} needs dependencies that are not in its "
-                f"charts/ folder: {names}; vendor them (helm dependency build) — this "
-                "version does not fetch chart repositories yet", **where)
+                f"charts/ folder and not from an http(s):// or oci:// repository: {names}; "
+                "vendor them (helm dependency build) or give the repository URL", **where)
         built = workspace.chart_build_dir(digest) / chart.name
         if not built.is_dir():
-            _build_copy(chart, built, [d for d in local_dependency_dirs(chart)], workspace, where)
+            _build_copy(chart, built, [*local_dependency_dirs(chart), *fetched.items()],
+                        workspace, where)
         return built
 
 
-def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: Workspace,
-                where: dict[str, Any]) -> None:
-    """Copy the chart and its `file://` dependencies into charts/, then rename into place."""
+def _build_copy(chart: Path, target: Path, dependencies: list[Path | tuple[str, Path]],
+                workspace: Workspace, where: dict[str, Any]) -> None:
+    """Copy the chart, and its dependencies into charts/, then rename into place.
+
+    A dependency is a `file://` folder (copied under its folder name) or (name, folder).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:
         copy = staging / chart.name
         shutil.copytree(chart, copy, symlinks=False)
         for dependency in dependencies:
+            name, dependency = (dependency if isinstance(dependency, tuple)
+                                else (dependency.name, dependency))
             if not (dependency / "Chart.yaml").is_file():
                 raise StackyardError(f"file:// dependency {workspace.display(dependency)} of "
                                      f"chart {workspace.display(chart)} is not a chart", **where)
-            destination = copy / "charts" / dependency.name
+            destination = copy / "charts" / name
             shutil.rmtree(destination, ignore_errors=True)
             shutil.copytree(dependency, destination, symlinks=False)
         try:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from ..errors import StackyardError
 from ..model import ComponentDef, PlanNode
+from ..sources import artifacts
 from ..workspace import Workspace
 
 
 def manifest_dir(definition: ComponentDef, directory: Path) -> Path:
-    """`method: http` reads its vendored download in `components/<name>/`; else `<path>`."""
+    """`method: http` reads its vendored download in `components/<name>/` (when not
+    vendored, the download in the store); else `<path>`."""
     if definition.method.lower() == "http":
         return directory / "components" / definition.name
     return Path(os.path.normpath(directory / definition.path.lstrip("/")))
@@ -27,8 +29,11 @@ class StaticRenderer:
         return (manifest_dir(definition, directory),)
 
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:
-        folder = manifest_dir(node.definition, node.physical_dir)
         where = {"file": node.definition.file, "key": node.definition.key}
+        if node.fetches:  # `method: http`, downloaded into the store: the folder's one file
+            (download,) = artifacts.ensure_all(node.fetches, where)
+            return b"---\n" + download.read_bytes() + b"\n"
+        folder = manifest_dir(node.definition, node.physical_dir)
         if not folder.is_dir():
             raise StackyardError(f"static manifest folder {workspace.display(folder)} does not "
                                  "exist", **where)

@@ -1,54 +1,119 @@
-"""`stacks.lock`: the commit every (source, ref) resolved to, so builds are repeatable.
+"""`stacks.lock`: what every branch, tag, chart version and download resolved to.
 
-Plain YAML, entries sorted by source then ref, one mapping each: a moved pin is a
-three-line diff in review.
+Plain YAML, one mapping per pin, sorted, so a moved pin is a three-line diff in review:
+
+- `sources`: a git (source, ref) -> the commit it named;
+- `charts`: a Helm repository chart (repository, chart, version as written) -> the exact
+  version chosen and the sha256 of its archive;
+- `files`: a `method: http` manifest URL -> the sha256 of its body.
+
+Sources are recorded with their credentials redacted (`https://***@host/x`), and looked up
+the same way, so a token never reaches the file and rotating one moves no pin.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import yaml
 
 from ..atomic import write_atomic
 from ..errors import StackyardError
+from .redact import redact
 
 LOCK_NAME = "stacks.lock"
-_HEADER = ("# stacks.lock: the commit each git source and ref resolved to (see docs/sources.md).\n"
-           "# Written by Stackyard; re-resolve with `python -m rules.sources lock`.\n")
+_HEADER = ("# stacks.lock: what each git ref, chart version and download resolved to\n"
+           "# (see docs/sources.md). Written by Stackyard; re-resolve with `doit lock`.\n")
+
+
+class ChartPin(NamedTuple):
+    version: str
+    digest: str
+    """`sha256:<hex>` of the chart archive, as in a repository's index.yaml."""
 
 
 @dataclass
 class LockFile:
     path: Path
     pins: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(redacted source, ref) -> commit."""
+    charts: dict[tuple[str, str, str], ChartPin] = field(default_factory=dict)
+    """(redacted repository, chart, version constraint) -> the pinned archive."""
+    files: dict[str, str] = field(default_factory=dict)
+    """redacted URL -> `sha256:<hex>` of the body."""
 
     @classmethod
     def load(cls, root: Path) -> LockFile:
         """The lock beside `environments/`; empty when there is none yet."""
         path = root / LOCK_NAME
+        lock = cls(path)
         if not path.is_file():
-            return cls(path)
+            return lock
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
             raise StackyardError(f"not valid YAML: {' '.join(str(err).split())}",
                                  file=path) from None
-        entries = data.get("sources") if isinstance(data, dict) else None
-        if not isinstance(entries, list):
+        if not isinstance(data, dict) or not isinstance(data.get("sources", []), list):
             raise StackyardError("expected a mapping with a `sources` list", file=path)
-        pins = {}
-        for index, entry in enumerate(entries):
-            if not (isinstance(entry, dict)
-                    and all(isinstance(entry.get(k), str) for k in ("source", "ref", "commit"))):
-                raise StackyardError("expected a mapping with string source, ref and commit",
-                                     file=path, key=f"sources[{index}]")
-            pins[(entry["source"], entry["ref"])] = entry["commit"]
-        return cls(path, pins)
+        for entry in _entries(data, "sources", ("source", "ref", "commit"), path):
+            lock.pins[(entry["source"], entry["ref"])] = entry["commit"]
+        for entry in _entries(data, "charts",
+                              ("repository", "chart", "version", "resolved", "digest"), path):
+            key = (entry["repository"], entry["chart"], entry["version"])
+            lock.charts[key] = ChartPin(entry["resolved"], entry["digest"])
+        for entry in _entries(data, "files", ("url", "digest"), path):
+            lock.files[entry["url"]] = entry["digest"]
+        return lock
+
+    def commit(self, source: str, ref: str) -> str | None:
+        return self.pins.get((redact(source), ref))
+
+    def pin_commit(self, source: str, ref: str, commit: str) -> None:
+        self.pins[(redact(source), ref)] = commit
+
+    def chart(self, repository: str, chart: str, constraint: str) -> ChartPin | None:
+        return self.charts.get((redact(repository), chart, constraint))
+
+    def pin_chart(self, repository: str, chart: str, constraint: str, pin: ChartPin) -> None:
+        self.charts[(redact(repository), chart, constraint)] = pin
+
+    def file(self, url: str) -> str | None:
+        return self.files.get(redact(url))
+
+    def pin_file(self, url: str, digest: str) -> None:
+        self.files[redact(url)] = digest
 
     def save(self) -> None:
-        entries = [{"source": source, "ref": ref, "commit": commit}
-                   for (source, ref), commit in sorted(self.pins.items())]
-        text = yaml.safe_dump({"sources": entries}, sort_keys=False, default_flow_style=False)
+        data: dict[str, list[dict[str, str]]] = {
+            "sources": [{"source": source, "ref": ref, "commit": commit}
+                        for (source, ref), commit in sorted(self.pins.items())]}
+        if self.charts:
+            data["charts"] = [
+                {"repository": repository, "chart": chart, "version": constraint,
+                 "resolved": pin.version, "digest": pin.digest}
+                for (repository, chart, constraint), pin in sorted(self.charts.items())]
+        if self.files:
+            data["files"] = [{"url": url, "digest": digest}
+                             for url, digest in sorted(self.files.items())]
+        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
         write_atomic(self.path, (_HEADER + text).encode())
+
+
+def _entries(data: dict[str, Any], section: str, keys: tuple[str, ...],
+             path: Path) -> list[dict[str, str]]:
+    """One section's mappings, each checked to have every key as a string."""
+    entries = data.get(section) or []
+    if not isinstance(entries, list):
+        raise StackyardError(f"expected `{section}` to be a list", file=path, key=section)
+    for index, entry in enumerate(entries):
+        if not (isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in keys)):
+            raise StackyardError(f"expected a mapping with string {_listed(keys)}",
+                                 file=path, key=f"{section}[{index}]")
+    return entries
+
+
+def _listed(keys: tuple[str, ...]) -> str:
+    return ", ".join(keys[:-1]) + f" and {keys[-1]}"

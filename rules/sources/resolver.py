@@ -1,7 +1,11 @@
-"""Sources for the planner: a (source, ref) pinned by the lock, its files from the store.
+"""Sources for the planner: git refs, chart versions and downloads pinned by the lock.
 
-A ref missing from the lock is resolved (fetching) and added to it, unless
-`STACKYARD_FROZEN=1`: then it is an error and nothing is fetched.
+A git (source, ref) is resolved and its files are fetched while planning (the plan reads
+definitions from them). A chart or a `method: http` file is only pinned while planning
+(version and sha256, from the repository index or one download): its path in the store
+follows from the pin, and a `fetch:` task downloads it before the renders that read it.
+Anything missing from the lock is resolved and added to it, unless `STACKYARD_FROZEN=1`:
+then it is an error and nothing is fetched.
 """
 
 from __future__ import annotations
@@ -11,9 +15,15 @@ from pathlib import Path
 
 from ..errors import StackyardError, join_key
 from ..model import ComponentDef
+from . import artifacts
+from .artifacts import Fetch
 from .lockfile import LockFile
 from .redact import redact
 from .store import SourceError, Store
+
+Pin = tuple[str, ...]
+"""What a plan used, as the lock records it: ("git", source, ref), ("chart", repository,
+chart, constraint) or ("file", url) -> the commit, `version digest`, or digest."""
 
 
 def ref_of(entry: ComponentDef) -> str:
@@ -53,17 +63,60 @@ class Sources:
                                  file=entry.file, key=join_key(entry.key, "path"))
         return directory
 
+    def fetch(self, request: Pin) -> Fetch:
+        """The store entry for ("chart", repository, chart, constraint) or ("file", url)."""
+        kind, *key = request
+        return self.chart(*key) if kind == "chart" else self.file(*key)
+
+    def chart(self, repository: str, chart: str, constraint: str) -> Fetch:
+        """A chart from an HTTP repository or OCI registry, pinned (not yet downloaded)."""
+        pin = self.lock.chart(repository, chart, constraint)
+        if pin is None:
+            self._refuse_when_frozen(f"chart {chart!r} version {constraint or '(newest)'!r}")
+            pin = artifacts.resolve_chart(repository, chart, constraint,
+                                          self.token_variable(repository))
+            self.lock.pin_chart(repository, chart, constraint, pin)
+            self.lock.save()
+        return artifacts.chart_fetch(repository, chart, pin, self.token_variable(repository))
+
+    def file(self, url: str) -> Fetch:
+        """A manifest to download; pinning it downloads it once, into the store."""
+        digest = self.lock.file(url)
+        if digest is None:
+            self._refuse_when_frozen(f"{redact(url)!r}")
+            digest = artifacts.download_file(url, self.token_variable(url))
+            self.lock.pin_file(url, digest)
+            self.lock.save()
+        return artifacts.file_fetch(url, digest, self.token_variable(url))
+
+    def token_variable(self, url: str) -> str:
+        """The environment variable `access.yaml` names for `url` (none yet)."""
+        return ""
+
+    def pinned(self, pin: Pin) -> str | None:
+        """The lock's current value for a pin a plan recorded (see `Pin`)."""
+        kind, *key = pin
+        if kind == "git":
+            return self.lock.commit(*key)
+        if kind == "chart":
+            chart = self.lock.chart(*key)
+            return None if chart is None else f"{chart.version} {chart.digest}"
+        return self.lock.file(*key)
+
     def _commit(self, url: str, ref: str) -> str:
-        pinned = self.lock.pins.get((url, ref))
+        pinned = self.lock.commit(url, ref)
         if pinned is not None:
             return pinned
-        if frozen():
-            raise SourceError(f"{ref!r} is not pinned in {self.lock.path.name} and "
-                              "STACKYARD_FROZEN is set; run a build without it to pin it")
+        self._refuse_when_frozen(repr(ref))
         commit = self.store.resolve(url, ref)
-        self.lock.pins[(url, ref)] = commit
+        self.lock.pin_commit(url, ref, commit)
         self.lock.save()
         return commit
+
+    def _refuse_when_frozen(self, what: str) -> None:
+        if frozen():
+            raise SourceError(f"{what} is not pinned in {self.lock.path.name} and "
+                              "STACKYARD_FROZEN is set; run a build without it to pin it")
 
     def relock(self) -> dict[tuple[str, str], tuple[str, str]]:
         """Re-resolve every pin to the newest commit; returns the pins that moved."""

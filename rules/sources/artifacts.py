@@ -1,0 +1,162 @@
+"""Downloads in the store: Helm chart archives (extracted) and `method: http` manifests.
+
+Each entry is named by what it is (repository, chart, version, sha256), so a path is known
+from the lock alone, before anything is fetched; `fetch:` tasks fill in missing entries.
+An entry is written in a temp folder beside it and renamed into place under a lock, and
+only after its digest was checked: a store never holds a partial or unverified entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import xxhash
+
+from ..atomic import write_atomic
+from ..errors import StackyardError
+from .lockfile import ChartPin
+from .locking import locked
+from .redact import redact
+from .store import SourceError, cache_root
+
+
+class Fetch(NamedTuple):
+    """One store entry a render needs."""
+
+    kind: str
+    """`chart` or `file`."""
+    source: str
+    """The chart repository (`https://`, `oci://`) or the file's URL, as written."""
+    name: str
+    """The chart's name; empty for a file."""
+    version: str
+    """The chart's exact version; empty for a file."""
+    digest: str
+    """`sha256:<hex>` of the archive or the file."""
+    token_variable: str = ""
+    """The environment variable holding the source's token (from `access.yaml`)."""
+    own: bool = False
+    """The node's own content (a `method: helm` chart, a `method: http` file), not one of
+    its chart's dependencies."""
+
+    @property
+    def label(self) -> str:
+        """How messages and task names show it: credentials redacted."""
+        if self.kind == "file":
+            return redact(self.source)
+        return f"{redact(self.source).rstrip('/')}/{self.name}@{self.version}"
+
+    @property
+    def path(self) -> Path:
+        hexdigest = self.digest.partition(":")[2]
+        if self.kind == "file":
+            return cache_root() / "files" / hexdigest
+        repository = xxhash.xxh3_64_hexdigest(redact(self.source).encode())
+        return (cache_root() / "charts" / repository
+                / f"{self.name}-{self.version}-{hexdigest[:16]}")
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get(self.token_variable) or None if self.token_variable else None
+
+
+def chart_fetch(repository: str, chart: str, pin: ChartPin, token_variable: str = "") -> Fetch:
+    return Fetch("chart", repository, chart, pin.version, pin.digest, token_variable)
+
+
+def file_fetch(url: str, digest: str, token_variable: str = "") -> Fetch:
+    return Fetch("file", url, "", "", digest, token_variable)
+
+
+def ensure(fetch: Fetch) -> Path:
+    """The entry's path, downloading it first when the store lacks it."""
+    target = fetch.path
+    if target.exists():
+        return target
+    with locked(target.parent / f"{target.name}.lock"):
+        if target.exists():
+            return target
+        if fetch.kind == "file":
+            from . import http  # urllib's import costs a no-op build ~30 ms
+
+            body = http.get(fetch.source, token=fetch.token)
+            if sha256(body) != fetch.digest:
+                raise SourceError(f"{fetch.label} has digest {sha256(body)}, but "
+                                  f"{fetch.digest} was pinned (it changed since it was "
+                                  "locked; `doit lock` pins the new content)")
+            write_atomic(target, body)
+        else:
+            _extract_chart(_chart_archive(fetch), target, fetch)
+    return target
+
+
+def ensure_all(fetches: tuple[Fetch, ...], where: dict[str, Any]) -> list[Path]:
+    """Every entry a render reads (normally already there: its `fetch:` tasks ran first);
+    errors name the definition's file and key (`where`)."""
+    try:
+        return [ensure(fetch) for fetch in fetches]
+    except SourceError as err:
+        raise StackyardError(str(err), **where) from None
+
+
+def resolve_chart(repository: str, chart: str, constraint: str, token_variable: str
+                  ) -> ChartPin:
+    """The version of `chart` that `constraint` picks now, and its archive's digest."""
+    token = Fetch("chart", repository, chart, "", "", token_variable).token
+    if repository.startswith("oci://"):
+        raise SourceError(f"{redact(repository)}: OCI registries are not supported yet")
+    from . import chartrepo
+
+    return chartrepo.resolve(repository, chart, constraint, token)
+
+
+def download_file(url: str, token_variable: str) -> str:
+    """Download a manifest to pin it: kept in the store (its fetch task then has nothing
+    to do); returns its digest."""
+    from . import http
+
+    body = http.get(url, token=file_fetch(url, "", token_variable).token)
+    digest = sha256(body)
+    target = file_fetch(url, digest).path
+    if not target.exists():
+        write_atomic(target, body)
+    return digest
+
+
+def _chart_archive(fetch: Fetch) -> bytes:
+    pin = ChartPin(fetch.version, fetch.digest)
+    if fetch.source.startswith("oci://"):
+        raise SourceError(f"{fetch.label}: OCI registries are not supported yet")
+    from . import chartrepo
+
+    return chartrepo.download(fetch.source, fetch.name, pin, fetch.token)
+
+
+def sha256(data: bytes) -> str:
+    """How indexes and the lock name content: `sha256:<hex>`."""
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def _extract_chart(archive: bytes, target: Path, fetch: Fetch) -> None:
+    """The archive's one top folder (the chart) becomes `target`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            # "data": a link pointing out of the chart would let a render read this machine
+            tar.extractall(staging, filter="data")
+        charts = [p for p in staging.iterdir() if (p / "Chart.yaml").is_file()]
+        if len(charts) != 1:
+            raise SourceError(f"{fetch.label}: the archive does not hold one chart folder")
+        os.replace(charts[0], target)
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise SourceError(f"{fetch.label}: cannot unpack the archive: {err}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
