@@ -27,6 +27,7 @@ from .errors import warn
 from .filestate import FileState
 from .model import Environment
 from .plan import ClusterPlan, Planner, Watch, warn_once
+from .sources.artifacts import Fetch
 from .sources.redact import redact
 from .sources.resolver import Pin, ref_of
 from .workspace import Workspace
@@ -39,6 +40,8 @@ class NodeSummary(NamedTuple):
     digest: str
     output: str
     type: str
+    fetches: tuple[Fetch, ...] = ()
+    """With credentials redacted: the cache is a file on disk."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ class ClusterSummary:
             stack=_stack_name(environment, workspace),
             layers=(*environment.layers, "common"),
             digest=plan.digest,
-            nodes=tuple(NodeSummary(n.node_path, n.digest, str(n.output), n.definition.type)
+            nodes=tuple(NodeSummary(n.node_path, n.digest, str(n.output), n.definition.type,
+                                    tuple(f._replace(source=redact(f.source)) for f in n.fetches))
                         for n in plan.nodes),
         )
 

@@ -1,4 +1,5 @@
-"""doit tasks from the fleet: `render:<cluster>:<node path>` and one `<cluster>` each.
+"""doit tasks from the fleet: `render:<cluster>:<node path>` and one `<cluster>` each, and
+one `fetch:<chart or URL>` per download the renders need, however many use it.
 
 Up-to-dateness is one digest per task. When doit is about to run tasks, those already up
 to date are left out of the task list altogether (doit pays ~0.1 ms per task it is handed),
@@ -34,6 +35,10 @@ from .output import (
 from .plan import Planner
 from .plan_cache import ClusterSummary, Fleet, NodeSummary
 from .renderers import REGISTRY, renderer_for
+from .sources import artifacts
+from .sources.artifacts import Fetch
+from .sources.redact import was_redacted
+from .sources.store import SourceError
 from .workspace import Workspace
 
 _CHECK_SIGNATURE = inspect.Signature([
@@ -156,6 +161,42 @@ def retire_cluster(cluster: str, workspace: Workspace) -> TaskFailed | None:
     return None
 
 
+def fetch_entry(fetch: Fetch, registry: PlanRegistry, cluster: str, node_path: str
+                ) -> TaskFailed | None:
+    """Download into the store. A summary's source has its credentials redacted: then
+    the URL as written comes from the node's plan."""
+    try:
+        if was_redacted(fetch.source):
+            planned = registry.node(cluster, node_path).fetches
+            fetch = next(f for f in planned if f.path == fetch.path)
+        artifacts.ensure(fetch)
+    except (SourceError, StackyardError) as err:
+        return TaskFailed(f"fetch {fetch.label}: {err}")
+    return None
+
+
+class FetchCheck:
+    """Up to date when the store holds the entry: then nothing touches the network."""
+
+    __signature__ = _CHECK_SIGNATURE
+
+    def __init__(self, fetch: Fetch) -> None:
+        self.path = fetch.path
+
+    def __call__(self, task: object, values: dict[str, Any]) -> bool:
+        return self.path.exists()
+
+    def __str__(self) -> str:
+        return f"the store has no {self.path} yet"
+
+
+def fetch_task(fetch: Fetch, registry: PlanRegistry, cluster: str, node_path: str) -> Task:
+    """Named by the download, so one task serves every cluster that reads it."""
+    action = (fetch_entry, (fetch, registry, cluster, node_path))
+    return Task(f"fetch:{fetch.label}", [action], uptodate=[FetchCheck(fetch)],
+                doc=f"download {fetch.label} into the store", subtask_of="fetch", verbosity=2)
+
+
 def render_task_name(cluster: str, node: NodeSummary) -> str:
     return f"render:{cluster}:{node.node_path}"
 
@@ -210,6 +251,8 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
     registry = PlanRegistry(workspace, fleet)
     staleness = Staleness(workspace) if prune else None
     every_render: list[str] = []
+    fetches: dict[str, Fetch] = {}
+
 
     def chosen(name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in selected)
@@ -224,8 +267,17 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                     current or staleness.render_current(cluster, node)):
                 continue
             render_names.append(name)
+            waits_for = []  # fetch tasks (pruned: only those whose entry is missing)
+            for fetch in node.fetches:
+                fetch_name = f"fetch:{fetch.label}"
+                if fetch_name not in fetches and (staleness is None or not fetch.path.exists()):
+                    fetches[fetch_name] = fetch
+                    yield fetch_task(fetch, registry, cluster, node.node_path)
+                if fetch_name in fetches:
+                    waits_for.append(fetch_name)
             yield Task(
                 name, [(render_node, (registry, cluster, node.node_path))],
+                task_dep=waits_for,
                 uptodate=[RenderCheck(node.digest, registry, cluster, node.node_path)],
                 doc=f"render {node.type} {node.node_path!r} for {cluster}",
                 subtask_of="render", verbosity=2,
@@ -247,3 +299,6 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                    verbosity=2)
     yield Task("render", None, task_dep=every_render, has_subtask=True,
                doc="render every (cluster, component) pair into the workspace")
+    if fetches:
+        yield Task("fetch", None, task_dep=list(fetches), has_subtask=True,
+                   doc="download every chart and manifest the renders read into the store")

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from ..errors import StackyardError
-from .redact import redact
 from .resolver import Sources
 
 
@@ -22,9 +21,9 @@ def main(argv: list[str]) -> int:
     except StackyardError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    for (url, ref), (old, new) in moved.items():
-        print(f"{redact(url)} {ref}: {old[:12]} -> {new[:12]}")
-    pins = len(sources.lock.pins)
+    for line in moved:
+        print(line)
+    pins = len(sources.lock.pins) + len(sources.lock.charts) + len(sources.lock.files)
     print(f"{len(moved)} of {pins} pin(s) in {sources.lock.path.name} moved", file=sys.stderr)
     return 0
 

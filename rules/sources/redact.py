@@ -5,11 +5,17 @@ from __future__ import annotations
 import re
 
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+_REDACTED = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\*\*\*@")
 
 
 def redact(url: str) -> str:
     """`https://user:token@host/x` -> `https://***@host/x`; other URLs unchanged."""
     return _USERINFO.sub(r"\1***@", url)
+
+
+def was_redacted(url: str) -> bool:
+    """Whether `url` is the output of `redact` for a URL that had credentials."""
+    return bool(_REDACTED.match(url))
 
 
 def redact_text(text: str, url: str) -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from ..errors import StackyardError, join_key
 from ..model import ComponentDef
 from . import artifacts
 from .artifacts import Fetch
 from .lockfile import LockFile
-from .redact import redact
+from .redact import redact, was_redacted
 from .store import SourceError, Store
 
 Pin = tuple[str, ...]
@@ -118,17 +119,43 @@ class Sources:
             raise SourceError(f"{what} is not pinned in {self.lock.path.name} and "
                               "STACKYARD_FROZEN is set; run a build without it to pin it")
 
-    def relock(self) -> dict[tuple[str, str], tuple[str, str]]:
-        """Re-resolve every pin to the newest commit; returns the pins that moved."""
-        moved = {}
-        for (url, ref), old in sorted(self.lock.pins.items()):
-            try:
-                new = self.store.resolve(url, ref)
-            except SourceError as err:
-                raise StackyardError(str(err), file=self.lock.path) from None
-            if new != old:
-                moved[(url, ref)] = (old, new)
-                self.lock.pins[(url, ref)] = new
+    def relock(self) -> list[str]:
+        """Re-resolve every pin to the newest commit, chart version or file content; saves
+        the lock and returns one line per pin that moved (`<what>: <old> -> <new>`).
+
+        A source recorded with redacted credentials cannot be asked again: its pin is
+        dropped, and the next build resolves it (with the URL as written) afresh.
+        """
+        moved = []
+        try:
+            for (url, ref), old in sorted(self.lock.pins.items()):
+                new = None if was_redacted(url) else self.store.resolve(url, ref)
+                if new != old:
+                    moved.append(f"{url} {ref}: {old[:12]} -> {(new or 'dropped')[:12]}")
+                    self._repin(self.lock.pins, (url, ref), new)
+            for (repository, chart, constraint), pin in sorted(self.lock.charts.items()):
+                fresh = None if was_redacted(repository) else artifacts.resolve_chart(
+                    repository, chart, constraint, self.token_variable(repository))
+                if fresh != pin:
+                    what = " ".join(filter(None, (repository, chart, constraint)))
+                    moved.append(f"{what}: {pin.version} -> "
+                                 f"{'dropped' if fresh is None else fresh.version}")
+                    self._repin(self.lock.charts, (repository, chart, constraint), fresh)
+            for url, digest in sorted(self.lock.files.items()):
+                fresh_digest = None if was_redacted(url) else artifacts.download_file(
+                    url, self.token_variable(url))
+                if fresh_digest != digest:
+                    moved.append(f"{url}: {digest[:19]} -> {(fresh_digest or 'dropped')[:19]}")
+                    self._repin(self.lock.files, url, fresh_digest)
+        except SourceError as err:
+            raise StackyardError(str(err), file=self.lock.path) from None
         if moved:
             self.lock.save()
         return moved
+
+    @staticmethod
+    def _repin(pins: dict[Any, Any], key: object, value: object | None) -> None:
+        if value is None:
+            del pins[key]
+        else:
+            pins[key] = value

@@ -1,0 +1,287 @@
+"""Charts from an HTTP chart repository and manifests over http, end to end: a real server
+on 127.0.0.1, charts packaged by the Helm SDK, the real doit."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.chart_server import ChartServer, publish
+from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, link_chart, snapshot, write
+
+EFK = {"elasticsearch": "1.26.0", "elasticsearch-curator": "1.4.0",
+       "fluentd-elasticsearch": "2.0.7", "kibana": "2.3.0"}
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("STACKYARD_CACHE", str(folder))
+    monkeypatch.delenv("STACKYARD_FROZEN", raising=False)
+    return folder
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ChartServer]:
+    server = ChartServer(tmp_path / "served")
+    yield server
+    server.stop()
+
+
+def downloads(server: ChartServer, name: str) -> int:
+    return sum(1 for path in server.requests if path.rsplit("/", 1)[-1] == name)
+
+
+def efk_fleet(root: Path, repository: str, clusters: tuple[str, ...] = ("c1", "c2")) -> None:
+    """The EFK stack with its four charts from `repository` (`method: helm`)."""
+    install_dodo(root)
+    entries = "".join(f"  - name: {chart}\n    type: helm\n    method: helm\n"
+                      f"    source: {repository}\n    path: {chart}\n" for chart in EFK)
+    write(root / "stacks/efk/component.yaml", f"name: efk\nsubcomponents:\n{entries}")
+    write(root / "stacks/efk/config/common.yaml",
+          "subcomponents:\n  elasticsearch:\n    namespace: logging\n"
+          "    injectNamespace: true\n")
+    for cluster in clusters:
+        write(root / f"environments/{cluster}.yaml", "stack: ../stacks/efk\n")
+
+
+def lock(root: Path) -> dict[str, list[dict[str, str]]]:
+    return yaml.safe_load((root / "stacks.lock").read_text())
+
+
+def test_efk_charts_from_a_repository_are_fetched_once_and_render_as_local_charts(
+        tmp_path: Path, server: ChartServer, cache: Path) -> None:
+    archives = {chart: publish(server, SHARED_CHARTS / chart) for chart in EFK}
+    root = tmp_path / "fleet"
+    efk_fleet(root, server.url)
+    run = doit(root)
+    assert run.returncode == 0, run.stderr
+    # one fetch task per chart for the whole fleet, each archive downloaded once
+    assert sorted(n for n in run.executed if n.startswith("fetch:")) == sorted(
+        f"fetch:{server.url}/{chart}@{version}" for chart, version in EFK.items())
+    assert all(downloads(server, archive.name) == 1 for archive in archives.values())
+    assert downloads(server, "index.yaml") == 1
+    assert lock(root)["charts"] == [
+        {"repository": server.url, "chart": chart, "version": "", "resolved": EFK[chart],
+         "digest": "sha256:" + hashlib.sha256(archives[chart].read_bytes()).hexdigest()}
+        for chart in sorted(EFK)]
+
+    # the same charts as local folders render the same bytes
+    local = tmp_path / "local"
+    install_dodo(local)
+    entries = "".join(f"  - name: {chart}\n    type: helm\n    path: ../charts/{chart}\n"
+                      for chart in EFK)
+    for chart in EFK:
+        link_chart(local, chart)
+    write(local / "stacks/efk/component.yaml", f"name: efk\nsubcomponents:\n{entries}")
+    shutil.copytree(root / "stacks/efk/config", local / "stacks/efk/config")
+    write(local / "environments/c1.yaml", "stack: ../stacks/efk\n")
+    assert doit(local).returncode == 0
+    for chart in EFK:
+        produced = (root / f"generated/c1/{chart}.yaml").read_bytes()
+        assert produced == (local / f"generated/c1/{chart}.yaml").read_bytes()
+    assert b"namespace: logging" in (root / "generated/c1/elasticsearch.yaml").read_bytes()
+
+    # nothing changed: no network, nothing executed
+    server.requests.clear()
+    again = doit(root)
+    assert again.returncode == 0 and again.executed == [] and server.requests == []
+
+
+def test_offline_once_fetched(tmp_path: Path, server: ChartServer) -> None:
+    for chart in EFK:
+        publish(server, SHARED_CHARTS / chart)
+    root = tmp_path / "fleet"
+    efk_fleet(root, server.url)
+    assert doit(root).returncode == 0
+    before = snapshot(root / "generated")
+    server.stop()
+    shutil.rmtree(root / "generated")
+    shutil.rmtree(root / ".stackyard")  # a fresh CI workspace with the store cached
+    run = doit(root)
+    assert run.returncode == 0, run.stderr
+    assert snapshot(root / "generated") == before
+    assert not [n for n in run.executed if n.startswith("fetch:")]
+
+
+def test_a_new_version_is_used_only_after_relocking_and_rerenders_only_its_users(
+        tmp_path: Path, server: ChartServer) -> None:
+    for chart in EFK:
+        publish(server, SHARED_CHARTS / chart)
+    root = tmp_path / "fleet"
+    efk_fleet(root, server.url)
+    assert doit(root).returncode == 0
+    publish(server, SHARED_CHARTS / "kibana", version="2.4.0")  # the repository moves on
+    run = doit(root)
+    assert run.returncode == 0 and run.executed == []
+    relock = subprocess.run([sys.executable, "-m", "rules.sources", "lock"], cwd=root,
+                            capture_output=True, text=True, check=False)
+    assert relock.returncode == 0, relock.stderr
+    assert f"{server.url} kibana: 2.3.0 -> 2.4.0" in relock.stdout
+    pinned = {entry["chart"]: entry["resolved"] for entry in lock(root)["charts"]}
+    assert pinned == {**EFK, "kibana": "2.4.0"}
+    run = doit(root)
+    assert run.returncode == 0, run.stderr
+    assert sorted(run.renders) == ["render:c1:efk/kibana", "render:c2:efk/kibana"]
+    assert "chart: kibana-2.4.0" in (root / "generated/c1/kibana.yaml").read_text()
+
+
+def test_an_exact_version_and_a_constraint(tmp_path: Path, server: ChartServer) -> None:
+    for version in ("1.0.0", "1.2.0", "2.0.0", "2.1.0-rc.1"):
+        publish(server, SHARED_CHARTS / "kured", version=version)
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n"
+          f"  - {{name: exact, type: helm, method: helm, source: {server.url}, path: kured,"
+          " version: 1.0.0}\n"
+          f"  - {{name: caret, type: helm, method: helm, source: {server.url}/, path: kured,"
+          " version: ^1.0.0}\n"
+          f"  - {{name: newest, type: helm, method: helm, source: {server.url}, path: kured}}\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stderr
+    chosen = {entry["version"]: entry["resolved"] for entry in lock(root)["charts"]}
+    assert chosen == {"1.0.0": "1.0.0", "^1.0.0": "1.2.0", "": "2.0.0"}
+    assert "chart: kured-1.2.0" in (root / "generated/c1/caret.yaml").read_text()
+
+
+def test_a_local_chart_gets_its_repository_dependency_from_the_store(
+        tmp_path: Path, server: ChartServer) -> None:
+    publish(server, SHARED_CHARTS / "memcached")
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/cache/Chart.yaml",
+          "apiVersion: v2\nname: cache\nversion: 0.1.0\ndependencies:\n"
+          f"  - name: memcached\n    version: ~2.7.0\n    repository: {server.url}\n")
+    write(root / "stacks/s/cache/templates/cm.yaml",
+          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wrapper\n")
+    write(root / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n  - {name: cache, type: helm, path: cache}\n")
+    write(root / "stacks/s/config/common.yaml",
+          "subcomponents:\n  cache:\n    config:\n      memcached:\n        replicaCount: 5\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stderr
+    assert f"fetch:{server.url}/memcached@2.7.1" in run.executed
+    output = (root / "generated/c1/cache.yaml").read_text()
+    assert "name: wrapper" in output and "kind: StatefulSet" in output
+    assert "replicas: 5" in output
+    assert not (root / "stacks/s/cache/charts").exists()  # the user's chart is untouched
+
+
+def test_static_manifest_over_http(tmp_path: Path, server: ChartServer) -> None:
+    body = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: downloaded\n"
+    write(server.folder / "manifests/cm.yaml", body)
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n"
+          "  - {name: remote, type: static, method: http, "
+          f"source: {server.url}/manifests/cm.yaml}}\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stderr
+    assert (root / "generated/c1/remote.yaml").read_text() == f"---\n{body}\n"
+    digest = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+    assert lock(root)["files"] == [{"url": f"{server.url}/manifests/cm.yaml", "digest": digest}]
+    assert downloads(server, "cm.yaml") == 1
+    # the file changes upstream: the lock keeps the build on the pinned content
+    write(server.folder / "manifests/cm.yaml", body.replace("downloaded", "changed"))
+    assert doit(root).executed == []
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("{name: a, type: helm, method: helm, source: URL/missing, path: kured}",
+     "stacks/s/component.yaml: subcomponents[0]: 'a': HTTP 404 File not found from "
+     "URL/missing/index.yaml"),
+    ("{name: a, type: helm, method: helm, source: URL, path: nope}",
+     "stacks/s/component.yaml: subcomponents[0]: 'a': no chart 'nope' in URL/index.yaml"),
+    ("{name: a, type: helm, method: helm, source: URL, path: kured, version: 9.9.9}",
+     "stacks/s/component.yaml: subcomponents[0]: 'a': chart 'kured' has no version '9.9.9' "
+     "in URL/index.yaml (it has: 1.1.1)"),
+    ("{name: a, type: helm, method: helm, source: URL/broken, path: kured}",
+     "URL/broken/index.yaml is not a Helm repository index"),
+    ("{name: a, type: helm, method: helm, source: 'http://127.0.0.1:9', path: kured}",
+     "'a': cannot reach http://127.0.0.1:9/index.yaml"),
+    ("{name: a, type: static, method: http, source: URL/m/none.yaml}",
+     "'a': HTTP 404 File not found from URL/m/none.yaml"),
+    ("{name: a, type: static, method: http, source: URL/m/file.txt}",
+     "subcomponents[0].source: static 'a' with method http needs the URL of a .yaml or .yml "
+     "file, not 'URL/m/file.txt'"),
+])
+def test_bad_remote_input_fails_clearly_and_keeps_the_output(
+        tmp_path: Path, server: ChartServer, cache: Path, entry: str, message: str) -> None:
+    publish(server, SHARED_CHARTS / "kured")
+    write(server.folder / "broken/index.yaml", "apiVersion: v1\nentries: [1, 2]\n")
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          "  - {name: ok, type: static, path: m}\n")
+    write(root / "stacks/s/m/cm.yaml", "kind: ConfigMap\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    assert doit(root).returncode == 0
+    before = snapshot(root / "generated")
+    write(root / "stacks/s/component.yaml",
+          f"name: s\nsubcomponents:\n  - {entry.replace('URL', server.url)}\n")
+    run = doit(root)
+    assert run.returncode != 0
+    assert message.replace("URL/", f"{server.url}/") in run.stdout + run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert snapshot(root / "generated") == before
+    assert not list(cache.rglob(".*"))  # no temp entries left in the store
+
+
+def test_a_changed_archive_is_a_digest_mismatch(tmp_path: Path, server: ChartServer,
+                                               cache: Path) -> None:
+    publish(server, SHARED_CHARTS / "kured")
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          f"  - {{name: k, type: helm, method: helm, source: {server.url}, path: kured}}\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    assert doit(root).returncode == 0
+    before = snapshot(root / "generated")
+    # the same version is published again with other content, and the store is gone
+    changed = tmp_path / "kured"
+    shutil.copytree(SHARED_CHARTS / "kured", changed)
+    write(changed / "templates/extra.yaml", "kind: Extra\n")
+    publish(server, changed)
+    shutil.rmtree(cache)
+    write(root / "stacks/s/config/common.yaml", "subcomponents:\n  k:\n    namespace: x\n")
+    run = doit(root)
+    assert run.returncode != 0
+    report = run.stdout + run.stderr
+    assert "has digest sha256:" in report and "was pinned" in report, report
+    assert snapshot(root / "generated") == before
+    assert [p for p in (cache / "charts").rglob("kured-*") if p.suffix != ".lock"] == []
+
+
+def test_credentials_in_the_repository_url_are_sent_and_never_written(
+        tmp_path: Path) -> None:
+    server = ChartServer(tmp_path / "served", credentials="user:s3cret")
+    try:
+        publish(server, SHARED_CHARTS / "kured")
+        url = server.url.replace("http://", "http://user:s3cret@")
+        root = tmp_path / "fleet"
+        install_dodo(root)
+        write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+              f"  - {{name: k, type: helm, method: helm, source: '{url}', path: kured}}\n")
+        write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+        run = doit(root)
+        assert run.returncode == 0, run.stderr
+        assert "http://***@127.0.0.1" in (root / "stacks.lock").read_text()
+        assert "s3cret" not in run.stdout + run.stderr
+        written = [p for folder in ("generated", ".stackyard") for p in
+                   (root / folder).rglob("*") if p.is_file()]
+        assert written and not [p for p in written if b"s3cret" in p.read_bytes()]
+        assert "s3cret" not in (root / "stacks.lock").read_text()
+    finally:
+        server.stop()
