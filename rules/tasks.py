@@ -293,6 +293,13 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                 f"stack {summary.stack})",
             verbosity=2,
         )
+    for summary in fleet.summaries.values():  # fetch tasks named on the command line
+        for node in summary.nodes:
+            for fetch in node.fetches:
+                fetch_name = f"fetch:{fetch.label}"
+                if selected and fetch_name not in fetches and chosen(fetch_name):
+                    fetches[fetch_name] = fetch
+                    yield fetch_task(fetch, registry, summary.name, node.node_path)
     for cluster in retired_clusters(workspace, set(fleet.summaries)):
         yield Task(f"retire:{cluster}", [(retire_cluster, (cluster, workspace))],
                    doc=f"remove generated/{cluster}/: environments/ no longer has {cluster}",

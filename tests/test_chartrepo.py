@@ -93,6 +93,14 @@ def test_efk_charts_from_a_repository_are_fetched_once_and_render_as_local_chart
     server.requests.clear()
     again = doit(root)
     assert again.returncode == 0 and again.executed == [] and server.requests == []
+    listed = doit(root, "list", "--all").stdout
+    assert all(f"fetch:{server.url}/{chart}@{version} " in listed for chart, version in EFK.items())
+
+    # a fetch task can be named: it downloads again only when the store lost the entry
+    kibana = f"fetch:{server.url}/kibana@2.3.0"
+    assert doit(root, kibana).executed == []
+    shutil.rmtree(cache / "charts")
+    assert doit(root, kibana).executed == [kibana] and downloads(server, "kibana-2.3.0.tgz") == 1
 
 
 def test_offline_once_fetched(tmp_path: Path, server: ChartServer) -> None:
