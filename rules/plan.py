@@ -32,7 +32,7 @@ from .renderers.helm import chart_dir, remote_dependencies
 from .sources.artifacts import Fetch
 from .sources.redact import redact
 from .sources.resolver import Pin, Sources, ref_of
-from .sources.store import SourceError
+from .sources.store import SourceError, TreeIds
 from .workspace import Workspace
 
 RESERVED_OUTPUTS = frozenset({PurePosixPath("kustomization.yaml")})
@@ -181,9 +181,17 @@ class Planner:
             self._displayed[path] = self.workspace.display(path)
         return self._displayed[path]
 
+    @cached_property
+    def tree_ids(self) -> TreeIds:
+        return TreeIds()
+
     def tree_digest(self, path: Path) -> str | None:
+        """`git:<tree id>` for a folder of a stored git checkout, looked up in its commit's
+        sidecar (nothing hashed, no git run; a commit changing only other paths leaves it
+        as it was), else the digest of the folder's files; None when it does not exist."""
         if path not in self._tree_digests:
-            self._tree_digests[path] = self.files.tree_digest(path)
+            tree = self.tree_ids.of(path)
+            self._tree_digests[path] = f"git:{tree}" if tree else self.files.tree_digest(path)
         return self._tree_digests[path]
 
 

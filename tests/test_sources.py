@@ -16,6 +16,7 @@ from rules.errors import StackyardError
 from rules.plan import plan_fleet
 from rules.plan_cache import load_fleet
 from rules.sources.redact import redact
+from rules.sources.store import Store, tree_ids_file
 from rules.workspace import Workspace
 from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, snapshot, write
 
@@ -61,6 +62,10 @@ def mirrors(cache: Path) -> list[Path]:
 
 def trees(cache: Path) -> list[Path]:
     return sorted(p for p in (cache / "trees").glob("*/*") if p.is_dir())
+
+
+def sidecars(cache: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in (cache / "trees").glob("*/*.treeids")}
 
 
 def no_partial_entries(cache: Path) -> bool:
@@ -371,3 +376,132 @@ def test_an_environment_stack_mapping_needs_method_git(tmp_path: Path) -> None:
     with pytest.raises(StackyardError, match=r"c1.yaml: stack: a stack given as a mapping "
                                              r"needs `source` and `method: git`"):
         load_environment(file)
+
+
+def single_git_stack(root: Path, url: str) -> Path:
+    """A fleet (cluster c1, stack s) whose one subcomponent `d` is the root of the
+    repository at `url`, branch main."""
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n  - name: d\n"
+          f"    method: git\n    source: {url}\n    branch: main\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    return root
+
+
+def input_digests(root: Path, node_path: str) -> list[str]:
+    nodes = {n.node_path: n for n in plan_fleet(Workspace.at(root))["c1"].nodes}
+    return [digest for _, digest in nodes[node_path].inputs]
+
+
+def relock(root: Path) -> None:
+    assert subprocess.run([sys.executable, "-m", "rules.sources", "lock"], cwd=root,
+                          check=False).returncode == 0
+
+
+def test_a_git_folder_is_digested_by_its_tree_id(tmp_path: Path, cache: Path) -> None:
+    repo = tmp_path / "remote" / "defs"
+    url = make_repo(repo, {"component.yaml": "name: d\ntype: static\npath: m\n",
+                           "m/a.yaml": "kind: One\n"})
+    root = single_git_stack(tmp_path / "fleet", url)
+    assert doit(root).returncode == 0
+    first = lock_pins(root)[(url, "main")]
+    tree = git(repo, "rev-parse", f"{first}:m")
+    ids = json.loads((cache / "trees" / Store.key(url) / f"{first}.treeids").read_text())
+    assert ids == {".": git(repo, "rev-parse", f"{first}^{{tree}}"), "m": tree}
+    assert input_digests(root, "s/d") == [f"git:{tree}"]
+
+    # another commit with the same tree at m: another checkout, the same digest
+    second = commit(repo, {"README.md": "d\n"})
+    relock(root)
+    assert lock_pins(root)[(url, "main")] == second
+    assert input_digests(root, "s/d") == [f"git:{tree}"]
+    run = doit(root)
+    assert run.returncode == 0 and run.renders == [], run.stdout + run.stderr
+    assert len(trees(cache)) == len(sidecars(cache)) == 2
+
+
+def test_a_no_op_reads_tree_ids_without_gitpython(remote_stack: tuple[Path, Path, Path]
+                                                  ) -> None:
+    root, _, _ = remote_stack
+    assert doit(root).returncode == 0
+    check = ("import sys; from pathlib import Path; from rules.plan_cache import load_fleet; "
+             "from rules.workspace import Workspace; "
+             "print(load_fleet(Workspace.at(Path.cwd())).replanned, 'git' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", check], cwd=root, capture_output=True,
+                            text=True, check=False)
+    assert result.stdout == "() False\n", result.stderr
+
+
+def test_checkouts_ignore_export_attributes_so_tree_ids_name_their_files(
+        tmp_path: Path, cache: Path) -> None:
+    """`git archive` would substitute, leave out and convert: the tree id would lie."""
+    repo = tmp_path / "remote" / "defs"
+    url = make_repo(repo, {
+        ".gitattributes": "m/a.yaml export-subst\nm/gone.yaml export-ignore\n* eol=crlf\n",
+        "m/a.yaml": "kind: A # $Format:%H$\n",
+        "m/gone.yaml": "kind: Gone\n",
+    })
+    first = git(repo, "rev-parse", "HEAD")
+    checkout = Store().checkout(url, first)
+    assert (checkout / "m/a.yaml").read_bytes() == b"kind: A # $Format:%H$\n"
+    assert (checkout / "m/gone.yaml").read_bytes() == b"kind: Gone\n"
+    assert json.loads(tree_ids_file(checkout).read_text())["m"] == \
+        git(repo, "rev-parse", f"{first}:m")
+
+    # a checkout by an older Stackyard was archived with the attributes applied: hashed
+    tree_ids_file(checkout).unlink()
+    assert Store().checkout(url, first) == checkout
+    assert json.loads(tree_ids_file(checkout).read_text()) == {}
+
+
+def test_a_folder_with_a_link_inside_is_content_hashed(tmp_path: Path, cache: Path) -> None:
+    """A link may lead out of its folder: its tree id would miss a change there."""
+    repo = tmp_path / "remote" / "defs"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "m").mkdir()
+    (repo / "m" / "a.yaml").symlink_to("../shared/a.yaml")
+    root = single_git_stack(tmp_path / "fleet", f"file://{repo}")
+    commit(repo, {"component.yaml": "name: d\ntype: static\npath: m\n",
+                  "shared/a.yaml": "kind: One\n"})
+    assert doit(root).returncode == 0
+    (ids,) = [json.loads(data) for data in sidecars(cache).values()]
+    assert set(ids) == {"shared"}  # not m, not the root: both hold the link
+    (digest,) = input_digests(root, "s/d")
+    assert not digest.startswith("git:")
+
+    commit(repo, {"shared/a.yaml": "kind: Two\n"})
+    relock(root)
+    run = doit(root)
+    assert run.returncode == 0 and run.renders == ["render:c1:s/d"], run.stdout + run.stderr
+    assert outputs(root, "c1")["d/d.yaml"] == b"---\nkind: Two\n\n"
+
+
+def test_a_checkout_without_tree_ids_still_works(remote_stack: tuple[Path, Path, Path],
+                                                  cache: Path) -> None:
+    """Checkouts from an older Stackyard: ids from the mirror, else content hashing."""
+    root, _, _ = remote_stack
+    assert doit(root).returncode == 0
+    ids = sidecars(cache)
+    assert len(ids) == len(trees(cache)) == 2
+
+    def as_after_an_upgrade() -> None:  # new code drops the plan cache
+        for path in ids:
+            path.unlink()
+        (root / ".stackyard" / "plans.sqlite3").unlink()
+
+    as_after_an_upgrade()
+    run = doit(root)
+    assert run.returncode == 0 and run.renders == [], run.stdout + run.stderr
+    assert sidecars(cache) == ids
+
+    as_after_an_upgrade()
+    shutil.rmtree(cache / "git")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "render:c1:s/app/web" in run.renders  # its digest is now its files' digest
+    assert sidecars(cache) == {} and mirrors(cache) == []
+    assert not any(d.startswith("git:") for d in input_digests(root, "s/app/web"))
+    assert outputs(root, "c1")["app/web.yaml"] == b"---\nkind: Web\n\n"
+    run = doit(root)
+    assert run.returncode == 0 and run.renders == [], run.stdout + run.stderr

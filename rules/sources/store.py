@@ -2,15 +2,19 @@
 
 `git/<url hash>.git` is one bare mirror per repository, shared by every build on the
 machine; `trees/<url hash>/<commit>/` is that commit's files, written once and never
-changed. Entries are built in a temp folder beside their final place and renamed into it
-under a per-entry `flock`, so no build (or doit worker) ever sees half an entry. A
-checkout already in the store is used without running git: rebuilds work offline.
+changed, and `trees/<url hash>/<commit>.treeids` the git tree id of each of its folders
+(the planner's digest of such a folder; written before the files are renamed into place,
+so a checkout always has its ids). Entries are built in a temp folder beside their final
+place and renamed into it under a per-entry `flock`, so no build (or doit worker) ever
+sees half an entry. A checkout already in the store is used without running git:
+rebuilds work offline.
 """
 
 from __future__ import annotations
 
 import fcntl
 import io
+import json
 import os
 import re
 import shutil
@@ -18,12 +22,13 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 import xxhash
 
+from ..atomic import write_atomic
 from .redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -40,6 +45,11 @@ def _gitpython() -> ModuleType:
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}  # a missing credential fails, never waits for input
+_PLAIN = "* -export-subst -export-ignore -text -eol -ident -filter -working-tree-encoding\n"
+"""Each mirror's `info/attributes`. It outranks the repository's own `.gitattributes`, so
+`git archive` writes every blob as committed: no `$Format$` substitution, no left-out
+paths, no line-ending conversion, no filter (LFS). A checkout's folders then hold exactly
+what their tree ids name, which is what makes a tree id a faithful digest of them."""
 
 
 class SourceError(Exception):
@@ -96,18 +106,23 @@ class Store:
         raise SourceError(f"no tag, branch or commit {ref!r} in {redact(url)}")
 
     def checkout(self, url: str, commit: str) -> Path:
-        """The files of `commit`, materialised once; no git runs when already stored."""
+        """The files of `commit` and their tree ids, materialised once; no git runs when
+        both are stored (or when only the files are, from an older Stackyard, and the
+        mirror is gone)."""
         target = self.tree_path(url, commit)
-        if target.is_dir():
+        if target.is_dir() and (tree_ids_file(target).is_file()
+                                or not self.mirror_path(url).is_dir()):
             return target
         with _locked(target.parent / f"{commit}.lock"):
             if target.is_dir():
+                self._add_tree_ids(url, commit)
                 return target
             mirror = self._mirror(url)
             if not _has_commit(mirror, commit):
                 mirror = self._fresh_mirror(url)
                 if not _has_commit(mirror, commit):
                     raise SourceError(f"commit {commit} is not in {redact(url)}")
+            _plain_attributes(self.mirror_path(url))
             archive = mirror.git.archive("--format=tar", commit, stdout_as_string=False)
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{commit}."))
             try:
@@ -115,12 +130,31 @@ class Store:
                     # "data": a link pointing out of the checkout would let a render read
                     # the build machine's files
                     tar.extractall(staging, filter="data")
+                ids = _tree_ids(mirror, commit, _entries(mirror, commit))
+                write_atomic(tree_ids_file(target), json.dumps(ids, sort_keys=True).encode())
                 os.replace(staging, target)
             except tarfile.FilterError as err:
                 raise SourceError(f"commit {commit} of {redact(url)}: {err}") from None
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    def _add_tree_ids(self, url: str, commit: str) -> None:
+        """The sidecar of a checkout made by an older Stackyard, from the mirror when it has
+        the commit. That checkout was archived with the repository's attributes applied,
+        so when it has a `.gitattributes` its sidecar is empty: its folders stay
+        content-hashed."""
+        target = self.tree_path(url, commit)
+        mirror_path = self.mirror_path(url)
+        if tree_ids_file(target).is_file() or not mirror_path.is_dir():
+            return
+        mirror = _gitpython().Repo(mirror_path)
+        if not _has_commit(mirror, commit):
+            return
+        entries = _entries(mirror, commit)
+        attributes = any(PurePosixPath(path).name == ".gitattributes" for *_, path in entries)
+        ids = {} if attributes else _tree_ids(mirror, commit, entries)
+        write_atomic(tree_ids_file(target), json.dumps(ids, sort_keys=True).encode())
 
     def _mirror(self, url: str) -> git.Repo:
         """The bare mirror, cloned when absent (a clone is this process's fetch)."""
@@ -158,3 +192,77 @@ def _has_commit(mirror: git.Repo, commit: str) -> bool:
     except _gitpython().GitCommandError:
         return False
     return True
+
+
+def tree_ids_file(checkout: Path) -> Path:
+    """`<commit>.treeids` beside the checkout: JSON, folder path ("." for the root) ->
+    tree id."""
+    return checkout.with_name(f"{checkout.name}.treeids")
+
+
+def _plain_attributes(mirror: Path) -> None:
+    """Checked before each archive: a mirror cloned by an older Stackyard lacks it."""
+    file = mirror / "info" / "attributes"
+    if not file.is_file() or file.read_text() != _PLAIN:
+        write_atomic(file, _PLAIN.encode())
+
+
+def _entries(mirror: git.Repo, commit: str) -> list[tuple[str, str, str, str]]:
+    """(mode, type, object, path) of every file and folder of `commit`."""
+    listing = mirror.git.ls_tree("-r", "-t", "-z", "--full-tree", commit,
+                                 stdout_as_string=False)
+    entries = []
+    for record in listing.split(b"\0"):
+        if record:
+            meta, _, path = record.partition(b"\t")
+            mode, kind, obj = meta.decode().split()
+            entries.append((mode, kind, obj, os.fsdecode(path)))
+    return entries
+
+
+def _tree_ids(mirror: git.Repo, commit: str, entries: list[tuple[str, str, str, str]]
+              ) -> dict[str, str]:
+    """Path -> tree id of each folder of `commit` (root included) with no symbolic link at
+    any depth: content hashing follows a link, perhaps out of the folder, and a tree id
+    does not, so such folders are left to content hashing."""
+    ids = {".": str(mirror.git.rev_parse(f"{commit}^{{tree}}"))}
+    linked: set[str] = set()
+    for mode, kind, obj, path in entries:
+        if kind == "tree":
+            ids[path] = obj
+        elif mode == "120000":
+            linked.update(str(parent) for parent in PurePosixPath(path).parents)
+    return {path: tree for path, tree in ids.items() if path not in linked}
+
+
+class TreeIds:
+    """Tree ids of stored checkouts, read from their sidecars (once per commit): no git
+    runs and nothing is hashed."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.trees = (root or cache_root()) / "trees"
+        self._read: dict[Path, dict[str, str]] = {}
+
+    def of(self, path: Path) -> str | None:
+        """The tree id of `path` when it is a folder of a stored checkout that its sidecar
+        names; None otherwise (not in the store, no sidecar, not a folder of the commit,
+        or a folder with a link inside)."""
+        if not path.is_relative_to(self.trees):
+            return None
+        parts = path.relative_to(self.trees).parts
+        if len(parts) < 2:
+            return None
+        checkout = self.trees / parts[0] / parts[1]
+        ids = self._read.get(checkout)
+        if ids is None:
+            if not checkout.is_dir():  # not memoised: planning may store it next
+                return None
+            ids = self._read[checkout] = _load_tree_ids(checkout)
+        return ids.get("/".join(parts[2:]) or ".")
+
+
+def _load_tree_ids(checkout: Path) -> dict[str, str]:
+    try:
+        return json.loads(tree_ids_file(checkout).read_bytes())
+    except (OSError, ValueError):  # an older checkout without one: content hashing
+        return {}
