@@ -12,7 +12,6 @@ rebuilds work offline.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -20,8 +19,6 @@ import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -29,6 +26,7 @@ from typing import TYPE_CHECKING
 import xxhash
 
 from ..atomic import write_atomic
+from .locking import locked
 from .redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -58,17 +56,6 @@ class SourceError(Exception):
 
 def cache_root() -> Path:
     return Path(os.environ.get("STACKYARD_CACHE") or Path.home() / ".cache" / "stackyard")
-
-
-@contextmanager
-def _locked(lock: Path) -> Iterator[None]:
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _git_failure(err: git.GitCommandError, url: str) -> str:
@@ -113,7 +100,7 @@ class Store:
         if target.is_dir() and (tree_ids_file(target).is_file()
                                 or not self.mirror_path(url).is_dir()):
             return target
-        with _locked(target.parent / f"{commit}.lock"):
+        with locked(target.parent / f"{commit}.lock"):
             if target.is_dir():
                 self._add_tree_ids(url, commit)
                 return target
@@ -159,7 +146,7 @@ class Store:
     def _mirror(self, url: str) -> git.Repo:
         """The bare mirror, cloned when absent (a clone is this process's fetch)."""
         path = self.mirror_path(url)
-        with _locked(path.with_suffix(".lock")):
+        with locked(path.with_suffix(".lock")):
             if not path.is_dir():
                 staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
                 try:
@@ -176,7 +163,7 @@ class Store:
     def _fresh_mirror(self, url: str) -> git.Repo:
         mirror = self._mirror(url)
         if url not in self._fetched:
-            with _locked(self.mirror_path(url).with_suffix(".lock")):
+            with locked(self.mirror_path(url).with_suffix(".lock")):
                 try:
                     mirror.git.fetch("--prune", "--tags", "origin", env=_GIT_ENV)
                 except _gitpython().GitCommandError as err:
