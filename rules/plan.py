@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
 from .definitions import (
     COMPONENT_FILES,
@@ -78,6 +79,14 @@ class Watch:
     warnings: list[str] = field(default_factory=list)
 
 
+class ParsedLayers(Protocol):
+    """Parsed layer files kept between runs, by path and content digest."""
+
+    def get(self, path: str, digest: str) -> dict[str, Any] | None: ...
+
+    def put(self, path: str, digest: str, data: dict[str, Any]) -> None: ...
+
+
 @dataclass(frozen=True)
 class _Visit:
     definition: ComponentDef
@@ -92,9 +101,13 @@ class Planner:
     """Plans clusters; input trees are digested once per process however many clusters share
     them."""
 
-    def __init__(self, workspace: Workspace, files: FileState | None = None) -> None:
+    def __init__(self, workspace: Workspace, files: FileState | None = None,
+                 parsed: ParsedLayers | None = None) -> None:
         self.workspace = workspace
         self.files = files or FileState()
+        self.parsed = parsed
+        self._file_digests: dict[str, str | None] = {}
+        self._config_files: dict[Path, dict[str, Path]] = {}
         self._tree_digests: dict[Path, str | None] = {}
         self._layers: dict[tuple[Path, str], tuple[tuple[Path, Path], Layer | None]] = {}
         self._displayed: dict[Path, str] = {}
@@ -111,12 +124,40 @@ class Planner:
         if key not in self._layers:
             config = directory / "config"
             candidates = (config / f"{name}.yaml", config / f"{name}.json")
-            file = config_files(directory).get(name)
+            file = self.config_files(directory).get(name)
             layer = None
             if file is not None:
-                layer = Layer(self.workspace.display(file), "", load_config_file(file))
+                layer = Layer(self.workspace.display(file), "", self._parse_layer(file))
             self._layers[key] = (candidates, layer)
         return self._layers[key]
+
+    def config_files(self, directory: Path) -> dict[str, Path]:
+        """`config_files`, listed once per process: a stack shared by 500 clusters has
+        500 layer files in one folder."""
+        if directory not in self._config_files:
+            self._config_files[directory] = config_files(directory)
+        return self._config_files[directory]
+
+    def file_digest(self, path: Path | str) -> str | None:
+        """A file's content digest, looked up once per process however many clusters
+        watch it."""
+        name = os.fspath(path)
+        if name not in self._file_digests:
+            self._file_digests[name] = self.files.file_digest(name)
+        return self._file_digests[name]
+
+    def _parse_layer(self, file: Path) -> dict[str, Any]:
+        """A layer file's normalised data, from `parsed` when its content is unchanged:
+        a change to a shared stack re-plans every cluster, but re-parses only that file."""
+        if self.parsed is None:
+            return load_config_file(file)
+        digest = self.file_digest(file)
+        data = self.parsed.get(os.fspath(file), digest) if digest else None
+        if data is None:
+            data = load_config_file(file)
+            if digest:
+                self.parsed.put(os.fspath(file), digest, data)
+        return data
 
     @cached_property
     def sources(self) -> Sources:
@@ -242,7 +283,8 @@ class _ClusterWalk:
         queue = deque([_Visit(root, directory, PurePosixPath("."), root.name, inherited + own,
                               (directory,))])
         nodes: list[PlanNode] = []
-        layer_names = set(config_files(stack_dir)) | set(config_files(directory))
+        layer_names = set(self.planner.config_files(stack_dir)) | set(
+            self.planner.config_files(directory))
         while queue:
             visit = queue.popleft()
             nodes.append(self._plan_node(visit))
@@ -252,7 +294,7 @@ class _ClusterWalk:
                 if is_disabled(inherited):
                     continue
                 child = self._child_visit(visit, entry, inherited)
-                layer_names.update(config_files(child.directory))
+                layer_names.update(self.planner.config_files(child.directory))
                 queue.append(child)
         for layer in environment.layers:
             if layer not in layer_names:

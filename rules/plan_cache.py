@@ -17,7 +17,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import xxhash
 
@@ -130,14 +130,28 @@ def cache_path(workspace: Workspace) -> Path:
     return workspace.state_dir / "plans.sqlite3"
 
 
+_TABLES = ("create table if not exists entries (name text primary key, data blob)",
+           "create table if not exists layers (path text primary key, digest text, data blob)")
+
+
 class _Store:
-    """Rows of pickled entries; the file-digest memo is one more row."""
+    """Rows of pickled entries; the file-digest memo is one more row. Parsed layer files
+    are a second table, read row by row only while re-planning (`ParsedLayers`)."""
 
     def __init__(self, workspace: Workspace, fingerprint: str) -> None:
         workspace.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = cache_path(workspace)
         self.connection = sqlite3.connect(self.path)
         self.fingerprint = fingerprint
+        self._parsed: dict[str, tuple[str, bytes]] = {}
+
+    def get(self, path: str, digest: str) -> dict[str, Any] | None:
+        row = self.connection.execute("select data from layers where path = ? and digest = ?",
+                                      (path, digest)).fetchone()
+        return None if row is None else pickle.loads(row[0])
+
+    def put(self, path: str, digest: str, data: dict[str, Any]) -> None:
+        self._parsed[path] = (digest, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
         self.connection.close()
@@ -146,8 +160,8 @@ class _Store:
         """The saved memo and entries; no entries when they were made by other code."""
         try:
             with self.connection:
-                self.connection.execute("create table if not exists entries "
-                                        "(name text primary key, data blob)")
+                for table in _TABLES:
+                    self.connection.execute(table)
             rows = dict(self.connection.execute("select name, data from entries"))
             files = pickle.loads(rows.pop("\0files")) if "\0files" in rows else FileState()
             if rows.pop("\0fingerprint", None) == self.fingerprint.encode():
@@ -160,7 +174,9 @@ class _Store:
             files = FileState()
         with self.connection:
             self.connection.execute("drop table if exists entries")
-            self.connection.execute("create table entries (name text primary key, data blob)")
+            self.connection.execute("drop table if exists layers")
+            for table in _TABLES:
+                self.connection.execute(table)
         files.changed = True
         return files, {}
 
@@ -175,11 +191,14 @@ class _Store:
             self.connection.executemany("delete from entries where name = ?",
                                         [(name,) for name in removed])
             self.connection.executemany("insert or replace into entries values (?, ?)", rows)
+            self.connection.executemany("insert or replace into layers values (?, ?, ?)",
+                                        [(path, *row) for path, row in self._parsed.items()])
+        self._parsed.clear()
 
 
 def _observe(watch: Watch, planner: Planner) -> _Seen:
     return _Seen(
-        files={os.fspath(p): planner.files.file_digest(p) for p in sorted(watch.files)},
+        files={os.fspath(p): planner.file_digest(p) for p in sorted(watch.files)},
         trees={os.fspath(p): planner.tree_digest(p) for p in sorted(watch.trees)},
         pins=dict(watch.pins),
         warnings=tuple(watch.warnings),
@@ -191,15 +210,13 @@ class _Validator:
 
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
-        self._files: dict[str, str | None] = {}
         self._trees: dict[str, str | None] = {}
 
     def still_valid(self, seen: _Seen) -> bool:
-        files, trees = self._files, self._trees
+        trees = self._trees
+        file_digest = self.planner.file_digest
         for path, digest in seen.files.items():
-            if path not in files:
-                files[path] = self.planner.files.file_digest(path)
-            if files[path] != digest:
+            if file_digest(path) != digest:
                 return False
         for path, digest in seen.trees.items():
             if path not in trees:
@@ -217,7 +234,7 @@ def load_fleet(workspace: Workspace) -> Fleet:
     """
     with closing(_Store(workspace, code_fingerprint())) as store:
         files, cached = store.load()
-        planner = Planner(workspace, files)
+        planner = Planner(workspace, files, parsed=store)
         validator = _Validator(planner)
         entries: dict[str, _Entry] = {}
         changed: dict[str, _Entry] = {}
