@@ -25,7 +25,7 @@ _ENVIRONMENT_KEYS = {"stack", "layers", "config"}
 CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 RESERVED_CLUSTER_NAMES = frozenset({
     "auto", "clean", "dumpdb", "forget", "help", "ignore", "info", "list", "reset-dep", "run",
-    "strace", "tabcompletion", "render",
+    "strace", "tabcompletion", "render", "fetch", "lock",
 })
 LAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -232,9 +232,9 @@ def load_environment(file: Path) -> Environment:
         raise StackyardError("a cluster name (the file name) may only use letters, digits, "
                              "'.', '_' and '-'", file=file)
     if cluster in RESERVED_CLUSTER_NAMES:
-        raise StackyardError(f"{cluster!r} is the name of a doit command or of Stackyard's "
-                             "render group, so it cannot name a cluster task; rename the "
-                             "file", file=file)
+        raise StackyardError(f"{cluster!r} is the name of a doit command or of one of "
+                             "Stackyard's own tasks (render, fetch, lock), so it cannot name a "
+                             "cluster task; rename the file", file=file)
     data = load_file(file)
     if not isinstance(data, dict):
         raise StackyardError(f"expected a mapping with `stack` and `layers`, got {_kind(data)}",

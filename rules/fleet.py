@@ -14,6 +14,7 @@ from doit.task import Task
 
 from .doit_context import current_invocation
 from .errors import StackyardError
+from .lock_task import LOCK_TASK, lock_task
 from .plan_cache import Fleet, load_fleet
 from .progress import ProgressReporter
 from .tasks import fleet_tasks
@@ -62,6 +63,9 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
     def task_stackyard() -> Iterator[Task]:
         """Stackyard: plan the fleet, hand doit the tasks that are not up to date."""
         invocation = current_invocation()
+        if invocation.executes_tasks and invocation.selected == (LOCK_TASK,):
+            yield lock_task(workspace)
+            return
         with _no_cycle_collection():
             try:
                 fleet = load_fleet(workspace)
@@ -72,5 +76,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 _drop_unused_renders(fleet, workspace)
             yield from fleet_tasks(fleet, workspace, prune=invocation.executes_tasks,
                                    selected=invocation.selected)
+        if not invocation.executes_tasks:
+            yield lock_task(workspace)  # listed and explained; runs only when named
 
     return task_stackyard

@@ -123,10 +123,12 @@ def test_unknown_layer_and_unknown_type_warn(built: tuple[Path, dict[str, bytes]
     assert (root / "generated/dev/base.yaml").read_bytes() == b""
 
 
-def test_a_cluster_named_like_a_doit_command(built: tuple[Path, dict[str, bytes]]) -> None:
+@pytest.mark.parametrize("name", ["list", "lock", "fetch"])
+def test_a_cluster_named_like_a_doit_command_or_task(built: tuple[Path, dict[str, bytes]],
+                                                     name: str) -> None:
     root, before = built
-    write(root / "environments/list.yaml", "stack: ../stacks/platform\n")
-    fails_cleanly(root, before, "environments/list.yaml", "name of a doit command")
+    write(root / f"environments/{name}.yaml", "stack: ../stacks/platform\n")
+    fails_cleanly(root, before, f"environments/{name}.yaml", "name of a doit command")
 
 
 def test_a_yml_environment_is_ignored_with_a_warning(built: tuple[Path, dict[str, bytes]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -239,19 +240,28 @@ def test_git_helm_charts_fetched_once_pinned_and_moved_by_lock(tmp_path: Path,
     assert run.returncode == 0 and run.renders == []
     assert lock_pins(root)[(url, "main")] == first
 
-    relock = subprocess.run([sys.executable, "-m", "rules.sources", "lock"], cwd=root,
-                            capture_output=True, text=True, check=False)
-    assert relock.returncode == 0, relock.stderr
-    assert relock.stdout == f"{url} main: {first[:12]} -> {git(repo, 'rev-parse', 'HEAD')[:12]}\n"
+    # `doit lock` is listed but a plain build never runs it
+    assert "lock " in doit(root, "list").stdout and "lock" not in doit(root).executed
+    frozen = subprocess.run([sys.executable, "-m", "doit", "lock"], cwd=root, text=True,
+                            capture_output=True, env={**os.environ, "STACKYARD_FROZEN": "1"})
+    assert frozen.returncode != 0 and "STACKYARD_FROZEN is set" in frozen.stdout
+    assert lock_pins(root)[(url, "main")] == first
+    relock = doit(root, "lock")
+    assert relock.returncode == 0, relock.stdout + relock.stderr
+    moved = f"{url} main: {first[:12]} -> {git(repo, 'rev-parse', 'HEAD')[:12]}"
+    assert relock.executed == ["lock"] and moved in relock.stdout
+    assert "1 of 1 pin(s) in stacks.lock moved" in relock.stderr
     run = doit(root)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.renders == ["render:git:efk/kibana"]
     assert b"replicas: 4" in outputs(root, "git")["kibana.yaml"]
 
     # a commit touching an unrelated path moves the pin and re-renders nothing
+    # (`python -m rules.sources lock` is the same without doit)
     commit(repo, {"README.md": "charts\n"})
-    assert subprocess.run([sys.executable, "-m", "rules.sources", "lock"], cwd=root,
-                          check=False).returncode == 0
+    relock = subprocess.run([sys.executable, "-m", "rules.sources", "lock"], cwd=root,
+                            capture_output=True, text=True, check=False)
+    assert relock.returncode == 0 and relock.stdout.startswith(f"{url} main: ")
     run = doit(root)
     assert run.returncode == 0 and run.renders == []
     assert len(mirrors(cache)) == 1 and len(trees(cache)) == 3

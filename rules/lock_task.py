@@ -1,0 +1,45 @@
+"""`doit lock`: move every pin in `stacks.lock` to the newest commit, chart version or file
+content. It runs only when named, and plans nothing first: planning would resolve (and
+could fail on) exactly what is being re-locked."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from doit.exceptions import TaskFailed
+from doit.task import Task
+
+from .errors import StackyardError
+from .sources.resolver import Sources, frozen
+from .workspace import Workspace
+
+LOCK_TASK = "lock"
+
+
+def relock_and_report(root: Path) -> None:
+    """Re-resolve; print each pin that moved (stdout), then how many did (stderr)."""
+    if frozen():
+        raise StackyardError("STACKYARD_FROZEN is set, so stacks.lock must not change; "
+                             "re-lock without it")
+    sources = Sources(root)
+    moved = sources.relock()
+    for line in moved:
+        print(line)
+    lock = sources.lock
+    pins = len(lock.pins) + len(lock.charts) + len(lock.files)
+    print(f"{len(moved)} of {pins} pin(s) in {lock.path.name} moved", file=sys.stderr)
+
+
+def relock(workspace: Workspace) -> TaskFailed | None:
+    try:
+        relock_and_report(workspace.root)
+    except StackyardError as err:
+        return TaskFailed(str(err))
+    return None
+
+
+def lock_task(workspace: Workspace) -> Task:
+    return Task(LOCK_TASK, [(relock, (workspace,))], uptodate=[False], verbosity=2,
+                doc="re-resolve every branch, tag, chart version and download in "
+                    "stacks.lock to its newest commit / version / content (run only when named)")
