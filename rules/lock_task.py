@@ -23,6 +23,7 @@ def relock_and_report(root: Path) -> None:
         raise StackyardError("STACKYARD_FROZEN is set, so stacks.lock must not change; "
                              "re-lock without it")
     sources = Sources(root)
+    sources.read_every_access_file(root)
     moved = sources.relock()
     for line in moved:
         print(line)

@@ -30,6 +30,7 @@ from .layering import child_layers, is_disabled, merge_config
 from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
 from .renderers.helm import chart_dir, remote_dependencies
+from .sources.access import ACCESS_FILE
 from .sources.artifacts import Fetch
 from .sources.redact import redact
 from .sources.resolver import Pin, Sources, ref_of
@@ -304,8 +305,13 @@ class _ClusterWalk:
         return ClusterPlan(environment, tuple(nodes))
 
     def _load(self, directory: Path) -> ComponentDef:
-        """A component folder; both candidate definition files are watched."""
-        self.watch.files.update(_component_candidates(directory))
+        """A component folder; both candidate definition files and its `access.yaml`
+        (tokens for the sources below it) are watched."""
+        candidates = _component_candidates(directory)
+        self.watch.files.update(candidates)
+        access_file = candidates[-1]
+        if self.planner.file_digest(access_file) is not None:
+            self.planner.sources.access.register(access_file)
         return load_component(directory)
 
     def _own_layers(self, directory: Path) -> tuple[Layer, ...]:
@@ -424,7 +430,8 @@ def _own_download(definition: ComponentDef, directory: Path) -> Pin | None:
 
 @cache
 def _component_candidates(directory: Path) -> tuple[Path, ...]:
-    return tuple(directory / name for name in COMPONENT_FILES)
+    """`component.yaml`, `component.json`, then `access.yaml`."""
+    return (*(directory / name for name in COMPONENT_FILES), directory / ACCESS_FILE)
 
 
 def _check_outputs(nodes: list[PlanNode], environment: Environment) -> None:

@@ -21,6 +21,7 @@ import xxhash
 
 from ..atomic import write_atomic
 from ..errors import StackyardError
+from . import access
 from .lockfile import ChartPin
 from .locking import locked
 from .redact import redact
@@ -64,7 +65,7 @@ class Fetch(NamedTuple):
 
     @property
     def token(self) -> str | None:
-        return os.environ.get(self.token_variable) or None if self.token_variable else None
+        return access.token(self.token_variable)
 
 
 def chart_fetch(repository: str, chart: str, pin: ChartPin, token_variable: str = "") -> Fetch:

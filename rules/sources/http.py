@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from .access import basic_auth
 from .redact import redact
 from .store import SourceError
 
@@ -30,9 +31,10 @@ def get(url: str, *, token: str | None = None) -> bytes:
     """
     target, userinfo = _without_userinfo(url)
     request = urllib.request.Request(target, headers={"User-Agent": "stackyard"})
-    credentials = f"{token}:" if token else userinfo
-    if credentials:
-        encoded = base64.b64encode(credentials.encode()).decode()
+    if token:
+        request.add_header("Authorization", basic_auth(token))
+    elif userinfo:
+        encoded = base64.b64encode(userinfo.encode()).decode()
         request.add_header("Authorization", f"Basic {encoded}")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:

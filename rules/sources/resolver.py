@@ -16,7 +16,8 @@ from typing import Any
 
 from ..errors import StackyardError, join_key
 from ..model import ComponentDef
-from . import artifacts
+from . import access, artifacts
+from .access import ACCESS_FILE, AccessTokens
 from .artifacts import Fetch
 from .lockfile import LockFile
 from .redact import redact, was_redacted
@@ -42,6 +43,8 @@ class Sources:
     def __init__(self, root: Path, store: Store | None = None) -> None:
         self.store = store or Store()
         self.lock = LockFile.load(root)
+        self.access = AccessTokens()
+        self.store.token_for = lambda url: access.token(self.token_variable(url))
 
     def directory(self, entry: ComponentDef) -> Path:
         """`<checkout of source at ref>/<path>`; errors name the entry's file and key."""
@@ -91,8 +94,8 @@ class Sources:
         return artifacts.file_fetch(url, digest, self.token_variable(url))
 
     def token_variable(self, url: str) -> str:
-        """The environment variable `access.yaml` names for `url` (none yet)."""
-        return ""
+        """The environment variable an `access.yaml` names for `url`, or ''."""
+        return self.access.variable(url)
 
     def pinned(self, pin: Pin) -> str | None:
         """The lock's current value for a pin a plan recorded (see `Pin`)."""
@@ -118,6 +121,12 @@ class Sources:
         if frozen():
             raise SourceError(f"{what} is not pinned in {self.lock.path.name} and "
                               "STACKYARD_FROZEN is set; run a build without it to pin it")
+
+    def read_every_access_file(self, root: Path) -> None:
+        """Re-locking plans nothing, so it reads every `access.yaml` of the repository."""
+        for file in sorted(root.rglob(ACCESS_FILE)):
+            if not {".git", ".stackyard", "generated"} & set(file.relative_to(root).parts):
+                self.access.register(file)
 
     def relock(self) -> list[str]:
         """Re-resolve every pin to the newest commit, chart version or file content; saves

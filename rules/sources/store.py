@@ -19,6 +19,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 import xxhash
 
 from ..atomic import write_atomic
+from .access import git_auth_environment
 from .locking import locked
 from .redact import redact, redact_text
 
@@ -69,6 +71,13 @@ class Store:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_root()
         self._fetched: set[str] = set()
+        self.token_for: Callable[[str], str | None] = lambda url: None
+        """The token for a URL (from `access.yaml`, set by `Sources`)."""
+
+    def _environment(self, url: str) -> dict[str, str]:
+        """For git commands that reach the remote: never prompt; send its token if any."""
+        token = self.token_for(url)
+        return {**_GIT_ENV, **(git_auth_environment(url, token) if token else {})}
 
     @staticmethod
     def key(url: str) -> str:
@@ -150,7 +159,8 @@ class Store:
             if not path.is_dir():
                 staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
                 try:
-                    _gitpython().Repo.clone_from(url, staging / "m", mirror=True, env=_GIT_ENV)
+                    _gitpython().Repo.clone_from(url, staging / "m", mirror=True,
+                                                 env=self._environment(url))
                     os.replace(staging / "m", path)
                 except _gitpython().GitCommandError as err:
                     raise SourceError(f"cannot fetch {redact(url)}: "
@@ -165,7 +175,7 @@ class Store:
         if url not in self._fetched:
             with locked(self.mirror_path(url).with_suffix(".lock")):
                 try:
-                    mirror.git.fetch("--prune", "--tags", "origin", env=_GIT_ENV)
+                    mirror.git.fetch("--prune", "--tags", "origin", env=self._environment(url))
                 except _gitpython().GitCommandError as err:
                     raise SourceError(f"cannot fetch {redact(url)}: "
                                       f"{_git_failure(err, url)}") from None

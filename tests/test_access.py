@@ -1,0 +1,126 @@
+"""`access.yaml` tokens for private sources: a real git smart-HTTP server and a chart
+repository on 127.0.0.1 that both refuse requests without the token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chart_server import ChartServer, publish
+from tests.doit_runner import SHARED_CHARTS, DoitRun, install_dodo, snapshot, write
+from tests.git_server import GitServer
+from tests.test_sources import make_repo
+
+TOKEN = "tok-9f8e7d6c5b4a"
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("STACKYARD_CACHE", str(folder))
+    monkeypatch.delenv("STACKYARD_FROZEN", raising=False)
+    return folder
+
+
+@pytest.fixture
+def private(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A private git repository (a static component) and a private chart repository."""
+    work = Path(make_repo(tmp_path / "work" / "defs", {
+        "component.yaml": "name: defs\ntype: static\npath: m\n",
+        "m/cm.yaml": "kind: ConfigMap\nmetadata:\n  name: private\n"}).removeprefix("file://"))
+    served = tmp_path / "served"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(served / "defs.git")],
+                   check=True)
+    git_server = GitServer(served, token=TOKEN)
+    chart_server = ChartServer(tmp_path / "charts", credentials=f"{TOKEN}:")
+    publish(chart_server, SHARED_CHARTS / "kured")
+    yield f"{git_server.url}/defs.git", chart_server.url
+    git_server.stop()
+    chart_server.stop()
+
+
+def doit_with(root: Path, token: str | None, *args: str) -> DoitRun:
+    environment = {k: v for k, v in os.environ.items() if k != "PRIVATE_TOKEN"}
+    if token is not None:
+        environment["PRIVATE_TOKEN"] = token
+    result = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root, env=environment,
+                            capture_output=True, text=True, check=False, timeout=600)
+    return DoitRun(result.returncode, result.stdout, result.stderr)
+
+
+def fleet(root: Path, git_url: str, chart_url: str) -> None:
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          f"  - {{name: defs, method: git, source: '{git_url}'}}\n"
+          f"  - {{name: kured, type: helm, method: helm, source: '{chart_url}', path: kured}}\n")
+    write(root / "stacks/s/access.yaml",
+          f"'{git_url}': PRIVATE_TOKEN\n'{chart_url}': PRIVATE_TOKEN\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+
+
+def files_containing(folder: Path, text: str) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def test_tokens_from_access_yaml_reach_the_servers_and_nothing_else(
+        tmp_path: Path, cache: Path, private: tuple[str, str]) -> None:
+    git_url, chart_url = private
+    root = tmp_path / "fleet"
+    fleet(root, git_url, chart_url)
+
+    refused = doit_with(root, None)
+    assert refused.returncode != 0
+    assert ("stacks/s/access.yaml: " + git_url + ": environment variable PRIVATE_TOKEN is "
+            "not set") in refused.stderr
+    assert f"cannot fetch {git_url}" in refused.stderr, refused.stderr
+
+    run = doit_with(root, TOKEN)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "name: private" in (root / "generated/c1/defs/defs.yaml").read_text()
+    assert "kind: DaemonSet" in (root / "generated/c1/kured.yaml").read_text()
+    assert TOKEN not in refused.stdout + refused.stderr + run.stdout + run.stderr
+    assert files_containing(root, TOKEN) == [] and files_containing(cache, TOKEN) == []
+
+    # once fetched, a rebuild from a fresh workspace needs no token: it fetches nothing
+    before = snapshot(root / "generated")
+    for folder in ("generated", ".stackyard"):
+        subprocess.run(["rm", "-rf", str(root / folder)], check=True)
+    again = doit_with(root, None)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert snapshot(root / "generated") == before
+
+
+def test_doit_lock_uses_the_tokens_too(tmp_path: Path, private: tuple[str, str]) -> None:
+    git_url, chart_url = private
+    root = tmp_path / "fleet"
+    fleet(root, git_url, chart_url)
+    assert doit_with(root, TOKEN).returncode == 0
+    relock = doit_with(root, TOKEN, "lock")
+    assert relock.returncode == 0, relock.stdout + relock.stderr
+    assert "0 of 2 pin(s) in stacks.lock moved" in relock.stderr
+    assert doit_with(root, None, "lock").returncode != 0
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- a\n", "stacks/s/access.yaml: expected a mapping of source URL to environment variable"),
+    ("'https://h/x.git': [A]\n",
+     "stacks/s/access.yaml: https://h/x.git: expected the name of an environment variable"),
+])
+def test_a_malformed_access_file_is_a_clear_error(tmp_path: Path, text: str,
+                                                  message: str) -> None:
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\ntype: static\npath: m\n")
+    write(root / "stacks/s/m/a.yaml", "kind: A\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    assert doit_with(root, None).returncode == 0
+    before = snapshot(root / "generated")
+    write(root / "stacks/s/access.yaml", text)
+    run = doit_with(root, None)
+    assert run.returncode != 0 and message in run.stderr, run.stderr
+    assert snapshot(root / "generated") == before
