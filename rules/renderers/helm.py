@@ -117,6 +117,7 @@ class HelmRenderer:
     def __init__(self) -> None:
         self._charts: LRUCache[str, helm_python.Chart] = LRUCache(maxsize=64)
         self._chart_crds: LRUCache[str, list[dict[str, str]]] = LRUCache(maxsize=64)
+        self._valid_names: set[str] = set()  # checked once per process, not per cluster
 
     def input_paths(self, definition: ComponentDef, directory: Path,
                     checkout: Path | None = None) -> tuple[Path, ...]:
@@ -139,7 +140,9 @@ class HelmRenderer:
         namespace = node.config.namespace or "default"
         helm_python = engine()
         try:
-            helm_python.validate_release_name(definition.name)
+            if definition.name not in self._valid_names:
+                helm_python.validate_release_name(definition.name)
+                self._valid_names.add(definition.name)
             templates = loaded.render(node.config.values, name=definition.name,
                                       namespace=namespace)
             crds = self._crds(node.inputs_digest, loaded)
