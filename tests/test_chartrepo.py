@@ -290,3 +290,25 @@ def test_credentials_in_the_repository_url_are_sent_and_never_written(
         assert "s3cret" not in (root / "stacks.lock").read_text()
     finally:
         server.stop()
+
+
+def test_frozen_refuses_an_unpinned_chart_and_fetches_nothing(
+        tmp_path: Path, server: ChartServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    publish(server, SHARED_CHARTS / "kured")
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          f"  - {{name: k, type: helm, method: helm, source: {server.url}, path: kured}}\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    assert doit(root).returncode == 0
+    # the definition now asks for a version the lock has not seen
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          f"  - {{name: k, type: helm, method: helm, source: {server.url}, path: kured,"
+          " version: 1.1.1}\n")
+    server.requests.clear()
+    monkeypatch.setenv("STACKYARD_FROZEN", "1")
+    run = doit(root)
+    assert run.returncode != 0
+    assert ("stacks/s/component.yaml: subcomponents[0]: 'k': chart 'kured' version '1.1.1' "
+            "is not pinned in stacks.lock and STACKYARD_FROZEN is set") in run.stderr, run.stderr
+    assert server.requests == []

@@ -112,7 +112,14 @@ def resolve_chart(repository: str, chart: str, constraint: str, token_variable: 
     """The version of `chart` that `constraint` picks now, and its archive's digest."""
     token = Fetch("chart", repository, chart, "", "", token_variable).token
     if repository.startswith("oci://"):
-        raise SourceError(f"{redact(repository)}: OCI registries are not supported yet")
+        from . import oci
+
+        pin, archive = oci.resolve(repository, chart, constraint)
+        fetch = chart_fetch(repository, chart, pin, token_variable)
+        with locked(fetch.path.parent / f"{fetch.path.name}.lock"):
+            if not fetch.path.exists():
+                _extract_chart(archive, fetch.path, fetch)
+        return pin
     from . import chartrepo
 
     return chartrepo.resolve(repository, chart, constraint, token)
@@ -134,7 +141,9 @@ def download_file(url: str, token_variable: str) -> str:
 def _chart_archive(fetch: Fetch) -> bytes:
     pin = ChartPin(fetch.version, fetch.digest)
     if fetch.source.startswith("oci://"):
-        raise SourceError(f"{fetch.label}: OCI registries are not supported yet")
+        from . import oci
+
+        return oci.download(fetch.source, fetch.name, pin)
     from . import chartrepo
 
     return chartrepo.download(fetch.source, fetch.name, pin, fetch.token)
