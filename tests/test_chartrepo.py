@@ -165,20 +165,23 @@ def test_a_local_chart_gets_its_repository_dependency_from_the_store(
     install_dodo(root)
     write(root / "stacks/s/cache/Chart.yaml",
           "apiVersion: v2\nname: cache\nversion: 0.1.0\ndependencies:\n"
-          f"  - name: memcached\n    version: ~2.7.0\n    repository: {server.url}\n")
+          f"  - name: memcached\n    version: ~2.7.0\n    repository: {server.url}\n"
+          f"  - name: memcached\n    alias: sessions\n    version: 2.7.1\n"
+          f"    repository: {server.url}\n")
     write(root / "stacks/s/cache/templates/cm.yaml",
           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wrapper\n")
     write(root / "stacks/s/component.yaml",
           "name: s\nsubcomponents:\n  - {name: cache, type: helm, path: cache}\n")
     write(root / "stacks/s/config/common.yaml",
-          "subcomponents:\n  cache:\n    config:\n      memcached:\n        replicaCount: 5\n")
+          "subcomponents:\n  cache:\n    config:\n      memcached:\n        replicaCount: 5\n"
+          "      sessions:\n        replicaCount: 7\n")
     write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
     run = doit(root)
     assert run.returncode == 0, run.stderr
     assert f"fetch:{server.url}/memcached@2.7.1" in run.executed
     output = (root / "generated/c1/cache.yaml").read_text()
     assert "name: wrapper" in output and "kind: StatefulSet" in output
-    assert "replicas: 5" in output
+    assert "replicas: 5" in output and "replicas: 7" in output  # the alias is a second copy
     assert not (root / "stacks/s/cache/charts").exists()  # the user's chart is untouched
 
 
