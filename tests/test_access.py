@@ -19,14 +19,6 @@ from tests.test_sources import make_repo
 TOKEN = "tok-9f8e7d6c5b4a"
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("STACKYARD_CACHE", str(folder))
-    monkeypatch.delenv("STACKYARD_FROZEN", raising=False)
-    return folder
-
-
 @pytest.fixture
 def private(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A private git repository (a static component) and a private chart repository."""

@@ -18,14 +18,6 @@ EFK = {"elasticsearch": "1.26.0", "elasticsearch-curator": "1.4.0",
        "fluentd-elasticsearch": "2.0.7", "kibana": "2.3.0"}
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("STACKYARD_CACHE", str(folder))
-    monkeypatch.delenv("STACKYARD_FROZEN", raising=False)
-    return folder
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ChartServer]:
     server = ChartServer(tmp_path / "served")
@@ -247,8 +239,8 @@ def test_bad_remote_input_fails_clearly_and_keeps_the_output(
     assert not list(cache.rglob(".*"))  # no temp entries left in the store
 
 
-def test_a_changed_archive_is_a_digest_mismatch(tmp_path: Path, server: ChartServer,
-                                               cache: Path) -> None:
+def kured_fleet(tmp_path: Path, server: ChartServer) -> Path:
+    """One cluster with the kured chart from `server`, built once."""
     publish(server, SHARED_CHARTS / "kured")
     root = tmp_path / "fleet"
     install_dodo(root)
@@ -256,6 +248,12 @@ def test_a_changed_archive_is_a_digest_mismatch(tmp_path: Path, server: ChartSer
           f"  - {{name: k, type: helm, method: helm, source: {server.url}, path: kured}}\n")
     write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
     assert doit(root).returncode == 0
+    return root
+
+
+def test_a_changed_archive_is_a_digest_mismatch(tmp_path: Path, server: ChartServer,
+                                               cache: Path) -> None:
+    root = kured_fleet(tmp_path, server)
     before = snapshot(root / "generated")
     # the same version is published again with other content, and the store is gone
     changed = tmp_path / "kured"
@@ -297,13 +295,7 @@ def test_credentials_in_the_repository_url_are_sent_and_never_written(
 
 def test_frozen_refuses_an_unpinned_chart_and_fetches_nothing(
         tmp_path: Path, server: ChartServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    publish(server, SHARED_CHARTS / "kured")
-    root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
-          f"  - {{name: k, type: helm, method: helm, source: {server.url}, path: kured}}\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
-    assert doit(root).returncode == 0
+    root = kured_fleet(tmp_path, server)
     # the definition now asks for a version the lock has not seen
     write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
           f"  - {{name: k, type: helm, method: helm, source: {server.url}, path: kured,"

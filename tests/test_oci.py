@@ -13,14 +13,6 @@ from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, snapshot, write
 from tests.oci_registry import OciRegistry
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("STACKYARD_CACHE", str(folder))
-    monkeypatch.delenv("STACKYARD_FROZEN", raising=False)
-    return folder
-
-
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[OciRegistry]:
     registry = OciRegistry(tmp_path / "registry")

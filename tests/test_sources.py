@@ -24,15 +24,6 @@ from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, snapshot, write
 EFK_CHARTS = ("elasticsearch", "elasticsearch-curator", "fluentd-elasticsearch", "kibana")
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own store, never the real ~/.cache."""
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("STACKYARD_CACHE", str(folder))
-    monkeypatch.delenv("STACKYARD_FROZEN", raising=False)
-    return folder
-
-
 def git(repo: Path, *args: str) -> str:
     result = subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
                              "user.email=t@example.com", *args],
