@@ -227,6 +227,11 @@ def _flag(data: dict[str, Any], name: str, file: Path, key: str) -> bool:
 
 def load_environment(file: Path) -> Environment:
     """`environments/<cluster>.yaml`: the cluster is the file name, the stack is relative to it."""
+    return environment_from(file, load_file(file))
+
+
+def environment_from(file: Path, data: Any) -> Environment:
+    """An environment from its file's parsed YAML (which a plan cache may have kept)."""
     cluster = file.stem
     if not CLUSTER_NAME.match(cluster):
         raise StackyardError("a cluster name (the file name) may only use letters, digits, "
@@ -235,7 +240,6 @@ def load_environment(file: Path) -> Environment:
         raise StackyardError(f"{cluster!r} is the name of a doit command or of one of "
                              "Stackyard's own tasks (render, fetch, lock), so it cannot name a "
                              "cluster task; rename the file", file=file)
-    data = load_file(file)
     if not isinstance(data, dict):
         raise StackyardError(f"expected a mapping with `stack` and `layers`, got {_kind(data)}",
                              file=file)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path, PurePosixPath
@@ -19,6 +20,7 @@ from .definitions import (
     COMPONENT_FILES,
     config_files,
     environment_files,
+    environment_from,
     load_component,
     load_config_file,
     load_environment,
@@ -36,6 +38,7 @@ from .sources.redact import redact
 from .sources.resolver import Pin, Sources, ref_of
 from .sources.store import SourceError, TreeIds
 from .workspace import Workspace
+from .yamlio import load_file
 
 RESERVED_OUTPUTS = frozenset({PurePosixPath("kustomization.yaml")})
 _warned: set[str] = set()
@@ -80,12 +83,13 @@ class Watch:
     warnings: list[str] = field(default_factory=list)
 
 
-class ParsedLayers(Protocol):
-    """Parsed layer files kept between runs, by path and content digest."""
+class ParsedFiles(Protocol):
+    """Parsed layer and environment files kept between runs, by path and content digest
+    (None: not kept)."""
 
-    def get(self, path: str, digest: str) -> dict[str, Any] | None: ...
+    def get(self, path: str, digest: str) -> Any: ...
 
-    def put(self, path: str, digest: str, data: dict[str, Any]) -> None: ...
+    def put(self, path: str, digest: str, data: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class Planner:
     them."""
 
     def __init__(self, workspace: Workspace, files: FileState | None = None,
-                 parsed: ParsedLayers | None = None) -> None:
+                 parsed: ParsedFiles | None = None) -> None:
         self.workspace = workspace
         self.files = files or FileState()
         self.parsed = parsed
@@ -147,15 +151,22 @@ class Planner:
             self._file_digests[name] = self.files.file_digest(name)
         return self._file_digests[name]
 
+    def environment(self, file: Path) -> Environment:
+        """`environments/<cluster>.yaml`, its YAML kept in `parsed` like layer files."""
+        return environment_from(file, self._parsed(file, load_file))
+
     def _parse_layer(self, file: Path) -> dict[str, Any]:
-        """A layer file's normalised data, from `parsed` when its content is unchanged:
-        a change to a shared stack re-plans every cluster, but re-parses only that file."""
+        return self._parsed(file, load_config_file)
+
+    def _parsed(self, file: Path, parse: Callable[[Path], Any]) -> Any:
+        """`parse(file)`, from `parsed` when the file's content is unchanged: a change to
+        a shared stack re-plans every cluster, but re-parses only the changed file."""
         if self.parsed is None:
-            return load_config_file(file)
+            return parse(file)
         digest = self.file_digest(file)
         data = self.parsed.get(os.fspath(file), digest) if digest else None
         if data is None:
-            data = load_config_file(file)
+            data = parse(file)
             if digest:
                 self.parsed.put(os.fspath(file), digest, data)
         return data

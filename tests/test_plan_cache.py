@@ -1,4 +1,4 @@
-"""The plan cache: re-planning after a shared change re-parses only the changed layer."""
+"""The plan cache: re-planning after a shared change re-parses only the changed file."""
 
 from __future__ import annotations
 
@@ -43,16 +43,20 @@ def test_unchanged_layer_files_are_not_parsed_again(tmp_path: Path) -> None:
     assert namespaces(root) == {"c1": "c1", "c2": "c2"}
     rows = parsed_rows(root)
     c1_layer = str(root / "stacks/s/config/c1.yaml")
-    assert sorted(rows) == sorted(str(root / f"stacks/s/config/{n}.yaml")
-                                  for n in ("c1", "c2", "common"))
+    assert sorted(rows) == sorted([*(str(root / f"environments/{n}.yaml") for n in ("c1", "c2")),
+                                   *(str(root / f"stacks/s/config/{n}.yaml")
+                                     for n in ("c1", "c2", "common"))])
     # prove the stored parse is what a re-plan uses: plant another value for c1's layer
     planted = pickle.loads(rows[c1_layer])
     planted["subcomponents"]["app"]["namespace"] = "from-the-cache"
+    c2_environment = str(root / "environments/c2.yaml")
     with sqlite3.connect(cache_path(Workspace.at(root))) as connection:
         connection.execute("update layers set data = ? where path = ?",
                            (pickle.dumps(planted), c1_layer))
+        connection.execute("update layers set data = ? where path = ?",  # and no layers
+                           (pickle.dumps({"stack": "../stacks/s"}), c2_environment))
     write(root / "stacks/s/config/common.yaml", "subcomponents:\n  app:\n    namespace: b\n")
-    assert namespaces(root) == {"c1": "from-the-cache", "c2": "c2"}
+    assert namespaces(root) == {"c1": "from-the-cache", "c2": "b"}
     # a changed file is parsed again
     write(root / "stacks/s/config/c1.yaml", "subcomponents:\n  app:\n    namespace: new\n")
     assert namespaces(root) == {"c1": "new"}
