@@ -427,6 +427,11 @@ def _own_download(definition: ComponentDef, directory: Path) -> Pin | None:
     """A `method: helm` chart or `method: http` manifest that is not vendored."""
     if definition.type == "helm" and definition.method == "helm" \
             and not (directory / "helm_repos" / definition.name).is_dir():
+        for field, meaning in (("source", "the chart repository URL"), ("path", "the chart name")):
+            if not getattr(definition, field):
+                raise StackyardError(
+                    f"helm {definition.name!r} with method helm needs `{field}` ({meaning})",
+                    file=definition.file, key=join_key(definition.key, field))
         return ("chart", definition.source, definition.path, definition.version)
     if definition.type == "static" and definition.method.lower() == "http" \
             and not (directory / "components" / definition.name).is_dir():

@@ -211,6 +211,13 @@ def test_static_manifest_over_http(tmp_path: Path, server: ChartServer) -> None:
      "URL/broken/index.yaml is not a Helm repository index"),
     ("{name: a, type: helm, method: helm, source: 'http://127.0.0.1:9', path: kured}",
      "'a': cannot reach http://127.0.0.1:9/index.yaml"),
+    ("{name: a, type: helm, method: helm, source: URL}",
+     "subcomponents[0].path: helm 'a' with method helm needs `path` (the chart name)"),
+    ("{name: a, type: helm, method: helm, path: kured}",
+     "subcomponents[0].source: helm 'a' with method helm needs `source` (the chart "
+     "repository URL)"),
+    ("{name: a, type: helm, method: helm, source: 'oci://127.0.0.1:9/charts', path: kured}",
+     "'a': cannot list the versions of oci://127.0.0.1:9/charts/kured"),
     ("{name: a, type: static, method: http, source: URL/m/none.yaml}",
      "'a': HTTP 404 File not found from URL/m/none.yaml"),
     ("{name: a, type: static, method: http, source: URL/m/file.txt}",
