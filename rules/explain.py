@@ -45,14 +45,7 @@ def explain(previous: dict[str, Any] | None, node: PlanNode) -> list[str]:
             lines.append(f"{display_path(node.definition.file)}: "
                          f"{node.definition.key or 'top level'}: "
                          f"`{field}` changed from {old_definition.get(field)!r} to {value!r}")
-    old_inputs = previous.get("inputs", {})
-    for folder, digest in current["inputs"].items():
-        if folder not in old_inputs:
-            lines.append(f"now reads {folder}")
-        elif old_inputs[folder] != digest:
-            lines.append(f"the content of {folder} changed")
-    lines.extend(f"no longer reads {folder}" for folder in old_inputs
-                 if folder not in current["inputs"])
+    lines.extend(_input_changes(previous.get("inputs", {}), current["inputs"]))
     if "config" in current:
         lines.extend(_config_changes(previous.get("config") or {}, current["config"],
                                      node.layers))
@@ -61,6 +54,28 @@ def explain(previous: dict[str, Any] | None, node: PlanNode) -> list[str]:
                      "workspace")
     if len(lines) > _MAX_LINES:
         lines[_MAX_LINES:] = [f"... and {len(lines) - _MAX_LINES} more changes"]
+    return lines
+
+
+def _input_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Folders by content; a download (`<source>/<chart>@<version>`) whose pin moved is one
+    line, not an added and a removed input."""
+    def unpinned(label: str) -> str:
+        return label.rpartition("@")[0] or label
+
+    moved = {unpinned(label): label for label in old if label not in new}
+    lines = []
+    for label, digest in new.items():
+        if label in old:
+            if old[label] != digest:
+                lines.append(f"the content of {label} changed")
+        elif unpinned(label) in moved and "@" in label:
+            before = moved.pop(unpinned(label)).rpartition("@")[2]
+            lines.append(f"{unpinned(label)} moved from {before} to "
+                         f"{label.rpartition('@')[2]} (stacks.lock)")
+        else:
+            lines.append(f"now reads {label}")
+    lines.extend(f"no longer reads {label}" for label in moved.values())
     return lines
 
 

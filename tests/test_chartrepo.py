@@ -124,6 +124,8 @@ def test_a_new_version_is_used_only_after_relocking_and_rerenders_only_its_users
     assert f"{server.url} kibana: 2.3.0 -> 2.4.0" in relock.stdout
     pinned = {entry["chart"]: entry["resolved"] for entry in lock(root)["charts"]}
     assert pinned == {**EFK, "kibana": "2.4.0"}
+    info = doit(root, "info", "render:c1:efk/kibana").stdout
+    assert f"{server.url}/kibana moved from 2.3.0 to 2.4.0 (stacks.lock)" in info
     run = doit(root)
     assert run.returncode == 0, run.stderr
     assert sorted(run.renders) == ["render:c1:efk/kibana", "render:c2:efk/kibana"]
