@@ -293,11 +293,13 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                 f"stack {summary.stack})",
             verbosity=2,
         )
+    every_fetch = chosen("fetch")  # `doit fetch`: fill the store for the whole fleet
     for summary in fleet.summaries.values():  # fetch tasks named on the command line
         for node in summary.nodes:
             for fetch in node.fetches:
                 fetch_name = f"fetch:{fetch.label}"
-                if selected and fetch_name not in fetches and chosen(fetch_name):
+                if selected and fetch_name not in fetches and (every_fetch
+                                                               or chosen(fetch_name)):
                     fetches[fetch_name] = fetch
                     yield fetch_task(fetch, registry, summary.name, node.node_path)
     for cluster in retired_clusters(workspace, set(fleet.summaries)):
@@ -306,6 +308,6 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                    verbosity=2)
     yield Task("render", None, task_dep=every_render, has_subtask=True,
                doc="render every (cluster, component) pair into the workspace")
-    if fetches:
+    if fetches or every_fetch:
         yield Task("fetch", None, task_dep=list(fetches), has_subtask=True,
                    doc="download every chart and manifest the renders read into the store")
