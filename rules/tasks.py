@@ -12,7 +12,7 @@ import fnmatch
 import inspect
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,24 @@ _CHECK_SIGNATURE = inspect.Signature([
     inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD),
     inspect.Parameter("values", inspect.Parameter.POSITIONAL_OR_KEYWORD),
 ])
+
+
+class Call:
+    """A doit python-action with its arguments bound. Its signature is empty, so doit has
+    nothing to inspect or bind per task (for a plain function it runs inspect.signature
+    and bind_partial on every execution: ~0.1 ms, a second per 10,000 tasks)."""
+
+    __signature__ = inspect.Signature()
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self.function = function
+        self.args = args
+
+    def __call__(self) -> Any:
+        return self.function(*self.args)
+
+    def __str__(self) -> str:
+        return f"<{self.function.__name__}>"  # what `doit info` shows as the action
 
 
 class RenderCheck:
@@ -192,7 +210,7 @@ class FetchCheck:
 
 def fetch_task(fetch: Fetch, registry: PlanRegistry, cluster: str, node_path: str) -> Task:
     """Named by the download, so one task serves every cluster that reads it."""
-    action = (fetch_entry, (fetch, registry, cluster, node_path))
+    action = Call(fetch_entry, fetch, registry, cluster, node_path)
     return Task(f"fetch:{fetch.label}", [action], uptodate=[FetchCheck(fetch)],
                 doc=f"download {fetch.label} into the store", subtask_of="fetch", verbosity=2)
 
@@ -276,7 +294,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                 if fetch_name in fetches:
                     waits_for.append(fetch_name)
             yield Task(
-                name, [(render_node, (registry, cluster, node.node_path))],
+                name, [Call(render_node, registry, cluster, node.node_path)],
                 task_dep=waits_for,
                 uptodate=[RenderCheck(node.digest, registry, cluster, node.node_path)],
                 doc=f"render {node.type} {node.node_path!r} for {cluster}",
@@ -286,7 +304,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
         if current and not render_names and not chosen(cluster):
             continue
         yield Task(
-            cluster, [(assemble_cluster, (summary, workspace))], task_dep=render_names,
+            cluster, [Call(assemble_cluster, summary, workspace)], task_dep=render_names,
             uptodate=[ClusterCheck(summary, workspace)],
             clean=[(retire_cluster, (cluster, workspace))],
             doc=f"write generated/{cluster}/ ({len(summary.nodes)} components, "
