@@ -1,8 +1,8 @@
 """Rendered manifests by content digest, in one SQLite file beside doit's state.
 
-One row per distinct render instead of one file: on a disk where creating a file costs
-0.4 ms, a 10,000-render build saves seconds. Clusters whose inputs for a node are the
-same share its row. WAL mode lets doit's worker processes write while others read.
+One row per distinct render instead of one file (with its input record beside it, for
+`doit info`): one file to open per process instead of 20,000 files. Clusters whose inputs
+for a node are the same share its row. WAL mode lets doit's worker processes write while others read.
 """
 
 from __future__ import annotations
