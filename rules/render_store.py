@@ -2,7 +2,8 @@
 
 One row per distinct render instead of one file (with its input record beside it, for
 `doit info`): one file to open per process instead of 20,000 files. Clusters whose inputs
-for a node are the same share its row. WAL mode lets doit's worker processes write while others read.
+for a node are the same share its row. WAL mode lets doit's worker processes write while
+others read.
 """
 
 from __future__ import annotations

@@ -218,6 +218,8 @@ def test_static_manifest_over_http(tmp_path: Path, server: ChartServer) -> None:
      "URL/broken/index.yaml is not a Helm repository index"),
     ("{name: a, type: helm, method: helm, source: 'http://127.0.0.1:9', path: kured}",
      "'a': cannot reach http://127.0.0.1:9/index.yaml"),
+    ("{name: a, type: helm, method: helm, source: URL/evil, path: kured, version: ../../x}",
+     "'a': '../../x' is not a valid version (from URL/evil)"),
     ("{name: a, type: helm, method: helm, source: URL}",
      "subcomponents[0].path: helm 'a' with method helm needs `path` (the chart name)"),
     ("{name: a, type: helm, method: helm, path: kured}",
@@ -235,6 +237,8 @@ def test_bad_remote_input_fails_clearly_and_keeps_the_output(
         tmp_path: Path, server: ChartServer, cache: Path, entry: str, message: str) -> None:
     publish(server, SHARED_CHARTS / "kured")
     write(server.folder / "broken/index.yaml", "apiVersion: v1\nentries: [1, 2]\n")
+    write(server.folder / "evil/index.yaml", "apiVersion: v1\nentries:\n  kured:\n"
+          "  - {version: ../../x, digest: '00', urls: [x.tgz]}\n")
     root = tmp_path / "fleet"
     install_dodo(root)
     write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -68,11 +69,25 @@ class Fetch(NamedTuple):
         return access.token(self.token_variable)
 
 
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
 def chart_fetch(repository: str, chart: str, pin: ChartPin, token_variable: str = "") -> Fetch:
+    """The entry for a pinned chart. Names, versions and digests become parts of a store
+    path, and an index or a lock file may say anything: they are checked first."""
+    for what, value in (("chart name", chart), ("version", pin.version)):
+        if not _SAFE_NAME.match(value):
+            raise SourceError(f"{value!r} is not a valid {what} (from {redact(repository)})")
+    if not _SHA256.match(pin.digest):
+        raise SourceError(f"{pin.digest!r} is not a sha256 digest (chart {chart!r} "
+                          f"{pin.version} from {redact(repository)})")
     return Fetch("chart", repository, chart, pin.version, pin.digest, token_variable)
 
 
 def file_fetch(url: str, digest: str, token_variable: str = "") -> Fetch:
+    if digest and not _SHA256.match(digest):
+        raise SourceError(f"{digest!r} is not a sha256 digest (for {redact(url)})")
     return Fetch("file", url, "", "", digest, token_variable)
 
 
@@ -110,7 +125,6 @@ def ensure_all(fetches: tuple[Fetch, ...], where: dict[str, Any]) -> list[Path]:
 def resolve_chart(repository: str, chart: str, constraint: str, token_variable: str
                   ) -> ChartPin:
     """The version of `chart` that `constraint` picks now, and its archive's digest."""
-    token = Fetch("chart", repository, chart, "", "", token_variable).token
     if repository.startswith("oci://"):
         from . import oci
 
@@ -122,7 +136,7 @@ def resolve_chart(repository: str, chart: str, constraint: str, token_variable: 
         return pin
     from . import chartrepo
 
-    return chartrepo.resolve(repository, chart, constraint, token)
+    return chartrepo.resolve(repository, chart, constraint, access.token(token_variable))
 
 
 def download_file(url: str, token_variable: str) -> str:

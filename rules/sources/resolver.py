@@ -74,14 +74,16 @@ class Sources:
 
     def chart(self, repository: str, chart: str, constraint: str) -> Fetch:
         """A chart from an HTTP repository or OCI registry, pinned (not yet downloaded)."""
+        variable = self.token_variable(repository)
         pin = self.lock.chart(repository, chart, constraint)
-        if pin is None:
-            self._refuse_when_frozen(f"chart {chart!r} version {constraint or '(newest)'!r}")
-            pin = artifacts.resolve_chart(repository, chart, constraint,
-                                          self.token_variable(repository))
-            self.lock.pin_chart(repository, chart, constraint, pin)
-            self.lock.save()
-        return artifacts.chart_fetch(repository, chart, pin, self.token_variable(repository))
+        if pin is not None:
+            return artifacts.chart_fetch(repository, chart, pin, variable)
+        self._refuse_when_frozen(f"chart {chart!r} version {constraint or '(newest)'!r}")
+        pin = artifacts.resolve_chart(repository, chart, constraint, variable)
+        fetch = artifacts.chart_fetch(repository, chart, pin, variable)  # checked, then kept
+        self.lock.pin_chart(repository, chart, constraint, pin)
+        self.lock.save()
+        return fetch
 
     def file(self, url: str) -> Fetch:
         """A manifest to download; pinning it downloads it once, into the store."""
@@ -143,8 +145,11 @@ class Sources:
                     moved.append(f"{url} {ref}: {old[:12]} -> {(new or 'dropped')[:12]}")
                     self._repin(self.lock.pins, (url, ref), new)
             for (repository, chart, constraint), pin in sorted(self.lock.charts.items()):
+                variable = self.token_variable(repository)
                 fresh = None if was_redacted(repository) else artifacts.resolve_chart(
-                    repository, chart, constraint, self.token_variable(repository))
+                    repository, chart, constraint, variable)
+                if fresh is not None:
+                    artifacts.chart_fetch(repository, chart, fresh, variable)  # checks it
                 if fresh != pin:
                     what = " ".join(filter(None, (repository, chart, constraint)))
                     moved.append(f"{what}: {pin.version} -> "
