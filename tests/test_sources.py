@@ -362,6 +362,8 @@ def test_a_link_out_of_the_repository_is_refused(tmp_path: Path, cache: Path) ->
     ("sources:\n- source: x\n  ref: main\n",
      "stacks.lock: sources[0]: expected a mapping with string source, ref and commit"),
     ("sources: [\n", "stacks.lock: not valid YAML"),
+    ("sources:\n- {source: x, ref: main, commit: ../../etc}\n",
+     "stacks.lock: sources[0].commit: '../../etc' is not a full commit id"),
 ])
 def test_a_damaged_lock_file_is_a_clear_error(remote_stack: tuple[Path, Path, Path],
                                               text: str, message: str) -> None:

@@ -13,6 +13,7 @@ the same way, so a token never reaches the file and rotating one moves no pin.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ from ..errors import StackyardError
 from .redact import redact
 
 LOCK_NAME = "stacks.lock"
+_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")  # SHA-1 or SHA-256 object ids
 _HEADER = ("# stacks.lock: what each git ref, chart version and download resolved to\n"
            "# (see docs/sources.md). Written by Stackyard; re-resolve with `doit lock`.\n")
 
@@ -58,7 +60,11 @@ class LockFile:
                                  file=path) from None
         if not isinstance(data, dict) or not isinstance(data.get("sources", []), list):
             raise StackyardError("expected a mapping with a `sources` list", file=path)
-        for entry in _entries(data, "sources", ("source", "ref", "commit"), path):
+        for index, entry in enumerate(_entries(data, "sources", ("source", "ref", "commit"),
+                                               path)):
+            if not _COMMIT.match(entry["commit"]):
+                raise StackyardError(f"{entry['commit']!r} is not a full commit id",
+                                     file=path, key=f"sources[{index}].commit")
             lock.pins[(entry["source"], entry["ref"])] = entry["commit"]
         for entry in _entries(data, "charts",
                               ("repository", "chart", "version", "resolved", "digest"), path):
