@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +29,12 @@ def server(tmp_path: Path) -> Iterator[ChartServer]:
 
 def downloads(server: ChartServer, name: str) -> int:
     return sum(1 for path in server.requests if path.rsplit("/", 1)[-1] == name)
+
+
+def temp_entries(cache: Path) -> list[Path]:
+    """Temp files or folders left in the store (entries are written as `.<name>.*` beside
+    their place, then renamed)."""
+    return [*cache.glob("charts/*/.*"), *cache.glob("files/.*"), *cache.glob("tmp/*")]
 
 
 def efk_fleet(root: Path, repository: str, clusters: tuple[str, ...] = ("c1", "c2")) -> None:
@@ -254,7 +262,7 @@ def test_bad_remote_input_fails_clearly_and_keeps_the_output(
     assert message.replace("URL/", f"{server.url}/") in run.stdout + run.stderr, run.stderr
     assert "Traceback" not in run.stderr
     assert snapshot(root / "generated") == before
-    assert not list(cache.rglob(".*"))  # no temp entries left in the store
+    assert temp_entries(cache) == []
 
 
 def kured_fleet(tmp_path: Path, server: ChartServer) -> Path:
@@ -325,3 +333,21 @@ def test_frozen_refuses_an_unpinned_chart_and_fetches_nothing(
     assert ("stacks/s/component.yaml: subcomponents[0]: 'k': chart 'kured' version '1.1.1' "
             "is not pinned in stacks.lock and STACKYARD_FROZEN is set") in run.stderr, run.stderr
     assert server.requests == []
+
+
+def test_two_builds_sharing_the_store_download_each_archive_once(
+        tmp_path: Path, server: ChartServer, cache: Path) -> None:
+    archives = [publish(server, SHARED_CHARTS / chart) for chart in EFK]
+    roots = [tmp_path / "fleet-a", tmp_path / "fleet-b"]
+    for root in roots:
+        efk_fleet(root, server.url)
+    builds = [subprocess.Popen([sys.executable, "-m", "doit", "-n", "2"], cwd=root,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for root in roots]
+    for build in builds:
+        out, err = build.communicate(timeout=600)
+        assert build.returncode == 0, out + err
+    assert [downloads(server, archive.name) for archive in archives] == [1, 1, 1, 1]
+    assert (roots[0] / "generated/c1/kibana.yaml").read_bytes() == (
+        roots[1] / "generated/c2/kibana.yaml").read_bytes()
+    assert temp_entries(cache) == []
