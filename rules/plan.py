@@ -26,17 +26,17 @@ from .definitions import (
     load_environment,
 )
 from .digest import digest_value
+from .downloads import node_downloads
 from .errors import StackyardError, join_key, locate, warn
 from .filestate import FileState
 from .layering import child_layers, is_disabled, merge_config
 from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
-from .renderers.helm import chart_dir, remote_dependencies
 from .sources.access import ACCESS_FILE
 from .sources.artifacts import Fetch
 from .sources.redact import redact
 from .sources.resolver import Pin, Sources, ref_of
-from .sources.store import SourceError, TreeIds
+from .sources.store import TreeIds
 from .workspace import Workspace
 from .yamlio import load_file
 
@@ -200,33 +200,10 @@ class Planner:
 
     def downloads(self, definition: ComponentDef, directory: Path, checkout: Path | None
                   ) -> tuple[tuple[Fetch, ...], dict[Pin, str]]:
-        """What a node reads from chart repositories or over http, pinned by the lock, and
-        those pins: once per process.
-
-        A `method: helm` chart or `method: http` manifest that is not vendored is the
-        node's own content (`Fetch.own`); a local or git chart may need repository
-        dependencies that it does not carry in `charts/`.
-        """
+        """`node_downloads`, once per process per (definition, folder)."""
         key = (id(definition), directory)
         if key not in self._downloads:
-            own = _own_download(definition, directory)
-            if own is not None:
-                requests = [own]
-            elif definition.type == "helm":
-                chart = chart_dir(definition, directory, checkout)
-                requests = [("chart", *dependency) for dependency in remote_dependencies(chart)]
-            else:
-                requests = []
-            fetches, pins = [], {}
-            for request in requests:
-                try:
-                    fetches.append(self.sources.fetch(request)._replace(own=request is own))
-                except SourceError as err:
-                    raise StackyardError(f"{definition.name!r}: {err}", file=definition.file,
-                                         key=definition.key) from None
-                pin = (request[0], redact(request[1]), *request[2:])
-                pins[pin] = self.sources.pinned(pin) or ""
-            self._downloads[key] = (tuple(fetches), pins)
+            self._downloads[key] = node_downloads(self.sources, definition, directory, checkout)
         return self._downloads[key]
 
     def display(self, path: Path) -> str:
@@ -421,27 +398,6 @@ class _ClusterWalk:
                     self.warn(locate(f"{visit.node_path!r} has no subcomponent named "
                                      f"{name!r}; this config is unused", file=layer.file,
                                      key=key))
-
-
-def _own_download(definition: ComponentDef, directory: Path) -> Pin | None:
-    """A `method: helm` chart or `method: http` manifest that is not vendored."""
-    if definition.type == "helm" and definition.method == "helm" \
-            and not (directory / "helm_repos" / definition.name).is_dir():
-        for field, meaning in (("source", "the chart repository URL"), ("path", "the chart name")):
-            if not getattr(definition, field):
-                raise StackyardError(
-                    f"helm {definition.name!r} with method helm needs `{field}` ({meaning})",
-                    file=definition.file, key=join_key(definition.key, field))
-        return ("chart", definition.source, definition.path, definition.version)
-    if definition.type == "static" and definition.method.lower() == "http" \
-            and not (directory / "components" / definition.name).is_dir():
-        if not definition.source.lower().endswith((".yaml", ".yml")):
-            raise StackyardError(
-                f"static {definition.name!r} with method http needs the URL of a .yaml or "
-                f".yml file, not {redact(definition.source)!r}",
-                file=definition.file, key=join_key(definition.key, "source"))
-        return ("file", definition.source)
-    return None
 
 
 @cache
