@@ -29,9 +29,20 @@ def cluster_dir(cluster: str, workspace: Workspace) -> Path:
 
 
 def read_provenance(folder: Path) -> dict[str, Any]:
+    return _parse_provenance(_read(folder / PROVENANCE))
+
+
+def _read(path: Path) -> bytes | None:
     try:
-        data = json.loads((folder / PROVENANCE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _parse_provenance(raw: bytes | None) -> dict[str, Any]:
+    try:
+        data = json.loads(raw) if raw is not None else {}
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -39,10 +50,12 @@ def read_provenance(folder: Path) -> dict[str, Any]:
 def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
     """Bring `generated/<cluster>/` in line with the plan; returns what doit stores."""
     folder = cluster_dir(plan.name, workspace)
-    previous = read_provenance(folder).get("files", {})
+    old_provenance = _read(folder / PROVENANCE)
+    previous = _parse_provenance(old_provenance).get("files", {})
     files: dict[str, dict[str, Any]] = {}
+    prefix = f"{folder}{os.sep}"
     for node in plan.nodes:
-        target = folder / node.output
+        target = prefix + node.output
         before = previous.get(node.output, {})
         size = _size(target)
         if before.get("digest") != node.digest or size is None or size != before.get("bytes"):
@@ -55,7 +68,9 @@ def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
         _remove(folder, stale)
     if _resources(files) != _resources(previous) or not (folder / KUSTOMIZATION).is_file():
         _write_if_changed(folder / KUSTOMIZATION, kustomization(files))
-    _write_if_changed(folder / PROVENANCE, provenance(plan, files))
+    new_provenance = provenance(plan, files)
+    if new_provenance != old_provenance:  # read once above, not again
+        write_atomic(folder / PROVENANCE, new_provenance)
     return {"digest": plan.digest}
 
 
@@ -132,9 +147,9 @@ def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
     return ("{\n" + "\n".join(lines) + '\n  "files": {\n' + body + "\n  }\n}\n").encode()
 
 
-def _size(path: Path) -> int | None:
+def _size(path: str) -> int | None:
     try:
-        return path.stat().st_size
+        return os.stat(path).st_size
     except OSError:
         return None
 
