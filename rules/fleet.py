@@ -17,6 +17,7 @@ from .errors import StackyardError
 from .lock_task import LOCK_TASK, lock_task
 from .plan_cache import Fleet, load_fleet
 from .progress import ProgressReporter
+from .runner import use_queue_ahead_runner
 from .tasks import fleet_tasks
 from .workspace import Workspace
 
@@ -73,6 +74,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 raise InvalidDodoFile(str(err)) from None
             if invocation.executes_tasks:
                 signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+                use_queue_ahead_runner()
                 _drop_unused_renders(fleet, workspace)
             yield from fleet_tasks(fleet, workspace, prune=invocation.executes_tasks,
                                    selected=invocation.selected)

@@ -1,0 +1,98 @@
+"""`QueueAheadRunner`: a worker takes its next task while the main process is still busy
+with the previous result, and doit's semantics (dependencies, failures) are unchanged.
+
+Each test writes a small dodo.py and runs the real `doit -n` on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.doit_runner import doit, write
+
+# The main process reports each success slowly (0.5 s); every task records whether the
+# report of the first task had finished when it started.
+DODO = """
+import time
+from pathlib import Path
+from doit.reporter import ConsoleReporter
+from rules.runner import use_queue_ahead_runner
+
+if {queue_ahead}:
+    use_queue_ahead_runner()
+HERE = Path(__file__).parent
+
+
+class SlowReporter(ConsoleReporter):
+    def add_success(self, task):
+        super().add_success(task)
+        if task.name == "t0":
+            time.sleep(0.5)
+            (HERE / "t0-reported").touch()
+
+
+DOIT_CONFIG = {{"reporter": SlowReporter, "backend": "json", "dep_file": str(HERE / "db.json")}}
+
+
+def started(name):
+    reported = (HERE / "t0-reported").exists()
+    (HERE / f"{{name}}.started").write_text("after" if reported else "before")
+    if name == "{failing}":
+        return False
+
+
+def task_t():
+    for n in range(4):
+        yield {{"basename": f"t{{n}}", "actions": [(started, (f"t{{n}}",))],
+               "verbosity": 2}}
+    yield {{"basename": "last", "actions": [(started, ("last",))],
+           "task_dep": [f"t{{n}}" for n in range(4)], "verbosity": 2}}
+"""
+
+
+def _fleet(tmp_path: Path, *, queue_ahead: bool, failing: str = "") -> Path:
+    write(tmp_path / "dodo.py", DODO.format(queue_ahead=queue_ahead, failing=failing))
+    return tmp_path
+
+
+def _started(root: Path, name: str) -> str:
+    return (root / f"{name}.started").read_text()
+
+
+def test_next_task_starts_while_main_process_reports(tmp_path: Path) -> None:
+    root = _fleet(tmp_path, queue_ahead=True)
+    run = doit(root, "-n", "1")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _started(root, "t1") == "before"  # queued ahead: did not wait for t0's report
+    assert _started(root, "last") == "after"  # waits for its dependencies, as in doit
+
+
+def test_doit_runner_waits_for_each_report(tmp_path: Path) -> None:
+    """The same dodo with doit's own runner: the difference the test above detects."""
+    root = _fleet(tmp_path, queue_ahead=False)
+    run = doit(root, "-n", "1")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _started(root, "t1") == "after"
+
+
+def _outcome(tmp_path: Path, *, queue_ahead: bool, continue_: bool) -> tuple[int, set[str]]:
+    root = _fleet(tmp_path / str(queue_ahead), queue_ahead=queue_ahead, failing="t1")
+    run = doit(root, "-n", "2", *(["--continue"] if continue_ else []))
+    assert "TaskFailed - taskid:t1" in run.stdout, run.stdout + run.stderr
+    return run.returncode, {p.stem for p in root.glob("*.started")}
+
+
+@pytest.mark.parametrize("continue_", [False, True])
+def test_failure_handled_as_by_doit(tmp_path: Path, continue_: bool) -> None:
+    """Exit status and which tasks ran match doit's own runner. Tasks already queued when
+    a task fails still run: doit's runner, too, finishes tasks that were under way."""
+    ours = _outcome(tmp_path, queue_ahead=True, continue_=continue_)
+    assert ours[0] != 0
+    assert "last" not in ours[1]  # depends on the failed task
+    if continue_:
+        assert ours == _outcome(tmp_path, queue_ahead=False, continue_=continue_)
+        assert ours[1] == {"t0", "t1", "t2", "t3"}
+    else:
+        assert ours[0] == _outcome(tmp_path, queue_ahead=False, continue_=continue_)[0]
