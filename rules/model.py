@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from .sources.artifacts import Fetch
@@ -90,7 +90,9 @@ class PlanNode:
     node_path: str
     definition: ComponentDef
     physical_dir: Path
-    logical_dir: PurePosixPath
+    logical_dir: str
+    """The output folder relative to `generated/<cluster>/` as a prefix: "" at the top,
+    "web/" below (strings: planning makes 10,000 of them)."""
     config: MergedConfig
     inputs: tuple[tuple[str, str], ...]
     """(folder, content digest) of every input tree the renderer reads."""
@@ -106,6 +108,6 @@ class PlanNode:
     """The config layers of this node, highest first (to explain a change)."""
 
     @cached_property
-    def output(self) -> PurePosixPath:
-        """Output file relative to `generated/<cluster>/` (Fabrikate §4.2)."""
-        return self.logical_dir / f"{self.definition.name}.yaml"
+    def output(self) -> str:
+        """Output file relative to `generated/<cluster>/` (Fabrikate §4.2), '/'-separated."""
+        return f"{self.logical_dir}{self.definition.name}.yaml"

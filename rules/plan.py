@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 from .definitions import (
@@ -40,7 +40,7 @@ from .sources.store import TreeIds
 from .workspace import Workspace
 from .yamlio import load_file
 
-RESERVED_OUTPUTS = frozenset({PurePosixPath("kustomization.yaml")})
+RESERVED_OUTPUTS = frozenset({"kustomization.yaml"})
 _warned: set[str] = set()
 
 
@@ -63,7 +63,7 @@ class ClusterPlan:
     @property
     def digest(self) -> str:
         """Changes when any output file's name or content would change."""
-        return digest_value(sorted((str(n.output), n.digest) for n in self.nodes))
+        return digest_value(sorted((n.output, n.digest) for n in self.nodes))
 
 
 @dataclass
@@ -96,7 +96,7 @@ class ParsedFiles(Protocol):
 class _Visit:
     definition: ComponentDef
     directory: Path
-    logical: PurePosixPath
+    logical: str
     node_path: str
     layers: tuple[Layer, ...]
     ancestors: tuple[Path, ...]
@@ -119,6 +119,21 @@ class Planner:
         self._inputs: dict[tuple[int, Path], tuple[tuple[Path, ...],
                                                    tuple[tuple[str, str], ...], str]] = {}
         self._downloads: dict[tuple[int, Path], tuple[tuple[Fetch, ...], dict[Pin, str]]] = {}
+        self._folders: dict[Path, Path] = {}
+        self._children: dict[tuple[Path, str, str], Path] = {}
+
+    def folder(self, path: Path) -> Path:
+        """One Path object per folder for the whole process: the many dicts keyed by folder
+        then match by identity, without comparing paths part by part."""
+        return self._folders.setdefault(path, path)
+
+    def child_folder(self, parent: Path, source: str, path: str) -> Path:
+        """`<parent>/<source>/<path>`, normalised, once per process."""
+        key = (parent, source, path)
+        if key not in self._children:
+            self._children[key] = self.folder(Path(os.path.normpath(
+                parent / (source or ".") / path.lstrip("/"))))
+        return self._children[key]
 
     def layer(self, directory: Path, name: str) -> tuple[tuple[Path, Path], Layer | None]:
         """The files `config/<name>.yaml|json` that may exist, and the layer if one does.
@@ -254,7 +269,7 @@ class _ClusterWalk:
 
     def run(self) -> ClusterPlan:
         environment = self.environment
-        directory = environment.stack_dir
+        directory = self.planner.folder(environment.stack_dir)
         if environment.remote_stack is not None:
             directory = self._git(environment.remote_stack)
         stack_dir = directory
@@ -269,7 +284,7 @@ class _ClusterWalk:
         if environment.config is not None:
             inherited = (Layer(self.workspace.display(environment.file), "config",
                                environment.config),)
-        queue = deque([_Visit(root, directory, PurePosixPath("."), root.name, inherited + own,
+        queue = deque([_Visit(root, directory, "", root.name, inherited + own,
                               (directory,))])
         nodes: list[PlanNode] = []
         layer_names = set(self.planner.config_files(stack_dir)) | set(
@@ -314,15 +329,15 @@ class _ClusterWalk:
     def _git_component(self, parent: Path, entry: ComponentDef) -> Path:
         """`<parent>/components/<name>/<path>` when vendored (Fabrikate's `fab install`
         layout), else the entry's `source`/`path` fetched into the store."""
-        vendored = parent / "components" / entry.name
+        vendored = self.planner.child_folder(parent, f"components/{entry.name}", "")
         if vendored.is_dir():
-            return Path(os.path.normpath(vendored / entry.path.lstrip("/")))
+            return self.planner.child_folder(vendored, "", entry.path)
         return self._git(entry)
 
     def _git(self, entry: ComponentDef) -> Path:
         """The entry's `source`/`path` from the store, at the commit the lock pins."""
         sources = self.planner.sources
-        directory = sources.directory(entry)
+        directory = self.planner.folder(sources.directory(entry))
         pin = ("git", redact(entry.source), ref_of(entry))
         self.watch.pins[pin] = sources.pinned(pin) or ""
         return directory
@@ -343,14 +358,13 @@ class _ClusterWalk:
         if entry.method == "git":
             directory = self._git_component(parent.directory, entry)
         else:
-            directory = Path(os.path.normpath(
-                parent.directory / (entry.source or ".") / entry.path.lstrip("/")))
+            directory = self.planner.child_folder(parent.directory, entry.source, entry.path)
         if directory in parent.ancestors:
             raise StackyardError(
                 f"subcomponent {entry.name!r} points at {self.workspace.display(directory)}, "
                 "which is one of its own ancestors (a cycle)", file=entry.file, key=entry.key)
         definition = self._load(directory)
-        return _Visit(definition, directory, parent.logical / entry.name, node_path,
+        return _Visit(definition, directory, f"{parent.logical}{entry.name}/", node_path,
                       inherited + self._own_layers(directory), (*parent.ancestors, directory))
 
     def _plan_node(self, visit: _Visit) -> PlanNode:
@@ -408,7 +422,7 @@ def _component_candidates(directory: Path) -> tuple[Path, ...]:
 
 def _check_outputs(nodes: list[PlanNode], environment: Environment) -> None:
     """Fabrikate let two nodes overwrite one file; here that is an error."""
-    owners: dict[PurePosixPath, PlanNode] = {}
+    owners: dict[str, PlanNode] = {}
     for node in nodes:
         if node.output in RESERVED_OUTPUTS:
             raise StackyardError(f"component {node.node_path!r} would write {node.output}, "

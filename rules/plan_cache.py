@@ -64,7 +64,7 @@ class ClusterSummary:
             stack=_stack_name(environment, workspace),
             layers=(*environment.layers, "common"),
             digest=plan.digest,
-            nodes=tuple(NodeSummary(n.node_path, n.digest, str(n.output), n.definition.type,
+            nodes=tuple(NodeSummary(n.node_path, n.digest, n.output, n.definition.type,
                                     tuple(f._replace(source=redact(f.source)) for f in n.fetches))
                         for n in plan.nodes),
         )

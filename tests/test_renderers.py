@@ -122,7 +122,7 @@ def test_remote_component_read_from_vendored_components(tmp_path: Path) -> None:
           "name: x\ntype: static\npath: m\n")
     write(tmp_path / "stacks/s/components/remote/defs/x/m/a.yaml", "kind: A\n")
     found = nodes(tmp_path)
-    assert found["s/remote"].output == Path("remote/x.yaml")
+    assert found["s/remote"].output == "remote/x.yaml"
     assert render(tmp_path, found["s/remote"]) == b"---\nkind: A\n\n"
 
 
