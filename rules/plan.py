@@ -75,7 +75,8 @@ class Watch:
     adding another cluster's layer file beside them leaves this cluster's plan valid.
     """
 
-    files: set[Path] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
+    """Paths as strings: a cluster watches ~150 files, 75,000 in a fleet of 500."""
     trees: set[Path] = field(default_factory=set)
     pins: dict[Pin, str] = field(default_factory=dict)
     """Every pin of the lock the plan used (git commits, chart versions, downloads): a moved
@@ -114,7 +115,7 @@ class Planner:
         self._file_digests: dict[str, str | None] = {}
         self._config_files: dict[Path, dict[str, Path]] = {}
         self._tree_digests: dict[Path, str | None] = {}
-        self._layers: dict[tuple[Path, str], tuple[tuple[Path, Path], Layer | None]] = {}
+        self._layers: dict[tuple[Path, str], tuple[tuple[str, str], Layer | None]] = {}
         self._displayed: dict[Path, str] = {}
         self._inputs: dict[tuple[int, Path], tuple[tuple[Path, ...],
                                                    tuple[tuple[str, str], ...], str]] = {}
@@ -135,15 +136,15 @@ class Planner:
                 parent / (source or ".") / path.lstrip("/"))))
         return self._children[key]
 
-    def layer(self, directory: Path, name: str) -> tuple[tuple[Path, Path], Layer | None]:
+    def layer(self, directory: Path, name: str) -> tuple[tuple[str, str], Layer | None]:
         """The files `config/<name>.yaml|json` that may exist, and the layer if one does.
 
         Shared by every cluster that uses the folder and the layer name.
         """
         key = (directory, name)
         if key not in self._layers:
-            config = directory / "config"
-            candidates = (config / f"{name}.yaml", config / f"{name}.json")
+            config = f"{directory}/config"
+            candidates = (f"{config}/{name}.yaml", f"{config}/{name}.json")
             file = self.config_files(directory).get(name)
             layer = None
             if file is not None:
@@ -192,7 +193,7 @@ class Planner:
         return Sources(self.workspace.root)
 
     def plan(self, environment: Environment) -> tuple[ClusterPlan, Watch]:
-        watch = Watch(files={environment.file})
+        watch = Watch(files={os.fspath(environment.file)})
         return _ClusterWalk(self, environment, watch).run(), watch
 
     def inputs(self, renderer: Renderer, definition: ComponentDef, directory: Path,
@@ -314,7 +315,7 @@ class _ClusterWalk:
         self.watch.files.update(candidates)
         access_file = candidates[-1]
         if self.planner.file_digest(access_file) is not None:
-            self.planner.sources.access.register(access_file)
+            self.planner.sources.access.register(Path(access_file))
         return load_component(directory)
 
     def _own_layers(self, directory: Path) -> tuple[Layer, ...]:
@@ -415,9 +416,9 @@ class _ClusterWalk:
 
 
 @cache
-def _component_candidates(directory: Path) -> tuple[Path, ...]:
+def _component_candidates(directory: Path) -> tuple[str, ...]:
     """`component.yaml`, `component.json`, then `access.yaml`."""
-    return (*(directory / name for name in COMPONENT_FILES), directory / ACCESS_FILE)
+    return tuple(f"{directory}/{name}" for name in (*COMPONENT_FILES, ACCESS_FILE))
 
 
 def _check_outputs(nodes: list[PlanNode], environment: Environment) -> None:

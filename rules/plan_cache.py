@@ -202,7 +202,7 @@ def _observe(watch: Watch, planner: Planner) -> _Seen:
     change ~0.1 s)."""
     file_digest = planner.file_digest
     return _Seen(
-        files={name: file_digest(name) for name in map(os.fspath, watch.files)},
+        files={name: file_digest(name) for name in watch.files},
         trees={os.fspath(p): planner.tree_digest(p) for p in watch.trees},
         pins=dict(watch.pins),
         warnings=tuple(watch.warnings),
