@@ -8,10 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.doit_runner import doit, install_dodo, write
 
 
-def test_sigterm_keeps_finished_clusters(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [(), ("-n", "2")], ids=["serial", "n2"])
+def test_sigterm_keeps_finished_clusters(tmp_path: Path, parallel: tuple[str, ...]) -> None:
     install_dodo(tmp_path)
     write(tmp_path / "stacks/quick/component.yaml", "name: quick\ntype: static\npath: m\n")
     write(tmp_path / "stacks/quick/m/a.yaml", "kind: A\n")
@@ -20,7 +23,7 @@ def test_sigterm_keeps_finished_clusters(tmp_path: Path) -> None:
     write(tmp_path / "stacks/slow/m/b.yaml", "kind: B\n")
     write(tmp_path / "environments/a-quick.yaml", "stack: ../stacks/quick\n")
     write(tmp_path / "environments/b-slow.yaml", "stack: ../stacks/slow\n")
-    process = subprocess.Popen([sys.executable, "-m", "doit"], cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-m", "doit", *parallel], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     finished = tmp_path / "generated/a-quick/provenance.json"
     deadline = time.monotonic() + 60
