@@ -39,7 +39,6 @@ class QueueAheadRunner(MRunner):
                 if job is None:
                     exhausted = True
                 elif job.type is JobHold.type:  # nothing ready until a result arrives
-                    self.free_proc = 0
                     return
                 else:
                     job_q.put(job)
@@ -63,8 +62,8 @@ class QueueAheadRunner(MRunner):
                 dispatched -= 1
                 self._process_result(node, node.task, result)
                 dispatch(node)
-                if not dispatched and not exhausted:
-                    raise RuntimeError("doit has tasks left but none ready (a cycle?)")
+            if not exhausted:
+                raise RuntimeError("doit has tasks left but none is ready (a cycle?)")
         except (SystemExit, KeyboardInterrupt, Exception):
             for worker in workers:
                 worker.terminate()
