@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from rules.errors import StackyardError
 from rules.model import PlanNode
 from rules.plan import plan_cluster
 from rules.renderers import REGISTRY
+from rules.renderers.helm import HelmRenderer
 from rules.workspace import Workspace
 from tests.doit_runner import doit, install_dodo, link_chart, write
 
@@ -165,3 +167,8 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
     found = nodes(tmp_path)
     assert list(found) == ["infra"]
     assert render(tmp_path, found["infra"]) == b"---\nkind: A\n\n"
+
+
+def test_helm_renderer_version_names_the_installed_sdk() -> None:
+    """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
+    assert HelmRenderer().version == f"1+helm-python-sdk-{version('helm-python-sdk')}"
