@@ -45,9 +45,12 @@ class QueueAheadRunner(MRunner):
                     dispatched += 1
 
         dispatch(None)
+        # As many workers as asked for, unless the whole run has fewer tasks: tasks that
+        # wait for the first ones (downloads) still need every worker later.
+        count = min(self.num_process, dispatched) if exhausted else self.num_process
         workers = [self.Child(target=self.execute_task_subprocess,
                               args=(job_q, result_q, self.reporter.__class__))
-                   for _ in range(min(self.num_process, dispatched))]
+                   for _ in range(count)]
         for worker in workers:
             worker.start()
         try:

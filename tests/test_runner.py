@@ -96,3 +96,38 @@ def test_failure_handled_as_by_doit(tmp_path: Path, continue_: bool) -> None:
         assert ours[1] == {"t0", "t1", "t2", "t3"}
     else:
         assert ours[0] == _outcome(tmp_path, queue_ahead=False, continue_=continue_)[0]
+
+
+DEPENDENT_DODO = """
+import os, time
+from pathlib import Path
+from rules.runner import use_queue_ahead_runner
+
+use_queue_ahead_runner()
+HERE = Path(__file__).parent
+DOIT_CONFIG = {"backend": "json", "dep_file": str(HERE / "db.json")}
+
+
+def work(name):
+    time.sleep(0.3)
+    (HERE / f"{name}.pid").write_text(str(os.getpid()))
+
+
+def task_first():
+    return {"actions": [(work, ("first",))]}
+
+
+def task_then():
+    for n in range(4):
+        yield {"name": str(n), "actions": [(work, (f"then{n}",))], "task_dep": ["first"]}
+"""
+
+
+def test_every_worker_starts_when_first_tasks_hold_the_rest(tmp_path: Path) -> None:
+    """Only one task is ready at the start (a download all renders wait for): the other
+    worker must still be there for the tasks it unblocks."""
+    write(tmp_path / "dodo.py", DEPENDENT_DODO)
+    run = doit(tmp_path, "-n", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    pids = {(tmp_path / f"then{n}.pid").read_text() for n in range(4)}
+    assert len(pids) == 2
