@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 
 ENGINE_GOGC = "400"
+_engine: ModuleType | None = None
 
 
 def engine() -> ModuleType:
@@ -45,8 +46,11 @@ def engine() -> ModuleType:
     at 400 a serial build is ~20% faster and two workers scale 1.7x instead of 1.4x, for
     a few MB more heap. A GOGC set by the user wins; Go reads it when the library loads.
     """
-    os.environ.setdefault("GOGC", ENGINE_GOGC)
-    return importlib.import_module("helm_python")
+    global _engine
+    if _engine is None:  # set only once the import finished (`-P thread` races here)
+        os.environ.setdefault("GOGC", ENGINE_GOGC)
+        _engine = importlib.import_module("helm_python")
+    return _engine
 
 
 def chart_dir(definition: ComponentDef, directory: Path, checkout: Path | None = None) -> Path:
@@ -142,13 +146,9 @@ class HelmRenderer:
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:
         definition = node.definition
         where = {"file": definition.file, "key": definition.key}
-        chart = chart_dir(definition, node.physical_dir, node.checkout)
-        fetched = artifacts.ensure_all(node.fetches, where)
-        if not (chart / "Chart.yaml").is_file():
-            raise StackyardError(f"no Helm chart at {workspace.display(chart)}", **where)
-        dependencies = {f.name: path for f, path in zip(node.fetches, fetched, strict=True)
-                        if not f.own}
-        loaded = self._load(chart, node.inputs_digest, workspace, where, dependencies)
+        loaded = self._charts.get(node.inputs_digest)
+        if loaded is None:  # else loaded by an earlier render: same chart, same inputs
+            loaded = self._load(node, workspace, where)
         namespace = node.config.namespace or "default"
         helm_python = engine()
         try:
@@ -160,14 +160,19 @@ class HelmRenderer:
             crds = self._crds(node.inputs_digest, loaded)
         except helm_python.HelmError as err:
             raise StackyardError(
-                f"helm template failed for chart {workspace.display(chart)}: "
+                f"helm template failed for chart {self._display(node, workspace)}: "
                 f"{' '.join(err.detail.split())}", **where) from err
         try:
             documents = manifests.collect(templates, crds)
         except manifests.InvalidManifest as err:
-            raise StackyardError(f"chart {workspace.display(chart)}: {err}", **where) from err
+            raise StackyardError(f"chart {self._display(node, workspace)}: {err}",
+                                 **where) from err
         inject = node.config.namespace if node.config.inject_namespace else None
         return manifests.join(documents, inject or None)
+
+    @staticmethod
+    def _display(node: PlanNode, workspace: Workspace) -> str:
+        return workspace.display(chart_dir(node.definition, node.physical_dir, node.checkout))
 
     def _crds(self, digest: str, loaded: helm_python.Chart) -> list[dict[str, str]]:
         """A chart's `crds/` files do not depend on values: read them once per chart."""
@@ -175,14 +180,21 @@ class HelmRenderer:
             self._chart_crds[digest] = loaded.crds
         return self._chart_crds[digest]
 
-    def _load(self, chart: Path, digest: str, workspace: Workspace, where: dict[str, Any],
-              fetched: dict[str, Path]) -> helm_python.Chart:
-        cached = self._charts.get(digest)
-        if cached is not None:
-            return cached
+    def _load(self, node: PlanNode, workspace: Workspace, where: dict[str, Any]
+              ) -> helm_python.Chart:
+        """The node's chart, its downloads ensured and its dependencies in place; kept by
+        input digest, so the many renders of one chart skip all of this."""
+        definition = node.definition
+        chart = chart_dir(definition, node.physical_dir, node.checkout)
+        fetched = artifacts.ensure_all(node.fetches, where)
+        if not (chart / "Chart.yaml").is_file():
+            raise StackyardError(f"no Helm chart at {workspace.display(chart)}", **where)
+        dependencies = {f.name: path for f, path in zip(node.fetches, fetched, strict=True)
+                        if not f.own}
+        digest = node.inputs_digest
         helm_python = engine()
         try:
-            ready = self._with_dependencies(chart, digest, workspace, where, fetched)
+            ready = self._with_dependencies(chart, digest, workspace, where, dependencies)
             loaded = helm_python.Chart.load(ready)
         except helm_python.HelmError as err:
             raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
