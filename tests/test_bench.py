@@ -1,0 +1,35 @@
+"""The fleet benchmark itself runs and judges its scenarios (no timing is asserted here:
+speed is measured by running the bench, not by tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.doit_runner import REPO
+
+
+def test_bench_runs_every_scenario_with_exact_render_counts(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "fleet.py"), "--clusters", "4",
+         "--components", "3", "--base", str(tmp_path)],
+        capture_output=True, text=True, check=False, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    scenarios = report["scenarios"]
+    assert list(scenarios) == ["cold", "cold_parallel", "noop", "touch", "cluster_layer",
+                               "shared_stack", "chart"]
+    nodes = 4 * (3 + 1)  # clusters x (slots + the stack's root)
+    by_design = {"cold": nodes, "cold_parallel": nodes, "noop": 0, "touch": 0,
+                 "cluster_layer": 3, "shared_stack": 4, "chart": 4}
+    for name, expected in by_design.items():
+        scenario = scenarios[name]
+        assert (scenario["renders"], scenario["expected"]) == (expected, expected), name
+        assert scenario["ok"] and scenario["returncode"] == 0, (name, scenario["error"])
+    assert report["ok"] is True
+    assert len(report["floors"]["floor_engine_runs_s"]) == 2
+    assert set(report["targets"]) >= {"noop_s", "touch_s", "cold_over_floor_engine",
+                                      "parallel_speedup", "peak_rss_mib"}
+    assert list(tmp_path.iterdir()) == []  # the temporary fleet is removed
