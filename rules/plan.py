@@ -121,19 +121,18 @@ class Planner:
                                                    tuple[tuple[str, str], ...], str]] = {}
         self._downloads: dict[tuple[int, Path], tuple[tuple[Fetch, ...], dict[Pin, str]]] = {}
         self._folders: dict[Path, Path] = {}
-        self._children: dict[tuple[Path, str, str], Path] = {}
+        self._children: dict[tuple[Path, str], Path] = {}
 
     def folder(self, path: Path) -> Path:
         """One Path object per folder for the whole process: the many dicts keyed by folder
         then match by identity, without comparing paths part by part."""
         return self._folders.setdefault(path, path)
 
-    def child_folder(self, parent: Path, source: str, path: str) -> Path:
-        """`<parent>/<source>/<path>`, normalised, once per process."""
-        key = (parent, source, path)
+    def child_folder(self, parent: Path, relative: str) -> Path:
+        """`<parent>/<relative>`, normalised, once per process."""
+        key = (parent, relative)
         if key not in self._children:
-            self._children[key] = self.folder(Path(os.path.normpath(
-                parent / (source or ".") / path.lstrip("/"))))
+            self._children[key] = self.folder(Path(os.path.normpath(parent / relative)))
         return self._children[key]
 
     def layer(self, directory: Path, name: str) -> tuple[tuple[str, str], Layer | None]:
@@ -330,9 +329,9 @@ class _ClusterWalk:
     def _git_component(self, parent: Path, entry: ComponentDef) -> Path:
         """`<parent>/components/<name>/<path>` when vendored (Fabrikate's `fab install`
         layout), else the entry's `source`/`path` fetched into the store."""
-        vendored = self.planner.child_folder(parent, f"components/{entry.name}", "")
+        vendored = self.planner.child_folder(parent, f"components/{entry.name}")
         if vendored.is_dir():
-            return self.planner.child_folder(vendored, "", entry.path)
+            return self.planner.child_folder(vendored, entry.path.lstrip("/"))
         return self._git(entry)
 
     def _git(self, entry: ComponentDef) -> Path:
@@ -359,7 +358,8 @@ class _ClusterWalk:
         if entry.method == "git":
             directory = self._git_component(parent.directory, entry)
         else:
-            directory = self.planner.child_folder(parent.directory, entry.source, entry.path)
+            directory = self.planner.child_folder(
+                parent.directory, f"{entry.source or '.'}/{entry.path.lstrip('/')}")
         if directory in parent.ancestors:
             raise StackyardError(
                 f"subcomponent {entry.name!r} points at {self.workspace.display(directory)}, "
