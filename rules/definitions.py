@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,6 @@ def find_component_file(directory: Path) -> Path | None:
     return None
 
 
-@cache
 def load_component(directory: Path) -> ComponentDef:
     """The component defined in `directory` (its root entry, with its subcomponents)."""
     file = find_component_file(directory)
@@ -155,7 +153,6 @@ def _hooks(value: Any, file: Path, key: str) -> tuple[tuple[str, tuple[str, ...]
 # ---------------------------------------------------------------- config files
 
 
-@cache
 def config_files(directory: Path) -> dict[str, Path]:
     """Layer name -> file in `directory/config`; `.yaml` wins over `.json` (as Fabrikate)."""
     try:
@@ -170,7 +167,6 @@ def config_files(directory: Path) -> dict[str, Path]:
     return found
 
 
-@cache
 def load_config_file(file: Path) -> dict[str, Any]:
     """A config layer file, normalised (see `normalise_config`)."""
     data = load_file(file)

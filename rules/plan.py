@@ -122,6 +122,7 @@ class Planner:
         self._downloads: dict[tuple[int, Path], tuple[tuple[Fetch, ...], dict[Pin, str]]] = {}
         self._folders: dict[Path, Path] = {}
         self._children: dict[tuple[Path, str], Path] = {}
+        self._components: dict[Path, ComponentDef] = {}
 
     def folder(self, path: Path) -> Path:
         """One Path object per folder for the whole process: the many dicts keyed by folder
@@ -150,6 +151,16 @@ class Planner:
                 layer = Layer(self.workspace.display(file), "", self._parse_layer(file))
             self._layers[key] = (candidates, layer)
         return self._layers[key]
+
+    def component(self, directory: Path) -> ComponentDef:
+        """The folder's definition, parsed once per planner. Its candidate files are
+        digested first: a file edited while planning then leaves a recorded digest older
+        than the parse, so the next run plans again, never the other way round."""
+        if directory not in self._components:
+            for candidate in _component_candidates(directory)[:len(COMPONENT_FILES)]:
+                self.file_digest(candidate)
+            self._components[directory] = load_component(directory)
+        return self._components[directory]
 
     def config_files(self, directory: Path) -> dict[str, Path]:
         """`config_files`, listed once per process: a stack shared by 500 clusters has
@@ -315,7 +326,7 @@ class _ClusterWalk:
         access_file = candidates[-1]
         if self.planner.file_digest(access_file) is not None:
             self.planner.sources.access.register(Path(access_file))
-        return load_component(directory)
+        return self.planner.component(directory)
 
     def _own_layers(self, directory: Path) -> tuple[Layer, ...]:
         layers = []

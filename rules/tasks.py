@@ -134,21 +134,33 @@ class PlanRegistry:
         self.workspace = workspace
         self.plans = dict(fleet.plans)
         self.environment_files = fleet.environment_files
+        self._planner: Planner | None = None
 
     def node(self, cluster: str, node_path: str) -> PlanNode:
         plan = self.plans.get(cluster)
         if plan is None:
+            if self._planner is None:  # one per process: stacks are shared by clusters
+                self._planner = Planner(self.workspace)
             environment = load_environment(self.environment_files[cluster])
-            plan, _ = Planner(self.workspace).plan(environment)
+            plan, _ = self._planner.plan(environment)
             self.plans[cluster] = plan
         return next(n for n in plan.nodes if n.node_path == node_path)
 
 
-def render_node(registry: PlanRegistry, cluster: str, node_path: str
+def _changed_while_running(cluster: str) -> StackyardError:
+    return StackyardError(f"the inputs of {cluster} changed while doit was running (the "
+                          "plan made at its start no longer holds); run doit again")
+
+
+def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: str
                 ) -> dict[str, Any] | TaskFailed:
-    """Render into the workspace, unless an identical render is already there."""
+    """Render into the workspace, unless an identical render is already there. A node
+    planned again here (its cluster's plan came from the cache) must still have the digest
+    the task was made for: the cluster's output task looks the render up by that digest."""
     try:
         node = registry.node(cluster, node_path)
+        if node.digest != digest:
+            raise _changed_while_running(cluster)
         workspace = registry.workspace
         definition = node.definition
         if definition.hooks or not workspace.renders.has(node.digest):
@@ -294,7 +306,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                 if fetch_name in fetches:
                     waits_for.append(fetch_name)
             yield Task(
-                name, [Call(render_node, registry, cluster, node.node_path)],
+                name, [Call(render_node, registry, cluster, node.node_path, node.digest)],
                 task_dep=waits_for,
                 uptodate=[RenderCheck(node.digest, registry, cluster, node.node_path)],
                 doc=f"render {node.type} {node.node_path!r} for {cluster}",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -127,9 +126,9 @@ def parse_document(path: Path, text: str, *, as_text: bool = False) -> Any:
         raise _yaml_error(path, err) from err
 
 
-@cache
 def load_file(path: Path, *, as_text: bool = False) -> Any:
-    """Parse a definition file once per process; results are shared, never mutate them."""
+    """Read and parse a file. Not memoised here: a cache keyed by path alone would serve an
+    old parse after the file changed (the planner keeps parses per run, by content)."""
     return parse_document(path, read_text(path), as_text=as_text)
 
 

@@ -139,3 +139,42 @@ def test_a_yml_environment_is_ignored_with_a_warning(built: tuple[Path, dict[str
     assert "environments/staging.yml: ignored: environment files end in .yaml or .json" \
         in run.stderr
     assert not (root / "generated/staging").exists()
+
+
+def test_an_input_edited_during_the_build_fails_that_cluster_and_the_next_run_catches_up(
+        tmp_path: Path) -> None:
+    """A render whose cluster plan came from the cache plans it again; if an input changed
+    after doit started, that plan no longer matches the task, and the render stops with a
+    message instead of writing output the plan cache would then call current."""
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    shutil.copytree(REPO / "stacks/charts/hello-web", root / "stacks/charts/hello-web")
+    write(root / "stacks/s/component.yaml",
+          "name: s\nhooks:\n  before-generate: [sh edit.sh]\n"
+          "subcomponents:\n  - {name: web, type: helm, path: ../charts/hello-web}\n")
+    write(root / "stacks/s/edit.sh",  # edits c2's layer while c1 renders, when asked to
+          "if [ -f ../../edit-now ]; then\n"
+          "  printf 'subcomponents:\\n  web:\\n    config:\\n      replicaCount: 7\\n'"
+          " > config/c2.yaml\n"
+          "fi\n")
+    for cluster in ("c1", "c2"):
+        write(root / f"stacks/s/config/{cluster}.yaml",
+              "subcomponents:\n  web:\n    config:\n      replicaCount: 2\n")
+        write(root / f"environments/{cluster}.yaml", f"stack: ../stacks/s\nlayers: [{cluster}]\n")
+    assert doit(root).returncode == 0
+    before = snapshot(root / "generated")
+    assert b"replicas: 2" in before["c2/web.yaml"]
+    assert doit(root, "forget", "--all").returncode == 0  # all run; no plan made anew
+    write(root / "edit-now", "")
+
+    run = doit(root, "--continue")
+    message = run.stdout + run.stderr
+    assert run.returncode != 0, message
+    assert "c2: s/web: the inputs of c2 changed while doit was running" in message, message
+    assert "Traceback" not in message, message
+    assert snapshot(root / "generated") == before
+
+    (root / "edit-now").unlink()
+    again = doit(root)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert b"replicas: 7" in snapshot(root / "generated")["c2/web.yaml"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import sqlite3
 from pathlib import Path
 
-from rules.definitions import load_config_file
 from rules.plan_cache import cache_path, load_fleet
 from rules.workspace import Workspace
-from rules.yamlio import load_file
 from tests.doit_runner import write
 
 
@@ -30,9 +29,7 @@ def parsed_rows(root: Path) -> dict[str, bytes]:
 
 
 def namespaces(root: Path) -> dict[str, str]:
-    """Plan as a new process would: without this process's parsed files."""
-    load_config_file.cache_clear()
-    load_file.cache_clear()
+    """Plan with the plan cache (the parses it kept), as each doit process does."""
     fleet_state = load_fleet(Workspace.at(root))
     return {name: plan.nodes[1].config.namespace for name, plan in fleet_state.plans.items()}
 
@@ -60,3 +57,24 @@ def test_unchanged_layer_files_are_not_parsed_again(tmp_path: Path) -> None:
     # a changed file is parsed again
     write(root / "stacks/s/config/c1.yaml", "subcomponents:\n  app:\n    namespace: new\n")
     assert namespaces(root) == {"c1": "new"}
+
+
+def test_a_second_plan_in_one_process_reads_edited_definitions(tmp_path: Path) -> None:
+    """Parses are kept per run by content, not per process by path: a process that plans
+    twice (a long-lived caller, a test) sees a definition edited in between, even an edit
+    of the same size with the old mtime put back (only the ctime tells)."""
+    root = tmp_path / "fleet"
+    fleet(root)
+    write(root / "stacks/s/n/cm.yaml", "kind: Secret\n")
+    assert {n.node_path for n in load_fleet(Workspace.at(root)).plans["c1"].nodes} == {
+        "s", "s/app"}
+    definition = root / "stacks/s/component.yaml"
+    before = definition.stat()
+    edited = definition.read_text().replace("{name: app, type: static, path: m}",
+                                            "{name: ppa, type: static, path: n}")
+    assert len(edited) == before.st_size
+    definition.write_text(edited)
+    os.utime(definition, ns=(before.st_atime_ns, before.st_mtime_ns))
+    replanned = load_fleet(Workspace.at(root))
+    assert replanned.replanned == ("c1", "c2")
+    assert {n.node_path for n in replanned.plans["c1"].nodes} == {"s", "s/ppa"}
