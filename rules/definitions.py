@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .digest import digest_value
 from .errors import StackyardError, join_key, warn
 from .model import CONTAINER, ComponentDef, Environment
 from .yamlio import load_file
@@ -177,7 +178,10 @@ def normalise_config(data: Any, file: Path | str, key: str) -> dict[str, Any]:
     """Check a component-config mapping and fill defaults.
 
     Result keys: config (mapping or None), namespace (str), injectNamespace (bool),
-    disabled (bool), subcomponents (name -> normalised mapping).
+    disabled (bool), subcomponents (name -> normalised mapping), and digest: of the three
+    keys a node's merged config reads (config, namespace, injectNamespace). Made once, when
+    the file is parsed, and kept with the parse: planning digests a node's layers by these,
+    without serialising values again for every cluster.
     """
     file = Path(file)
     if not isinstance(data, dict):
@@ -195,10 +199,13 @@ def normalise_config(data: Any, file: Path | str, key: str) -> dict[str, Any]:
         raise StackyardError(f"expected a mapping of subcomponent name to config, got "
                              f"{_kind(subs)}", file=file, key=join_key(key, "subcomponents"))
     sub_key = join_key(key, "subcomponents")
+    namespace = _text(data.get("namespace"), file, join_key(key, "namespace"))
+    inject = _flag(data, "injectNamespace", file, key)
     return {
         "config": values,
-        "namespace": _text(data.get("namespace"), file, join_key(key, "namespace")),
-        "injectNamespace": _flag(data, "injectNamespace", file, key),
+        "namespace": namespace,
+        "injectNamespace": inject,
+        "digest": digest_value([values, namespace, inject]),
         "disabled": _flag(data, "disabled", file, key),
         "subcomponents": {
             str(name): normalise_config(sub if sub is not None else {}, file,

@@ -19,3 +19,8 @@ def canonical_json(value: Any) -> bytes:
 
 def digest_value(value: Any) -> str:
     return xxhash.xxh3_128_hexdigest(canonical_json(value))
+
+
+def digest_texts(*parts: str) -> str:
+    """Of strings that cannot hold NUL (names, versions, digests): no JSON to build."""
+    return xxhash.xxh3_128_hexdigest("\0".join(parts).encode())

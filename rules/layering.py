@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .digest import digest_texts
 from .errors import StackyardError, join_key
 from .model import Layer, MergedConfig
 
@@ -68,6 +69,12 @@ def child_layers(layers: Sequence[Layer], name: str) -> list[Layer]:
 def is_disabled(inherited: Sequence[Layer]) -> bool:
     """The highest layer that mentions a subcomponent decides whether it is disabled."""
     return bool(inherited) and inherited[0].data["disabled"]
+
+
+def layers_digest(layers: Sequence[Layer]) -> str:
+    """Of the layers' own digests in order: what `merge_config` makes of them is decided
+    by these (each covers the config, namespace and injectNamespace it reads)."""
+    return digest_texts(*(layer.data["digest"] for layer in layers))
 
 
 def merge_config(layers: Sequence[Layer]) -> MergedConfig:

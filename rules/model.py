@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .digest import digest_value
 from .sources.artifacts import Fetch
 from .sources.redact import redact
 
@@ -36,6 +37,11 @@ class ComponentDef:
 
     def hook(self, name: str) -> tuple[str, ...]:
         return dict(self.hooks).get(name, ())
+
+    @cached_property
+    def identity_digest(self) -> str:
+        """Of `identity()`, once per definition: thousands of nodes share one."""
+        return digest_value(self.identity())
 
     def identity(self) -> dict[str, Any]:
         """The fields that change what this node renders (for its digest)."""
@@ -93,10 +99,11 @@ class PlanNode:
     logical_dir: str
     """The output folder relative to `generated/<cluster>/` as a prefix: "" at the top,
     "web/" below (strings: planning makes 10,000 of them)."""
-    config: MergedConfig
     inputs: tuple[tuple[str, str], ...]
     """(folder, content digest) of every input tree the renderer reads."""
     inputs_digest: str
+    layers_digest: str
+    """Of the config layers' own digests, in order: equal digests, equal merged config."""
     digest: str
     checkout: Path | None = None
     """A git entry's `source`/`path` in the store, when not vendored; for a chart from a
@@ -106,6 +113,14 @@ class PlanNode:
     itself, and chart dependencies from repositories."""
     layers: tuple[Layer, ...] = field(default=(), compare=False, repr=False)
     """The config layers of this node, highest first (to explain a change)."""
+
+    @cached_property
+    def config(self) -> MergedConfig:
+        """The layers folded into values (spec §3.3-3.7), when first asked for: a re-plan
+        folds only the nodes whose layers changed (see `Planner`), renders fold their own."""
+        from .layering import merge_config  # layering is built on this module's types
+
+        return merge_config(self.layers)
 
     @cached_property
     def output(self) -> str:

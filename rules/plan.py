@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -25,11 +25,11 @@ from .definitions import (
     load_config_file,
     load_environment,
 )
-from .digest import digest_value
+from .digest import digest_texts, digest_value
 from .downloads import node_downloads
 from .errors import StackyardError, join_key, locate, warn
 from .filestate import FileState
-from .layering import child_layers, is_disabled, merge_config
+from .layering import child_layers, is_disabled, layers_digest
 from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
 from .sources.access import ACCESS_FILE
@@ -177,6 +177,16 @@ class Planner:
             self._file_digests[name] = self.files.file_digest(name)
         return self._file_digests[name]
 
+    def file_digests(self, names: Iterable[str]) -> dict[str, str | None]:
+        """`file_digest` of each: one call for the ~150 files a cluster watches."""
+        known, files = self._file_digests, self.files
+        found = {}
+        for name in names:
+            if name not in known:
+                known[name] = files.file_digest(name)
+            found[name] = known[name]
+        return found
+
     def environment(self, file: Path) -> Environment:
         """`environments/<cluster>.yaml`, its YAML kept in `parsed` like layer files."""
         return environment_from(file, self._parsed(file, load_file))
@@ -202,9 +212,13 @@ class Planner:
         """Git sources and their lock, read only by plans that use one."""
         return Sources(self.workspace.root)
 
-    def plan(self, environment: Environment) -> tuple[ClusterPlan, Watch]:
+    def plan(self, environment: Environment, folded: Mapping[str, str] | None = None
+             ) -> tuple[ClusterPlan, Watch]:
+        """`folded`: node path -> layers digest of the cluster's last plan that was
+        accepted. Those layers merged without error then, so nodes whose layers are the
+        same are not merged now (their config is made if a render asks for it)."""
         watch = Watch(files={os.fspath(environment.file)})
-        return _ClusterWalk(self, environment, watch).run(), watch
+        return _ClusterWalk(self, environment, watch, folded or {}).run(), watch
 
     def inputs(self, renderer: Renderer, definition: ComponentDef, directory: Path,
                checkout: Path | None, fetches: tuple[Fetch, ...]
@@ -268,11 +282,13 @@ def plan_cluster(environment: Environment, workspace: Workspace) -> ClusterPlan:
 class _ClusterWalk:
     """One cluster's breadth-first walk of its stack (Fabrikate's order)."""
 
-    def __init__(self, planner: Planner, environment: Environment, watch: Watch) -> None:
+    def __init__(self, planner: Planner, environment: Environment, watch: Watch,
+                 folded: Mapping[str, str]) -> None:
         self.planner = planner
         self.environment = environment
         self.workspace = planner.workspace
         self.watch = watch
+        self.folded = folded
 
     def warn(self, message: str) -> None:
         self.watch.warnings.append(message)
@@ -382,7 +398,6 @@ class _ClusterWalk:
     def _plan_node(self, visit: _Visit) -> PlanNode:
         definition = visit.definition
         renderer = self._renderer(definition)
-        config = merge_config(visit.layers)
         checkout = None
         if definition.type == "helm" and definition.method == "git" \
                 and not (visit.directory / "helm_repos" / definition.name).is_dir():
@@ -393,18 +408,17 @@ class _ClusterWalk:
         paths, trees, inputs = self.planner.inputs(renderer, definition, visit.directory,
                                                    checkout, fetches)
         self.watch.trees.update(paths)
-        payload: dict[str, object] = {
-            "renderer": [definition.type, renderer.version],
-            "definition": definition.identity(),
-            "inputs": inputs,
-        }
-        if renderer.uses_config:
-            payload["config"] = [config.values, config.namespace, config.inject_namespace]
-        return PlanNode(cluster=self.environment.cluster, node_path=visit.node_path,
+        layers = layers_digest(visit.layers)
+        digest = digest_texts(renderer.version, definition.identity_digest, inputs,
+                              layers if renderer.uses_config else "")  # identity has type
+        node = PlanNode(cluster=self.environment.cluster, node_path=visit.node_path,
                         definition=definition, physical_dir=visit.directory,
-                        logical_dir=visit.logical, config=config, inputs=trees,
-                        inputs_digest=inputs, digest=digest_value(payload), checkout=checkout,
+                        logical_dir=visit.logical, inputs=trees, inputs_digest=inputs,
+                        layers_digest=layers, digest=digest, checkout=checkout,
                         fetches=fetches, layers=visit.layers)
+        if self.folded.get(visit.node_path) != layers:
+            _ = node.config  # merged now: a layer conflict is a planning error (Fabrikate)
+        return node
 
     def _renderer(self, definition: ComponentDef) -> Renderer:
         renderer = renderer_for(definition.type)

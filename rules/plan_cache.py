@@ -32,7 +32,7 @@ from .sources.redact import redact
 from .sources.resolver import Pin, ref_of
 from .workspace import Workspace
 
-_FORMAT = 2
+_FORMAT = 3
 
 
 class NodeSummary(NamedTuple):
@@ -40,6 +40,7 @@ class NodeSummary(NamedTuple):
     digest: str
     output: str
     type: str
+    layers_digest: str
     fetches: tuple[Fetch, ...] = ()
     """With credentials redacted: the cache is a file on disk."""
 
@@ -65,7 +66,9 @@ class ClusterSummary:
             layers=(*environment.layers, "common"),
             digest=plan.digest,
             nodes=tuple(NodeSummary(n.node_path, n.digest, n.output, n.definition.type,
-                                    tuple(f._replace(source=redact(f.source)) for f in n.fetches))
+                                    n.layers_digest,
+                                    tuple(f._replace(source=redact(f.source))
+                                          for f in n.fetches))
                         for n in plan.nodes),
         )
 
@@ -200,9 +203,8 @@ class _Store:
 def _observe(watch: Watch, planner: Planner) -> _Seen:
     """Unsorted: only lookups use it (sorting 200 paths per cluster cost a shared-stack
     change ~0.1 s)."""
-    file_digest = planner.file_digest
     return _Seen(
-        files={name: file_digest(name) for name in watch.files},
+        files=planner.file_digests(watch.files),
         trees={os.fspath(p): planner.tree_digest(p) for p in watch.trees},
         pins=dict(watch.pins),
         warnings=tuple(watch.warnings),
@@ -251,7 +253,9 @@ def load_fleet(workspace: Workspace) -> Fleet:
                 for message in entry.seen.warnings:
                     warn_once(message)
             else:
-                plan, watch = planner.plan(planner.environment(file))
+                folded = {} if entry is None else {
+                    n.node_path: n.layers_digest for n in entry.summary.nodes}
+                plan, watch = planner.plan(planner.environment(file), folded)
                 plans[cluster] = plan
                 entry = _Entry(path, ClusterSummary.of(plan, workspace), _observe(watch, planner))
                 changed[cluster] = entry

@@ -7,6 +7,9 @@ import pickle
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from rules.errors import StackyardError
 from rules.plan_cache import cache_path, load_fleet
 from rules.workspace import Workspace
 from tests.doit_runner import write
@@ -78,3 +81,32 @@ def test_a_second_plan_in_one_process_reads_edited_definitions(tmp_path: Path) -
     replanned = load_fleet(Workspace.at(root))
     assert replanned.replanned == ("c1", "c2")
     assert {n.node_path for n in replanned.plans["c1"].nodes} == {"s", "s/ppa"}
+
+
+def test_a_re_plan_merges_only_nodes_whose_layers_changed(tmp_path: Path) -> None:
+    """Their digests come from the layers' own digests; merging (and its kind-conflict
+    check) is done again only where a layer changed, even for a node that ignores config."""
+    root = tmp_path / "fleet"
+    fleet(root)
+    write(root / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n  - {name: app, type: static, path: m}\n"
+          "  - {name: other, type: static, path: m}\n")
+    write(root / "stacks/s/config/common.yaml",
+          "subcomponents:\n  app:\n    namespace: a\n  other:\n    config: {x: {y: 1}}\n")
+    first = load_fleet(Workspace.at(root))
+    assert all("config" in vars(n) for p in first.plans.values() for n in p.nodes)
+
+    write(root / "stacks/s/config/common.yaml",
+          "subcomponents:\n  app:\n    namespace: b\n  other:\n    config: {x: {y: 1}}\n")
+    second = load_fleet(Workspace.at(root))
+    merged = {(p.name, n.node_path) for p in second.plans.values() for n in p.nodes
+              if "config" in vars(n)}
+    assert merged == {("c1", "s/app"), ("c2", "s/app")}  # not the root: its own keys and
+    # not `other`: its entries are the same (a layer's digest leaves `subcomponents` out)
+    assert {p.name: p.nodes[1].config.namespace for p in second.plans.values()} == {
+        "c1": "c1", "c2": "c2"}  # asked for: merged then
+
+    write(root / "stacks/s/config/c1.yaml",  # a list over common's mapping: a conflict
+          "subcomponents:\n  app:\n    namespace: c1\n  other:\n    config: {x: [1]}\n")
+    with pytest.raises(StackyardError, match="is a mapping here but a list in the higher"):
+        load_fleet(Workspace.at(root))
