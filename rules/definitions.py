@@ -180,8 +180,8 @@ def normalise_config(data: Any, file: Path | str, key: str) -> dict[str, Any]:
     Result keys: config (mapping or None), namespace (str), injectNamespace (bool),
     disabled (bool), subcomponents (name -> normalised mapping), and digest: of the three
     keys a node's merged config reads (config, namespace, injectNamespace). Made once, when
-    the file is parsed, and kept with the parse: planning digests a node's layers by these,
-    without serialising values again for every cluster.
+    the file is parsed, and kept with the parse: a re-plan tells by these which nodes'
+    layers changed, without merging and serialising every node's values again.
     """
     file = Path(file)
     if not isinstance(data, dict):

@@ -72,8 +72,9 @@ def is_disabled(inherited: Sequence[Layer]) -> bool:
 
 
 def layers_digest(layers: Sequence[Layer]) -> str:
-    """Of the layers' own digests in order: what `merge_config` makes of them is decided
-    by these (each covers the config, namespace and injectNamespace it reads)."""
+    """Of the layers' own digests in order: what `merge_config` makes of them, and whether
+    it fails, is decided by these (each covers the config, namespace and injectNamespace it
+    reads)."""
     return digest_texts(*(layer.data["digest"] for layer in layers))
 
 

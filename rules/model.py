@@ -102,8 +102,10 @@ class PlanNode:
     inputs: tuple[tuple[str, str], ...]
     """(folder, content digest) of every input tree the renderer reads."""
     inputs_digest: str
-    layers_digest: str
-    """Of the config layers' own digests, in order: equal digests, equal merged config."""
+    recipe: str
+    """Of what `digest` is made from, by reference: the renderer's version, the definition,
+    the inputs digest and the config layers' own digests. Cheap to make; when it equals
+    the last plan's, so does the digest, and nothing is merged or serialised again."""
     digest: str
     checkout: Path | None = None
     """A git entry's `source`/`path` in the store, when not vendored; for a chart from a
@@ -113,11 +115,15 @@ class PlanNode:
     itself, and chart dependencies from repositories."""
     layers: tuple[Layer, ...] = field(default=(), compare=False, repr=False)
     """The config layers of this node, highest first (to explain a change)."""
+    merged: MergedConfig | None = field(default=None, compare=False, repr=False)
+    """The merged config when planning made it (to digest it), else None."""
 
     @cached_property
     def config(self) -> MergedConfig:
-        """The layers folded into values (spec §3.3-3.7), when first asked for: a re-plan
-        folds only the nodes whose layers changed (see `Planner`), renders fold their own."""
+        """The layers merged (spec §3.3-3.7). A node whose digest a re-plan took over from
+        the last plan was not merged then; a render asking for its config merges it."""
+        if self.merged is not None:
+            return self.merged
         from .layering import merge_config  # layering is built on this module's types
 
         return merge_config(self.layers)

@@ -29,7 +29,7 @@ from .digest import digest_texts, digest_value
 from .downloads import node_downloads
 from .errors import StackyardError, join_key, locate, warn
 from .filestate import FileState
-from .layering import child_layers, is_disabled, layers_digest
+from .layering import child_layers, is_disabled, layers_digest, merge_config
 from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
 from .sources.access import ACCESS_FILE
@@ -212,13 +212,13 @@ class Planner:
         """Git sources and their lock, read only by plans that use one."""
         return Sources(self.workspace.root)
 
-    def plan(self, environment: Environment, folded: Mapping[str, str] | None = None
-             ) -> tuple[ClusterPlan, Watch]:
-        """`folded`: node path -> layers digest of the cluster's last plan that was
-        accepted. Those layers merged without error then, so nodes whose layers are the
-        same are not merged now (their config is made if a render asks for it)."""
+    def plan(self, environment: Environment,
+             known: Mapping[str, tuple[str, str]] | None = None) -> tuple[ClusterPlan, Watch]:
+        """`known`: node path -> (recipe, digest) from the cluster's last accepted plan. A
+        node with the same recipe takes that digest without merging its config: the same
+        layers merged without error then and gave that digest."""
         watch = Watch(files={os.fspath(environment.file)})
-        return _ClusterWalk(self, environment, watch, folded or {}).run(), watch
+        return _ClusterWalk(self, environment, watch, known or {}).run(), watch
 
     def inputs(self, renderer: Renderer, definition: ComponentDef, directory: Path,
                checkout: Path | None, fetches: tuple[Fetch, ...]
@@ -283,12 +283,12 @@ class _ClusterWalk:
     """One cluster's breadth-first walk of its stack (Fabrikate's order)."""
 
     def __init__(self, planner: Planner, environment: Environment, watch: Watch,
-                 folded: Mapping[str, str]) -> None:
+                 known: Mapping[str, tuple[str, str]]) -> None:
         self.planner = planner
         self.environment = environment
         self.workspace = planner.workspace
         self.watch = watch
-        self.folded = folded
+        self.known = known
 
     def warn(self, message: str) -> None:
         self.watch.warnings.append(message)
@@ -408,17 +408,25 @@ class _ClusterWalk:
         paths, trees, inputs = self.planner.inputs(renderer, definition, visit.directory,
                                                    checkout, fetches)
         self.watch.trees.update(paths)
-        layers = layers_digest(visit.layers)
-        digest = digest_texts(renderer.version, definition.identity_digest, inputs,
-                              layers if renderer.uses_config else "")  # identity has type
-        node = PlanNode(cluster=self.environment.cluster, node_path=visit.node_path,
+        recipe = digest_texts(renderer.version, definition.identity_digest, inputs,
+                              layers_digest(visit.layers))  # the identity has the type
+        merged = None
+        recipe_then, digest = self.known.get(visit.node_path, ("", ""))
+        if recipe != recipe_then:  # merged now: a layer conflict is a planning error
+            merged = merge_config(visit.layers)
+            payload: dict[str, object] = {
+                "renderer": [definition.type, renderer.version],
+                "definition": definition.identity(),
+                "inputs": inputs,
+            }
+            if renderer.uses_config:
+                payload["config"] = [merged.values, merged.namespace, merged.inject_namespace]
+            digest = digest_value(payload)
+        return PlanNode(cluster=self.environment.cluster, node_path=visit.node_path,
                         definition=definition, physical_dir=visit.directory,
                         logical_dir=visit.logical, inputs=trees, inputs_digest=inputs,
-                        layers_digest=layers, digest=digest, checkout=checkout,
-                        fetches=fetches, layers=visit.layers)
-        if self.folded.get(visit.node_path) != layers:
-            _ = node.config  # merged now: a layer conflict is a planning error (Fabrikate)
-        return node
+                        recipe=recipe, digest=digest, checkout=checkout, fetches=fetches,
+                        layers=visit.layers, merged=merged)
 
     def _renderer(self, definition: ComponentDef) -> Renderer:
         renderer = renderer_for(definition.type)

@@ -40,7 +40,7 @@ class NodeSummary(NamedTuple):
     digest: str
     output: str
     type: str
-    layers_digest: str
+    recipe: str
     fetches: tuple[Fetch, ...] = ()
     """With credentials redacted: the cache is a file on disk."""
 
@@ -66,7 +66,7 @@ class ClusterSummary:
             layers=(*environment.layers, "common"),
             digest=plan.digest,
             nodes=tuple(NodeSummary(n.node_path, n.digest, n.output, n.definition.type,
-                                    n.layers_digest,
+                                    n.recipe,
                                     tuple(f._replace(source=redact(f.source))
                                           for f in n.fetches))
                         for n in plan.nodes),
@@ -253,9 +253,9 @@ def load_fleet(workspace: Workspace) -> Fleet:
                 for message in entry.seen.warnings:
                     warn_once(message)
             else:
-                folded = {} if entry is None else {
-                    n.node_path: n.layers_digest for n in entry.summary.nodes}
-                plan, watch = planner.plan(planner.environment(file), folded)
+                known = {} if entry is None else {
+                    n.node_path: (n.recipe, n.digest) for n in entry.summary.nodes}
+                plan, watch = planner.plan(planner.environment(file), known)
                 plans[cluster] = plan
                 entry = _Entry(path, ClusterSummary.of(plan, workspace), _observe(watch, planner))
                 changed[cluster] = entry

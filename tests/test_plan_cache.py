@@ -84,8 +84,9 @@ def test_a_second_plan_in_one_process_reads_edited_definitions(tmp_path: Path) -
 
 
 def test_a_re_plan_merges_only_nodes_whose_layers_changed(tmp_path: Path) -> None:
-    """Their digests come from the layers' own digests; merging (and its kind-conflict
-    check) is done again only where a layer changed, even for a node that ignores config."""
+    """A node whose layers, definition and inputs are those of the last plan keeps its
+    digest unmerged; merging (and its kind-conflict check) runs again only where one of
+    them changed, even for a node that ignores config."""
     root = tmp_path / "fleet"
     fleet(root)
     write(root / "stacks/s/component.yaml",
@@ -94,17 +95,20 @@ def test_a_re_plan_merges_only_nodes_whose_layers_changed(tmp_path: Path) -> Non
     write(root / "stacks/s/config/common.yaml",
           "subcomponents:\n  app:\n    namespace: a\n  other:\n    config: {x: {y: 1}}\n")
     first = load_fleet(Workspace.at(root))
-    assert all("config" in vars(n) for p in first.plans.values() for n in p.nodes)
+    assert all(n.merged is not None for p in first.plans.values() for n in p.nodes)
+    digests = {(p.name, n.node_path): n.digest for p in first.plans.values() for n in p.nodes}
 
     write(root / "stacks/s/config/common.yaml",
           "subcomponents:\n  app:\n    namespace: b\n  other:\n    config: {x: {y: 1}}\n")
     second = load_fleet(Workspace.at(root))
     merged = {(p.name, n.node_path) for p in second.plans.values() for n in p.nodes
-              if "config" in vars(n)}
+              if n.merged is not None}
     assert merged == {("c1", "s/app"), ("c2", "s/app")}  # not the root: its own keys and
     # not `other`: its entries are the same (a layer's digest leaves `subcomponents` out)
+    assert {(p.name, n.node_path): n.digest for p in second.plans.values()
+            for n in p.nodes} == digests  # static: the namespace is not part of its output
     assert {p.name: p.nodes[1].config.namespace for p in second.plans.values()} == {
-        "c1": "c1", "c2": "c2"}  # asked for: merged then
+        "c1": "c1", "c2": "c2"}  # merged when asked for
 
     write(root / "stacks/s/config/c1.yaml",  # a list over common's mapping: a conflict
           "subcomponents:\n  app:\n    namespace: c1\n  other:\n    config: {x: [1]}\n")
