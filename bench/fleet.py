@@ -13,8 +13,8 @@ render store only dedupes the static slots).
 
 Each scenario is one `doit` process in the fleet folder, timed from outside, its peak RSS
 read from `os.wait4`. The renders doit executed (`.  render:` lines) are checked against
-the renders expected from planning the fleet before and after the change (in a fresh
-process: stackyard's loaders memoize files). Floors are measured in this process: hashing
+the renders expected from planning the fleet before and after the change (each plan in a
+fresh process, from scratch). Floors are measured in this process: hashing
 every input once (`floor_stat`) and rendering every Helm (cluster, component) pair with
 helm_python in a plain loop (`floor_engine`). One JSON object goes to stdout; progress to
 stderr. The short scenarios (noop, cluster_layer, shared_stack, chart) run three times each
@@ -371,7 +371,7 @@ class Snapshot:
 
 
 def snapshot(root: Path) -> Snapshot:
-    """Plan in a fresh process (stackyard memoizes parsed files for a process's lifetime)."""
+    """Plan from scratch in a fresh process, apart from this one's imports and memory."""
     result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--snapshot",
                              str(root)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
