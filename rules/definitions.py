@@ -194,6 +194,7 @@ def normalise_config(data: Any, file: Path | str, key: str) -> dict[str, Any]:
     if values is not None and not isinstance(values, dict):
         raise StackyardError(f"expected a mapping of values, got {_kind(values)}",
                              file=file, key=join_key(key, "config"))
+    _check_plain(values, file, join_key(key, "config"))
     subs = data.get("subcomponents") or {}
     if not isinstance(subs, dict):
         raise StackyardError(f"expected a mapping of subcomponent name to config, got "
@@ -213,6 +214,24 @@ def normalise_config(data: Any, file: Path | str, key: str) -> dict[str, Any]:
             for name, sub in subs.items()
         },
     }
+
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_plain(value: Any, file: Path, key: str) -> None:
+    """Values reach Helm as JSON: a `!!binary` (bytes) or `!!set` value has no JSON form."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_plain(item, file, join_key(key, str(name)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_plain(item, file, f"{key}[{index}]")
+    elif not isinstance(value, _PLAIN_SCALARS):
+        kind = "a !!set" if isinstance(value, set) else (
+            "!!binary data" if isinstance(value, bytes) else type(value).__name__)
+        raise StackyardError(f"expected a string, number, boolean, null, list or mapping, "
+                             f"got {kind} (Helm values are JSON)", file=file, key=key)
 
 
 def _flag(data: dict[str, Any], name: str, file: Path, key: str) -> bool:

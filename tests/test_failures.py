@@ -37,6 +37,22 @@ def test_malformed_yaml_in_a_layer(built: tuple[Path, dict[str, bytes]]) -> None
     fails_cleanly(root, before, "stacks/platform/config/prod.yaml", "malformed YAML (line 3")
 
 
+@pytest.mark.parametrize(("value", "kind", "key"), [
+    ("!!binary aGVsbG8=", "!!binary data", "labels.team"),
+    ("!!set {a, b}", "a !!set", "labels.team"),
+    ("[ok, !!binary aGVsbG8=]", "!!binary data", "labels.team[1]"),
+])
+def test_a_value_without_a_json_form(built: tuple[Path, dict[str, bytes]], value: str,
+                                     kind: str, key: str) -> None:
+    """Helm gets values as JSON; YAML's bytes and sets have no such form."""
+    root, before = built
+    path = root / "stacks/platform/config/common.yaml"
+    path.write_text(path.read_text().replace("team: platform", f"team: {value}"))
+    fails_cleanly(root, before,
+                  f"stacks/platform/config/common.yaml: subcomponents.web.config.{key}: "
+                  f"expected a string, number, boolean, null, list or mapping, got {kind}")
+
+
 def test_malformed_json_component(built: tuple[Path, dict[str, bytes]]) -> None:
     root, before = built
     (root / "stacks/web/component.yaml").unlink()
