@@ -6,6 +6,7 @@ Errors name the file and the key path; parsed results are memoised per process.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -96,6 +97,7 @@ def _component_entry(data: Any, file: Path, key: str) -> ComponentDef:
     else:
         kind = fields["type"]
     fields["type"] = kind or CONTAINER
+    _check_name(fields["name"], file, join_key(key, "name"))
     subs = data.get("subcomponents")
     if subs is None:
         subs = []
@@ -114,6 +116,18 @@ def _component_entry(data: Any, file: Path, key: str) -> ComponentDef:
         file=file,
         key=key,
     )
+
+
+def _check_name(name: str, file: Path, key: str) -> None:
+    """A name becomes an output file or folder name and a config key: one plain path
+    segment. `..` or a slash would write outside the cluster's output folder."""
+    if not name:
+        raise StackyardError("a component needs a name: it names the output file or folder "
+                             "and the component's entry in config files", file=file, key=key)
+    if name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise StackyardError(f"{name!r} cannot be a component name: it is used as a file and "
+                             "folder name, so it may not be . or .. nor contain / or \\",
+                             file=file, key=key)
 
 
 def _check_unique_names(children: tuple[ComponentDef, ...], file: Path, key: str) -> None:
@@ -227,6 +241,9 @@ def _check_plain(value: Any, file: Path, key: str) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_plain(item, file, f"{key}[{index}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise StackyardError(f"expected a finite number, got {value!r} (Helm values are "
+                             "JSON, which has no NaN or infinity)", file=file, key=key)
     elif not isinstance(value, _PLAIN_SCALARS):
         kind = "a !!set" if isinstance(value, set) else (
             "!!binary data" if isinstance(value, bytes) else type(value).__name__)

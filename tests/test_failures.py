@@ -53,6 +53,31 @@ def test_a_value_without_a_json_form(built: tuple[Path, dict[str, bytes]], value
                   f"expected a string, number, boolean, null, list or mapping, got {kind}")
 
 
+def test_a_value_json_cannot_carry(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    path = root / "stacks/platform/config/common.yaml"
+    path.write_text(path.read_text().replace("team: platform", "team: .nan"))
+    fails_cleanly(root, before, "stacks/platform/config/common.yaml: "
+                  "subcomponents.web.config.labels.team: expected a finite number, got nan")
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("- name: ..\n    source: ../web", "'..' cannot be a component name"),
+    ("- name: ../../stacks\n    source: ../web", "'../../stacks' cannot be a component name"),
+    ("- source: ../web", "a component needs a name"),
+])
+def test_a_name_that_is_not_one_path_segment(built: tuple[Path, dict[str, bytes]],
+                                             entry: str, message: str) -> None:
+    """Names become output folders: `..` would write outside `generated/<cluster>/`."""
+    root, before = built
+    path = root / "stacks/platform/component.yaml"
+    path.write_text(path.read_text().replace("- name: web\n    source: ../web", entry))
+    fails_cleanly(root, before, f"stacks/platform/component.yaml: subcomponents[1].name: "
+                  f"{message}")
+    assert sorted(p.name for p in (root / "generated").iterdir()) == sorted(
+        f.stem for f in (root / "environments").iterdir())
+
+
 def test_malformed_json_component(built: tuple[Path, dict[str, bytes]]) -> None:
     root, before = built
     (root / "stacks/web/component.yaml").unlink()
