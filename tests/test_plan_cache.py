@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from rules.errors import StackyardError
+from rules.plan import plan_fleet
 from rules.plan_cache import cache_path, load_fleet
 from rules.workspace import Workspace
-from tests.doit_runner import write
+from tests.doit_runner import link_chart, write
 
 
 def fleet(root: Path) -> None:
@@ -114,3 +116,62 @@ def test_a_re_plan_merges_only_nodes_whose_layers_changed(tmp_path: Path) -> Non
           "subcomponents:\n  app:\n    namespace: c1\n  other:\n    config: {x: [1]}\n")
     with pytest.raises(StackyardError, match="is a mapping here but a list in the higher"):
         load_fleet(Workspace.at(root))
+
+
+def _random_layer(rng: random.Random, slots: list[str]) -> str:
+    """A layer file touching some slots: values, namespaces, lists, disabled flags."""
+    lines = ["subcomponents:"]
+    for slot in slots:
+        if rng.random() < 0.4:
+            continue
+        lines.append(f"  {slot}:")
+        if rng.random() < 0.3:
+            lines.append(f"    namespace: ns-{rng.randint(1, 3)}")
+            lines.append(f"    injectNamespace: {rng.choice(['true', 'false'])}")
+        if rng.random() < 0.1:
+            lines.append(f"    disabled: {rng.choice(['true', 'false'])}")
+        lines.append("    config:")
+        lines.append(f"      replicaCount: {rng.randint(1, 3)}")
+        lines.append(f"      labels: {{tier: t{rng.randint(1, 2)}}}")
+        lines.append(f"      extra: [{rng.randint(1, 2)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_re_plans_agree_with_planning_from_scratch(tmp_path: Path) -> None:
+    """Whatever layer edits come, the digests a re-plan takes over from the last plan (or
+    makes anew) are those a plan from scratch makes. Seeded random edits of a small fleet:
+    shared and per-cluster layers, an environment's inline config, Helm and static nodes."""
+    root = tmp_path / "fleet"
+    link_chart(root, "kured")
+    slots = ["web", "cron", "files"]
+    write(root / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n"
+          "  - {name: web, type: helm, path: ../charts/kured}\n"
+          "  - {name: cron, type: helm, path: ../charts/kured}\n"
+          "  - {name: files, type: static, path: m}\n")
+    write(root / "stacks/s/m/cm.yaml", "kind: ConfigMap\nmetadata: {name: cm}\n")
+    clusters = ["c1", "c2", "c3"]
+    layer_files = [root / "stacks/s/config/common.yaml", root / "stacks/s/config/east.yaml",
+                   *(root / f"stacks/s/config/{c}.yaml" for c in clusters)]
+    rng = random.Random(4)
+    for file in layer_files:
+        write(file, _random_layer(rng, slots))
+    for cluster in clusters:
+        write(root / f"environments/{cluster}.yaml",
+              f"stack: ../stacks/s\nlayers: [{cluster}, east]\n")
+    workspace = Workspace.at(root)
+    for step in range(25):
+        fleet_state = load_fleet(workspace)
+        incremental = {c: [(n.node_path, n.digest) for n in s.nodes]
+                       for c, s in fleet_state.summaries.items()}
+        scratch = {c: [(n.node_path, n.digest) for n in p.nodes]
+                   for c, p in plan_fleet(workspace).items()}
+        assert incremental == scratch, f"step {step}"
+        if step % 5 == 4:  # now and then the environment's inline config
+            cluster = rng.choice(clusters)
+            write(root / f"environments/{cluster}.yaml",
+                  f"stack: ../stacks/s\nlayers: [{cluster}, east]\nconfig:\n"
+                  f"{_random_layer(rng, slots).replace('subcomponents:', '  subcomponents:')}"
+                  .replace("\n  ", "\n    ").replace("\n    subcomponents:", "\n  subcomponents:"))
+        else:
+            write(rng.choice(layer_files), _random_layer(rng, slots))
