@@ -669,43 +669,41 @@ class Bench:
                      self.all_nodes)
 
     def noop(self) -> None:
-        """The median of three runs: at well under a second, one run is mostly noise."""
-        self.keep_median([self.measure("noop", "nothing", [], 0) for _ in range(3)])
+        """At well under a second, one run is mostly noise: the median of three."""
+        self.median_of_three("noop", lambda attempt: ("nothing", 0))
 
     def touch(self) -> None:
         touched = touch_inputs(self.spec.root)
         self.measure("touch", f"new mtime on {touched} files and folders", self.replan(), 0)
 
     def cluster_layer(self) -> None:
-        """The median of three (each in another cluster), as for noop: one run is noise."""
-        runs = []
-        for attempt in range(min(3, len(self.spec.clusters))):
-            change, bumped = change_cluster_layer(self.spec, attempt)
-            runs.append(self.measure("cluster_layer", change, self.replan(), bumped))
-        self.keep_median(runs)
+        """Each of the three runs changes another cluster's layer."""
+        self.median_of_three("cluster_layer",
+                             lambda attempt: change_cluster_layer(self.spec, attempt))
 
     def shared_stack(self) -> None:
-        """The median of three, each bumping another slot (the same number of renders)."""
-        runs = []
-        for attempt in range(3):
-            change = change_shared_stack(self.spec, attempt)
-            runs.append(self.measure("shared_stack", change, self.replan(),
-                                     len(self.spec.clusters)))
-        self.keep_median(runs)
+        """Each of the three runs bumps another slot (the same number of renders)."""
+        clusters = len(self.spec.clusters)
+        self.median_of_three("shared_stack", lambda attempt: (
+            change_shared_stack(self.spec, attempt), clusters))
 
     def chart(self) -> None:
-        """The median of three edits of the same chart (the same renders each time)."""
-        runs = []
-        for _ in range(3):
+        """Each of the three runs edits the same chart again (the same renders each time)."""
+        def edit(attempt: int) -> tuple[str, int]:
             change, uses = change_chart(self.spec)
-            runs.append(self.measure("chart", change, self.replan(),
-                                     len(self.spec.clusters) * uses))
-        self.keep_median(runs)
+            return change, len(self.spec.clusters) * uses
+        self.median_of_three("chart", edit)
 
-    def keep_median(self, runs: list[Scenario]) -> None:
-        """Keep the run with the median wall time in the results; the others are dropped,
-        but one that was not ok is remembered in `failed` (the bench is then not ok)."""
-        median = sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
+    def median_of_three(self, name: str, make_change: Callable[[int], tuple[str, int]]
+                        ) -> None:
+        """Three runs, each after `make_change(attempt)` (its description and the renders
+        it causes by design). The median run is kept in the results; a dropped run that was
+        not ok is remembered in `failed` (the bench is then not ok)."""
+        runs = []
+        for attempt in range(3):
+            change, by_design = make_change(attempt)
+            runs.append(self.measure(name, change, self.replan(), by_design))
+        median = sorted(runs, key=lambda r: r.wall_s)[1]
         for run in runs:
             if run is not median:
                 self.results.remove(run)

@@ -1,7 +1,8 @@
 """Reading Fabrikate definitions: component files, config layer files, environment files.
 
 Everything returned is validated and normalised, so later stages never re-check shapes.
-Errors name the file and the key path; parsed results are memoised per process.
+Errors name the file and the key path. Nothing is memoised here: the planner keeps parses
+for one run (a cache keyed by path alone would serve an old parse after an edit).
 """
 
 from __future__ import annotations

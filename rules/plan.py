@@ -104,8 +104,8 @@ class _Visit:
 
 
 class Planner:
-    """Plans clusters; input trees are digested once per process however many clusters share
-    them."""
+    """Plans clusters for one run; what many clusters share (input trees, parsed files,
+    folders) is read and digested once per planner."""
 
     def __init__(self, workspace: Workspace, files: FileState | None = None,
                  parsed: ParsedFiles | None = None) -> None:
@@ -125,12 +125,12 @@ class Planner:
         self._components: dict[Path, ComponentDef] = {}
 
     def folder(self, path: Path) -> Path:
-        """One Path object per folder for the whole process: the many dicts keyed by folder
+        """One Path object per folder for the planner: the many dicts keyed by folder
         then match by identity, without comparing paths part by part."""
         return self._folders.setdefault(path, path)
 
     def child_folder(self, parent: Path, relative: str) -> Path:
-        """`<parent>/<relative>`, normalised, once per process."""
+        """`<parent>/<relative>`, normalised, once per planner."""
         key = (parent, relative)
         if key not in self._children:
             self._children[key] = self.folder(Path(os.path.normpath(parent / relative)))
@@ -163,14 +163,14 @@ class Planner:
         return self._components[directory]
 
     def config_files(self, directory: Path) -> dict[str, Path]:
-        """`config_files`, listed once per process: a stack shared by 500 clusters has
+        """`config_files`, listed once per planner: a stack shared by 500 clusters has
         500 layer files in one folder."""
         if directory not in self._config_files:
             self._config_files[directory] = config_files(directory)
         return self._config_files[directory]
 
     def file_digest(self, path: Path | str) -> str | None:
-        """A file's content digest, looked up once per process however many clusters
+        """A file's content digest, looked up once per planner however many clusters
         watch it."""
         name = os.fspath(path)
         if name not in self._file_digests:
@@ -224,7 +224,7 @@ class Planner:
                checkout: Path | None, fetches: tuple[Fetch, ...]
                ) -> tuple[tuple[Path, ...], tuple[tuple[str, str], ...], str]:
         """A node's local input folders, the digests of those and of its downloads, and
-        one digest of all: once per process.
+        one digest of all: once per planner.
 
         A download is digested by its pinned sha256 (the store entry may not exist yet).
         """
@@ -240,7 +240,7 @@ class Planner:
 
     def downloads(self, definition: ComponentDef, directory: Path, checkout: Path | None
                   ) -> tuple[tuple[Fetch, ...], dict[Pin, str]]:
-        """`node_downloads`, once per process per (definition, folder)."""
+        """`node_downloads`, once per planner per (definition, folder)."""
         key = (id(definition), directory)
         if key not in self._downloads:
             self._downloads[key] = node_downloads(self.sources, definition, directory, checkout)

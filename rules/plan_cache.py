@@ -106,6 +106,9 @@ class Fleet:
     environment_files: dict[str, Path]
     plans: dict[str, ClusterPlan]
     replanned: tuple[str, ...]
+    files: FileState
+    """The file-digest memo as this run left it: later planning in the process (renders of
+    clusters whose plan came from the cache) stats files instead of hashing them again."""
 
 
 _ENGINES = ("helm_python", "yaml")
@@ -266,4 +269,4 @@ def load_fleet(workspace: Workspace) -> Fleet:
             files.changed = False
     return Fleet({name: e.summary for name, e in entries.items()},
                  {name: Path(e.environment_file) for name, e in entries.items()},
-                 plans, tuple(sorted(plans)))
+                 plans, tuple(sorted(plans)), files)

@@ -134,22 +134,18 @@ class PlanRegistry:
         self.workspace = workspace
         self.plans = dict(fleet.plans)
         self.environment_files = fleet.environment_files
+        self.files = fleet.files
         self._planner: Planner | None = None
 
     def node(self, cluster: str, node_path: str) -> PlanNode:
         plan = self.plans.get(cluster)
         if plan is None:
             if self._planner is None:  # one per process: stacks are shared by clusters
-                self._planner = Planner(self.workspace)
+                self._planner = Planner(self.workspace, self.files)
             environment = load_environment(self.environment_files[cluster])
             plan, _ = self._planner.plan(environment)
             self.plans[cluster] = plan
         return next(n for n in plan.nodes if n.node_path == node_path)
-
-
-def _changed_while_running(cluster: str) -> StackyardError:
-    return StackyardError(f"the inputs of {cluster} changed while doit was running (the "
-                          "plan made at its start no longer holds); run doit again")
 
 
 def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: str
@@ -160,7 +156,9 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
     try:
         node = registry.node(cluster, node_path)
         if node.digest != digest:
-            raise _changed_while_running(cluster)
+            raise StackyardError(f"the inputs of {cluster} changed while doit was running "
+                                 "(the plan made at its start no longer holds); run doit "
+                                 "again")
         workspace = registry.workspace
         definition = node.definition
         if definition.hooks or not workspace.renders.has(node.digest):

@@ -4,6 +4,7 @@ speed is measured by running the bench, not by tests)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,20 @@ def test_bench_runs_every_scenario_with_exact_render_counts(tmp_path: Path) -> N
     assert set(report["targets"]) >= {"noop_s", "touch_s", "cold_over_floor_engine",
                                       "parallel_speedup", "peak_rss_mib"}
     assert list(tmp_path.iterdir()) == []  # the temporary fleet is removed
+
+
+def test_phases_times_each_phase_of_a_real_build(tmp_path: Path) -> None:
+    """`bench/phases.py` on the example fleet: one plan, every render and cluster timed."""
+    for folder in ("stacks", "environments"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    shutil.copy(REPO / "dodo.py", tmp_path / "dodo.py")
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "phases.py"), str(tmp_path)],
+                            capture_output=True, text=True, check=False, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    renders = sum(1 for line in result.stdout.splitlines() if line.startswith(".  render:"))
+    assert report["exit_status"] == 0 and renders > 0
+    (phases,) = report["processes"].values()  # serial: all in the one process
+    assert phases["plan"]["calls"] == 1
+    assert phases["render"]["calls"] == renders
+    assert phases["assemble"]["calls"] == len(list((tmp_path / "environments").iterdir()))

@@ -6,6 +6,7 @@ import os
 import pickle
 import random
 import sqlite3
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -171,7 +172,6 @@ def test_re_plans_agree_with_planning_from_scratch(tmp_path: Path) -> None:
             cluster = rng.choice(clusters)
             write(root / f"environments/{cluster}.yaml",
                   f"stack: ../stacks/s\nlayers: [{cluster}, east]\nconfig:\n"
-                  f"{_random_layer(rng, slots).replace('subcomponents:', '  subcomponents:')}"
-                  .replace("\n  ", "\n    ").replace("\n    subcomponents:", "\n  subcomponents:"))
+                  + textwrap.indent(_random_layer(rng, slots), "  "))
         else:
             write(rng.choice(layer_files), _random_layer(rng, slots))
