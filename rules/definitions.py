@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 import os
 import re
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 from .digest import digest_value
-from .errors import StackyardError, join_key, warn
+from .errors import StackyardError, display_path, join_key, warn
 from .model import CONTAINER, ComponentDef, Environment
 from .yamlio import load_file
 
@@ -52,6 +53,22 @@ def _text(value: Any, file: Path, key: str) -> str:
     raise StackyardError(f"expected a string, got {_kind(value)}", file=file, key=key)
 
 
+def _warn_unknown_keys(data: dict[Any, Any], known: set[str], file: Path, key: str = "",
+                      otherwise: str = "") -> None:
+    """Unknown keys are ignored, as Fabrikate ignores them, but said: a misspelt `layers`
+    or `namespace` would otherwise change the output without a word."""
+    unknown = sorted(str(name) for name in set(data) - known)
+    if not unknown:
+        return
+    named, unmatched = [], False
+    for name in unknown:
+        close = get_close_matches(name, known, n=1)
+        named.append(f"{name} (did you mean `{close[0]}`?)" if close else name)
+        unmatched = unmatched or not close
+    note = f" ({otherwise})" if otherwise and unmatched else ""
+    warn(f"unknown key(s) {', '.join(named)} ignored{note}", file=file, key=key)
+
+
 # ---------------------------------------------------------------- component files
 
 
@@ -64,15 +81,24 @@ def find_component_file(directory: Path) -> Path | None:
     return None
 
 
+class MissingComponent(StackyardError):
+    """No definition in a component folder: the entry that points there is to blame."""
+
+    def __init__(self, directory: Path) -> None:
+        self.exists = directory.is_dir()
+        super().__init__(self.describe(display_path(directory)))
+
+    def describe(self, folder: str) -> str:
+        if self.exists:
+            return f"component folder {folder} has no component.yaml or component.json"
+        return f"component folder {folder} does not exist"
+
+
 def load_component(directory: Path) -> ComponentDef:
     """The component defined in `directory` (its root entry, with its subcomponents)."""
     file = find_component_file(directory)
     if file is None:
-        if not directory.is_dir():
-            raise StackyardError("component folder does not exist", file=directory)
-        raise StackyardError(
-            "no component.yaml or component.json in this folder", file=directory
-        )
+        raise MissingComponent(directory)
     data = load_file(file, as_text=True)
     if data is None:
         raise StackyardError("the component file is empty; expected a mapping", file=file)
@@ -82,9 +108,7 @@ def load_component(directory: Path) -> ComponentDef:
 def _component_entry(data: Any, file: Path, key: str) -> ComponentDef:
     if not isinstance(data, dict):
         raise StackyardError(f"expected a mapping, got {_kind(data)}", file=file, key=key or "")
-    unknown = sorted(set(data) - _COMPONENT_KEYS)
-    if unknown:
-        warn(f"unknown key(s) {', '.join(unknown)} ignored", file=file, key=key)
+    _warn_unknown_keys(data, _COMPONENT_KEYS, file, key)
     if data.get("config") is not None:
         warn("config in a component file is ignored; put it in config/common.yaml",
              file=file, key=join_key(key, "config"))
@@ -201,10 +225,7 @@ def normalise_config(data: Any, file: Path | str, key: str) -> dict[str, Any]:
     file = Path(file)
     if not isinstance(data, dict):
         raise StackyardError(f"expected a mapping, got {_kind(data)}", file=file, key=key)
-    unknown = sorted(set(data) - _CONFIG_KEYS)
-    if unknown:
-        warn(f"unknown key(s) {', '.join(unknown)} ignored (values belong under `config:`)",
-             file=file, key=key)
+    _warn_unknown_keys(data, _CONFIG_KEYS, file, key, "values belong under `config:`")
     values = data.get("config")
     if values is not None and not isinstance(values, dict):
         raise StackyardError(f"expected a mapping of values, got {_kind(values)}",
@@ -283,9 +304,7 @@ def environment_from(file: Path, data: Any) -> Environment:
     if not isinstance(data, dict):
         raise StackyardError(f"expected a mapping with `stack` and `layers`, got {_kind(data)}",
                              file=file)
-    unknown = sorted(set(data) - _ENVIRONMENT_KEYS)
-    if unknown:
-        warn(f"unknown key(s) {', '.join(unknown)} ignored", file=file)
+    _warn_unknown_keys(data, _ENVIRONMENT_KEYS, file)
     stack = data.get("stack")
     config = data.get("config")
     config = None if config is None else normalise_config(config, file, "config")
@@ -298,7 +317,8 @@ def environment_from(file: Path, data: Any) -> Environment:
                              file=file, key="stack")
     stack_dir = Path(os.path.normpath(file.parent / stack))
     if not stack_dir.is_dir():
-        raise StackyardError(f"stack folder {stack_dir} does not exist", file=file, key="stack")
+        raise StackyardError(f"stack folder {display_path(stack_dir)} does not exist",
+                             file=file, key="stack")
     return Environment(cluster=cluster, file=file, stack_dir=stack_dir, layers=layers,
                        config=config)
 
@@ -306,9 +326,7 @@ def environment_from(file: Path, data: Any) -> Environment:
 def _remote_stack(data: dict[str, Any], file: Path) -> ComponentDef:
     """`stack: {source, method: git, path, version|branch}`: a stack in a git repository."""
     names = ("source", "method", "path", "version", "branch")
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        warn(f"unknown key(s) {', '.join(map(str, unknown))} ignored", file=file, key="stack")
+    _warn_unknown_keys(data, set(names), file, "stack")
     fields = {name: _text(data.get(name), file, f"stack.{name}") for name in names}
     if fields["method"] != "git" or not fields["source"]:
         raise StackyardError("a stack given as a mapping needs `source` and `method: git`",

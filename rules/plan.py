@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from .definitions import (
     COMPONENT_FILES,
+    MissingComponent,
     config_files,
     environment_files,
     environment_from,
@@ -300,12 +301,12 @@ class _ClusterWalk:
         if environment.remote_stack is not None:
             directory = self._git(environment.remote_stack)
         stack_dir = directory
-        root = self._load(directory)
+        root = self._load(directory, environment.file, "stack")
         own = self._own_layers(directory)
         if root.method == "git" and not root.inline:
             # a root that points at a remote stack (spec §2.5)
             directory = self._git_component(directory, root)
-            root = self._load(directory)
+            root = self._load(directory, root.file, join_key(root.key, "path"))
             own = own + self._own_layers(directory)
         inherited: tuple[Layer, ...] = ()
         if environment.config is not None:
@@ -334,15 +335,20 @@ class _ClusterWalk:
         _check_outputs(nodes, environment)
         return ClusterPlan(environment, tuple(nodes))
 
-    def _load(self, directory: Path) -> ComponentDef:
+    def _load(self, directory: Path, referrer: Path, key: str) -> ComponentDef:
         """A component folder; both candidate definition files and its `access.yaml`
-        (tokens for the sources below it) are watched."""
+        (tokens for the sources below it) are watched. A folder with no definition is
+        reported at the `referrer` file's `key` that points there."""
         candidates = _component_candidates(directory)
         self.watch.files.update(candidates)
         access_file = candidates[-1]
         if self.planner.file_digest(access_file) is not None:
             self.planner.sources.access.register(Path(access_file))
-        return self.planner.component(directory)
+        try:
+            return self.planner.component(directory)
+        except MissingComponent as err:
+            raise StackyardError(err.describe(self.workspace.display(directory)),
+                                 file=referrer, key=key) from None
 
     def _own_layers(self, directory: Path) -> tuple[Layer, ...]:
         layers = []
@@ -391,7 +397,8 @@ class _ClusterWalk:
             raise StackyardError(
                 f"subcomponent {entry.name!r} points at {self.workspace.display(directory)}, "
                 "which is one of its own ancestors (a cycle)", file=entry.file, key=entry.key)
-        definition = self._load(directory)
+        source = "source" if entry.source and entry.method != "git" else "path"
+        definition = self._load(directory, entry.file, join_key(entry.key, source))
         return _Visit(definition, directory, f"{parent.logical}{entry.name}/", node_path,
                       inherited + self._own_layers(directory), (*parent.ancestors, directory))
 

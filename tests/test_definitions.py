@@ -12,7 +12,7 @@ import pytest
 from rules import plan as plan_module
 from rules.definitions import load_component, load_environment
 from rules.errors import StackyardError, display_path
-from rules.model import PlanNode
+from rules.model import MergedConfig, PlanNode
 from rules.plan import plan_cluster
 from rules.renderers import REGISTRY, renderer_for
 from rules.workspace import Workspace
@@ -68,8 +68,30 @@ def test_component_yml_is_not_recognised(tmp_path: Path) -> None:
 
     message = error_of(load_component, tmp_path)
 
-    assert message == (f"{display_path(tmp_path)}: no component.yaml or component.json in "
-                       "this folder")
+    assert message == (f"component folder {display_path(tmp_path)} has no component.yaml or "
+                       "component.json")
+
+
+def test_unknown_keys_are_ignored_with_a_warning_that_suggests_the_key_meant(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt `layers` or `namespace` changes the output silently unless it is said."""
+    (tmp_path / "stack").mkdir()
+    write_component(tmp_path / "stack", "name: app\nsubcomponets: []\n")
+    write_config(tmp_path / "stack", "prod", "namepsace: web\nreplicaCount: 3\n")
+    env = write_environment(tmp_path, "d", "stack: ../stack\nlayer: [prod]\n")
+
+    nodes = plan(tmp_path, "[prod]")
+    load_environment(env)
+
+    warnings = capsys.readouterr().err
+    assert (f"{shown(tmp_path / 'stack', 'component.yaml')}: unknown key(s) subcomponets "
+            "(did you mean `subcomponents`?) ignored") in warnings
+    assert (f"{shown(tmp_path / 'stack', 'config/prod.yaml')}: unknown key(s) namepsace "
+            "(did you mean `namespace`?), replicaCount ignored (values belong under "
+            "`config:`)") in warnings
+    assert (f"{shown(tmp_path, 'environments/d.yaml')}: unknown key(s) layer (did you mean "
+            "`layers`?) ignored") in warnings
+    assert nodes["app"].config == MergedConfig(values={}, namespace="", inject_namespace=False)
 
 
 def test_generator_overrides_type_with_a_deprecation_warning(
@@ -316,7 +338,7 @@ def test_a_missing_stack_folder_is_an_error(tmp_path: Path) -> None:
 
     message = error_of(load_environment, env)
 
-    missing = tmp_path / "stacks" / "nope"
+    missing = display_path(tmp_path / "stacks" / "nope")
     assert message == f"{display_path(env)}: stack: stack folder {missing} does not exist"
 
 

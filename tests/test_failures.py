@@ -116,7 +116,37 @@ def test_missing_chart_folder(built: tuple[Path, dict[str, bytes]]) -> None:
     root, before = built
     path = root / "stacks/web/component.yaml"
     path.write_text(path.read_text().replace("hello-web", "hello-wbe"))
-    fails_cleanly(root, before, "no Helm chart at stacks/charts/hello-wbe")
+    fails_cleanly(root, before,
+                  "stacks/web/component.yaml: path: no Helm chart at stacks/charts/hello-wbe")
+
+
+def test_missing_static_folder_names_the_entry(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    path = root / "stacks/platform/component.yaml"
+    path.write_text(path.read_text().replace("path: base", "path: bsae"))
+    fails_cleanly(root, before, "stacks/platform/component.yaml: subcomponents[0].path: "
+                  "static manifest folder stacks/platform/bsae does not exist")
+
+
+@pytest.mark.parametrize(("folder", "problem"), [
+    ("../wbe", "component folder stacks/wbe does not exist"),
+    ("../charts", "component folder stacks/charts has no component.yaml or component.json"),
+])
+def test_subcomponent_folder_without_a_definition_names_the_entry(
+        built: tuple[Path, dict[str, bytes]], folder: str, problem: str) -> None:
+    root, before = built
+    path = root / "stacks/platform/component.yaml"
+    path.write_text(path.read_text().replace("source: ../web", f"source: {folder}"))
+    fails_cleanly(root, before,
+                  f"stacks/platform/component.yaml: subcomponents[1].source: {problem}")
+
+
+def test_stack_folder_without_a_definition_names_the_environment(
+        built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    write(root / "environments/dev.yaml", "stack: ../stacks/charts\n")
+    fails_cleanly(root, before, "environments/dev.yaml: stack: component folder stacks/charts "
+                  "has no component.yaml or component.json")
 
 
 def test_missing_stack_folder(built: tuple[Path, dict[str, bytes]]) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cachetools import LRUCache
 
 from .. import manifests
-from ..errors import StackyardError
+from ..errors import StackyardError, join_key
 from ..model import ComponentDef, PlanNode
 from ..sources import artifacts
 from ..workspace import Workspace
@@ -188,7 +188,10 @@ class HelmRenderer:
         chart = chart_dir(definition, node.physical_dir, node.checkout)
         fetched = artifacts.ensure_all(node.fetches, where)
         if not (chart / "Chart.yaml").is_file():
-            raise StackyardError(f"no Helm chart at {workspace.display(chart)}", **where)
+            key = where["key"] if definition.method in ("git", "helm") else join_key(
+                where["key"], "path")
+            raise StackyardError(f"no Helm chart at {workspace.display(chart)}",
+                                 file=where["file"], key=key)
         dependencies = {f.name: path for f, path in zip(node.fetches, fetched, strict=True)
                         if not f.own}
         digest = node.inputs_digest

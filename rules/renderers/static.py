@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import StackyardError
+from ..errors import StackyardError, join_key
 from ..model import ComponentDef, PlanNode
 from ..sources import artifacts
 from ..workspace import Workspace
@@ -36,7 +36,8 @@ class StaticRenderer:
         folder = manifest_dir(node.definition, node.physical_dir)
         if not folder.is_dir():
             raise StackyardError(f"static manifest folder {workspace.display(folder)} does not "
-                                 "exist", **where)
+                                 "exist", file=node.definition.file,
+                                 key=join_key(node.definition.key, "path"))
         parts: list[bytes] = []
         for name in sorted(os.listdir(folder)):
             path = folder / name
