@@ -91,8 +91,9 @@ def _config_changes(old: dict[str, Any], new: dict[str, Any], layers: tuple[Laye
         if after is _MISSING:
             lines.append(f"{shown} is no longer set (was {_short(before)})")
         else:
-            was = "" if before is _MISSING else f" from {_short(before)}"
-            lines.append(f"{shown} changed{was} to {_short(after)}"
+            change = ("is now set to" if before is _MISSING
+                      else f"changed from {_short(before)} to")
+            lines.append(f"{shown} {change} {_short(after)}"
                          + _provenance(layers, "config", path))
     return lines
 

@@ -160,6 +160,20 @@ def test_info_explains_which_layer_and_key_changed(fleet: Path) -> None:
             ) in info.stdout
 
 
+def test_info_explains_added_and_removed_keys_and_shortens_long_lists(fleet: Path) -> None:
+    web = fleet / "stacks/platform/config/west.yaml"
+    edit(web, "        region: west\n", "".join(f"        z{i}: {i}\n" for i in range(13)))
+    info = doit(fleet, "info", "render:prod-west:platform/web").stdout
+    assert 'config.labels.region is no longer set (was "west")' in info
+    assert ("config.labels.z0 is now set to 0, set in stacks/platform/config/west.yaml "
+            "(subcomponents.web.config.labels.z0)") in info
+    assert "config.labels.z12 is now set to 12" in info  # sorted as text: z0, z1, z10...
+    assert "z9 is now set" not in info and "... and 2 more changes" in info
+    doit(fleet, "forget", "render:prod-west:platform/web")
+    forgotten = doit(fleet, "info", "render:prod-west:platform/web").stdout
+    assert "no earlier render is recorded (first build, `doit forget`" in forgotten
+
+
 def test_info_explains_a_chart_change(fleet: Path) -> None:
     template = fleet / "stacks/charts/log-shipper/templates/configmap.yaml"
     template.write_text(template.read_text() + "  extra: \"1\"\n")
