@@ -213,6 +213,45 @@ def test_static_manifest_over_http(tmp_path: Path, server: ChartServer) -> None:
     assert doit(root).executed == []
 
 
+def test_a_pinned_manifest_is_fetched_again_on_a_fresh_machine_and_checked(
+        tmp_path: Path, server: ChartServer, cache: Path) -> None:
+    """CI: the lock and generated/ come from git, the store and .stackyard/ are empty."""
+    body = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: downloaded\n"
+    write(server.folder / "manifests/cm.yaml", body)
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    url = f"{server.url}/manifests/cm.yaml"
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          f"  - {{name: remote, type: static, method: http, source: {url}}}\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    assert doit(root).returncode == 0
+    before = snapshot(root / "generated")
+
+    def fresh_machine() -> None:
+        shutil.rmtree(cache)
+        shutil.rmtree(root / ".stackyard")
+
+    fresh_machine()
+    run = doit(root)
+    assert run.returncode == 0, run.stderr
+    assert f"fetch:{url}" in run.executed
+    assert downloads(server, "cm.yaml") == 2
+    assert snapshot(root / "generated") == before
+
+    write(server.folder / "manifests/cm.yaml", body.replace("downloaded", "changed"))
+    fresh_machine()
+    run = doit(root)
+    assert run.returncode != 0
+    report = run.stdout + run.stderr
+    assert f"fetch {url}: {url} has digest sha256:" in report, report
+    assert ("but stacks.lock pins sha256:cc8b06" in report and "(it changed since it was "
+            "locked; `doit lock` pins the new content)" in report)
+    assert "Traceback" not in report
+    assert snapshot(root / "generated") == before
+    assert [p for p in (cache / "files").iterdir() if p.suffix != ".lock"] == [], \
+        "no entry with the wrong content"
+
+
 @pytest.mark.parametrize(("entry", "message"), [
     ("{name: a, type: helm, method: helm, source: URL/missing, path: kured}",
      "stacks/s/component.yaml: subcomponents[0]: 'a': HTTP 404 File not found from "
@@ -291,7 +330,7 @@ def test_a_changed_archive_is_a_digest_mismatch(tmp_path: Path, server: ChartSer
     run = doit(root)
     assert run.returncode != 0
     report = run.stdout + run.stderr
-    assert "has digest sha256:" in report and "was pinned" in report, report
+    assert "has digest sha256:" in report and "but stacks.lock pins sha256:" in report, report
     assert snapshot(root / "generated") == before
     assert [p for p in (cache / "charts").rglob("kured-*") if p.suffix != ".lock"] == []
 

@@ -105,8 +105,8 @@ def ensure(fetch: Fetch) -> Path:
             body = http.get(fetch.source, token=fetch.token)
             if sha256(body) != fetch.digest:
                 raise SourceError(f"{fetch.label} has digest {sha256(body)}, but "
-                                  f"{fetch.digest} was pinned (it changed since it was "
-                                  "locked; `doit lock` pins the new content)")
+                                  f"stacks.lock pins {fetch.digest} (it changed since it "
+                                  "was locked; `doit lock` pins the new content)")
             write_atomic(target, body)
         else:
             _extract_chart(_chart_archive(fetch), target, fetch)

@@ -89,6 +89,6 @@ def download(repository: str, chart: str, pin: ChartPin) -> bytes:
 
     if pin.digest and sha256(archive) != pin.digest:
         raise SourceError(f"chart {chart!r} {pin.version} from {redact(repository)} has digest "
-                          f"{sha256(archive)}, but {pin.digest} was pinned (the archive "
+                          f"{sha256(archive)}, but stacks.lock pins {pin.digest} (the archive "
                           "changed since it was locked, or the download is damaged)")
     return archive
