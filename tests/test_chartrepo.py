@@ -209,8 +209,21 @@ def test_static_manifest_over_http(tmp_path: Path, server: ChartServer) -> None:
     assert lock(root)["files"] == [{"url": f"{server.url}/manifests/cm.yaml", "digest": digest}]
     assert downloads(server, "cm.yaml") == 1
     # the file changes upstream: the lock keeps the build on the pinned content
-    write(server.folder / "manifests/cm.yaml", body.replace("downloaded", "changed"))
+    changed = body.replace("downloaded", "changed")
+    write(server.folder / "manifests/cm.yaml", changed)
     assert doit(root).executed == []
+    # until `doit lock` pins the new content, which the next build renders
+    relock = doit(root, "lock")
+    assert relock.returncode == 0, relock.stdout + relock.stderr
+    new_digest = "sha256:" + hashlib.sha256(changed.encode()).hexdigest()
+    assert f"{server.url}/manifests/cm.yaml: {digest[:19]} -> {new_digest[:19]}" \
+        in relock.stdout
+    assert lock(root)["files"] == [{"url": f"{server.url}/manifests/cm.yaml",
+                                    "digest": new_digest}]
+    run = doit(root)
+    assert run.renders == ["render:c1:s/remote"], run.stderr
+    assert (root / "generated/c1/remote.yaml").read_text() == f"---\n{changed}\n"
+    assert downloads(server, "cm.yaml") == 2  # by the lock; the build found it stored
 
 
 def test_a_pinned_manifest_is_fetched_again_on_a_fresh_machine_and_checked(
