@@ -178,7 +178,10 @@ def assemble_cluster(summary: ClusterSummary, workspace: Workspace
     try:
         return assemble(summary, workspace)
     except OSError as err:
-        return TaskFailed(f"{summary.name}: cannot write {err.filename}: {err.strerror}")
+        where = workspace.display(Path(err.filename)) if err.filename else "its folder"
+        reason = ("a file is in the way of this folder"
+                  if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror)
+        return TaskFailed(f"{summary.name}: cannot write {where}: {reason}")
 
 
 def retire_cluster(cluster: str, workspace: Workspace) -> TaskFailed | None:

@@ -249,3 +249,24 @@ def test_an_input_edited_during_the_build_fails_that_cluster_and_the_next_run_ca
     again = doit(root)
     assert again.returncode == 0, again.stdout + again.stderr
     assert b"replicas: 7" in snapshot(root / "generated")["c2/web.yaml"]
+
+
+def test_a_file_in_the_way_of_an_output_folder(built: tuple[Path, dict[str, bytes]]) -> None:
+    """Someone left a file where a component's output folder goes: that cluster fails
+    with the path, the others are written, and the next build after removing it heals."""
+    root, _ = built
+    folder = root / "generated/prod-east/web"
+    shutil.rmtree(folder)
+    folder.write_text("in the way\n")
+    edit = root / "stacks/platform/config/common.yaml"
+    edit.write_text(edit.read_text().replace("team: platform", "team: web-team"))
+    run = doit(root, "--continue")
+    report = run.stdout + run.stderr
+    assert run.returncode != 0 and "Traceback" not in report
+    assert ("prod-east: cannot write generated/prod-east/web: a file is in the way of this "
+            "folder") in report, report
+    assert 'team: "web-team"' in (root / "generated/prod-west/web/web.yaml").read_text()
+    folder.unlink()
+    healed = doit(root)
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    assert 'team: "web-team"' in (root / "generated/prod-east/web/web.yaml").read_text()

@@ -195,6 +195,15 @@ def test_a_removed_environment_retires_its_output(fleet: Path) -> None:
     assert doit(fleet).executed == []
 
 
+def test_a_damaged_provenance_file_is_written_again(fleet: Path) -> None:
+    before = snapshot(fleet / "generated")
+    (fleet / "generated/dev/provenance.json").write_text('{"files": ')
+    run = doit(fleet)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.executed == ["dev"] and run.renders == []
+    assert snapshot(fleet / "generated") == before
+
+
 def test_a_damaged_plan_cache_is_rebuilt(fleet: Path) -> None:
     (fleet / ".stackyard/plans.sqlite3").write_bytes(b"this is not a database" * 100)
     run = doit(fleet)
