@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import signal
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ from doit.exceptions import InvalidDodoFile
 from doit.task import Task
 
 from .doit_context import current_invocation
-from .errors import StackyardError
+from .errors import StackyardError, warn
 from .lock_task import LOCK_TASK, lock_task
 from .plan_cache import Fleet, load_fleet
 from .progress import ProgressReporter
@@ -27,10 +28,27 @@ def doit_config(root: Path) -> dict[str, Any]:
     and doit's console report with progress lines for long runs."""
     workspace = Workspace.at(root)
     workspace.state_dir.mkdir(parents=True, exist_ok=True)
+    _drop_if_unreadable(workspace.doit_db)
     return {"backend": "sqlite3", "dep_file": str(workspace.doit_db), "verbosity": 1,
             "reporter": ProgressReporter,
             # doit 0.37 crashes on a bare `doit forget` when no default tasks are set
             "forget_disable_default": True}
+
+
+def _drop_if_unreadable(database: Path) -> None:
+    """doit stops with a traceback on a damaged state file. It only records what ran: the
+    renders stay in the render store, so starting again costs a re-check, not a rebuild."""
+    if not database.is_file():
+        return
+    try:
+        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            connection.execute("select count(*) from sqlite_master").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError:
+        warn(f"ignoring unreadable doit state {database} (every task is checked again)")
+        database.unlink()
 
 
 def _stop_like_ctrl_c(signum: int, frame: object) -> None:

@@ -204,6 +204,18 @@ def test_a_damaged_provenance_file_is_written_again(fleet: Path) -> None:
     assert snapshot(fleet / "generated") == before
 
 
+def test_a_damaged_doit_state_is_started_again(fleet: Path) -> None:
+    """doit itself stops with a traceback on it; the renders are still in the store."""
+    before = snapshot(fleet / "generated")
+    (fleet / ".stackyard/doit.sqlite3").write_bytes(b"this is not a database" * 100)
+    run = doit(fleet)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ignoring unreadable doit state" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.renders) == 15  # every task runs once more, its render found stored
+    assert snapshot(fleet / "generated") == before
+    assert doit(fleet).executed == []
+
+
 def test_a_damaged_plan_cache_is_rebuilt(fleet: Path) -> None:
     (fleet / ".stackyard/plans.sqlite3").write_bytes(b"this is not a database" * 100)
     run = doit(fleet)
