@@ -1,36 +1,81 @@
-"""Write files so that a reader never sees half of one: temp file in the same folder, rename."""
+"""Write files so that a reader never sees half of one: write a temp file, rename it.
+
+The temp file is written beside its target, or in a scratch folder on the same disk
+(`temp_dir`): then a process killed mid-write (SIGKILL, power loss) leaves its temp file
+there, not in a folder that users commit, and `remove_abandoned` clears it later.
+"""
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 from pathlib import Path
 
 _known_folders: set[str] = set()
+_cross_device: set[str] = set()  # target folders a rename from `temp_dir` cannot reach
 _sequence = itertools.count()
 
 
-def write_atomic(path: Path | str, content: bytes) -> None:
-    """Write `content` to a temp file beside `path` (mode 0644), then rename it into place.
+def write_atomic(path: Path | str, content: bytes, temp_dir: Path | str | None = None
+                 ) -> None:
+    """Write `content` to a temp file (mode 0644), then rename it into place at `path`.
 
     Folders already seen in this process are not created again: at 10,000 files the
-    failing mkdir calls alone cost a build ~0.4 s.
+    failing mkdir calls alone cost a build ~0.4 s. A `temp_dir` on another file system
+    than `path` (a rename cannot cross) is given up for the folder beside `path`.
     """
     target = os.fspath(path)
     folder = os.path.dirname(target)
-    if folder not in _known_folders:
-        os.makedirs(folder, exist_ok=True)
-        _known_folders.add(folder)
-    temp = f"{folder}/.{os.path.basename(target)}.{os.getpid()}.{next(_sequence)}.tmp"
+    scratch = folder if temp_dir is None or folder in _cross_device else os.fspath(temp_dir)
+    for needed in {folder, scratch}:
+        if needed not in _known_folders:
+            os.makedirs(needed, exist_ok=True)
+            _known_folders.add(needed)
+    temp = f"{scratch}/.{os.path.basename(target)}.{os.getpid()}.{next(_sequence)}.tmp"
     try:
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileNotFoundError:  # the folder was removed since this process saw it
-        _known_folders.discard(folder)
-        return write_atomic(path, content)
+    except FileNotFoundError:  # a folder was removed since this process saw it
+        _known_folders.difference_update({folder, scratch})
+        return write_atomic(path, content, temp_dir)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(content)
         os.replace(temp, target)
+    except OSError as err:
+        Path(temp).unlink(missing_ok=True)
+        if err.errno == errno.EXDEV and scratch != folder:
+            _cross_device.add(folder)
+            return write_atomic(path, content)
+        raise
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def remove_abandoned(temp_dir: Path) -> int:
+    """Delete the temp files in `temp_dir` of processes that are gone; returns how many.
+    A temp file's name carries the id of the process writing it."""
+    try:
+        names = os.listdir(temp_dir)
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        parts = name.rsplit(".", 3)
+        if len(parts) != 4 or parts[3] != "tmp" or not parts[1].isdigit():
+            continue
+        if not _running(int(parts[1])):
+            (temp_dir / name).unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -13,6 +13,7 @@ from typing import Any
 from doit.exceptions import InvalidDodoFile
 from doit.task import Task
 
+from .atomic import remove_abandoned
 from .doit_context import current_invocation
 from .errors import StackyardError, warn
 from .lock_task import LOCK_TASK, lock_task
@@ -92,6 +93,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 raise InvalidDodoFile(str(err)) from None
             if invocation.executes_tasks:
                 signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+                remove_abandoned(workspace.temp_dir)
                 use_queue_ahead_runner()
                 _drop_unused_renders(fleet, workspace)
             yield from fleet_tasks(fleet, workspace, prune=invocation.executes_tasks,

@@ -54,23 +54,24 @@ def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
     previous = _parse_provenance(old_provenance).get("files", {})
     files: dict[str, dict[str, Any]] = {}
     prefix = f"{folder}{os.sep}"
+    scratch = workspace.temp_dir  # not generated/: a killed write leaves no litter there
     for node in plan.nodes:
         target = prefix + node.output
         before = previous.get(node.output, {})
         size = _size(target)
         if before.get("digest") != node.digest or size is None or size != before.get("bytes"):
             content = workspace.renders.get(node.digest)
-            write_atomic(target, content)
+            write_atomic(target, content, scratch)
             size = len(content)
         files[node.output] = {"component": node.node_path, "type": node.type,
                               "digest": node.digest, "bytes": size}
     for stale in sorted(set(previous) - set(files)):
         _remove(folder, stale)
     if _resources(files) != _resources(previous) or not (folder / KUSTOMIZATION).is_file():
-        _write_if_changed(folder / KUSTOMIZATION, kustomization(files))
+        _write_if_changed(folder / KUSTOMIZATION, kustomization(files), scratch)
     new_provenance = provenance(plan, files)
     if new_provenance != old_provenance:  # read once above, not again
-        write_atomic(folder / PROVENANCE, new_provenance)
+        write_atomic(folder / PROVENANCE, new_provenance, scratch)
     return {"digest": plan.digest}
 
 
@@ -154,13 +155,13 @@ def _size(path: str) -> int | None:
         return None
 
 
-def _write_if_changed(path: Path, content: bytes) -> None:
+def _write_if_changed(path: Path, content: bytes, temp_dir: Path) -> None:
     try:
         if path.read_bytes() == content:
             return
     except OSError:
         pass
-    write_atomic(path, content)
+    write_atomic(path, content, temp_dir)
 
 
 def _remove(folder: Path, relative: str) -> None:

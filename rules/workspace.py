@@ -26,6 +26,11 @@ class Workspace:
     def output_dir(self) -> Path:
         return self.root / "generated"
 
+    @property
+    def temp_dir(self) -> Path:
+        """Where output files are written before they are renamed into `generated/`."""
+        return self.state_dir / "tmp"
+
     @cached_property
     def renders(self) -> RenderStore:
         """Renders are content-addressed: clusters with the same inputs share one."""

@@ -1,0 +1,77 @@
+"""Output files are never seen half-written, and a killed writer litters only the scratch
+folder in `.stackyard/`, which the next build clears."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from rules.atomic import remove_abandoned
+from tests.doit_runner import REPO, doit, install_dodo, write
+
+SIZE = 4_000_000
+
+
+def test_a_killed_writer_leaves_whole_files_and_temp_files_only_in_scratch(
+        tmp_path: Path) -> None:
+    out, scratch = tmp_path / "generated", tmp_path / "scratch"
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from rules.atomic import write_atomic
+        count = 0
+        while True:
+            write_atomic({str(out)!r} + f"/f{{count % 5}}.yaml",
+                         bytes([65 + count % 26]) * {SIZE}, {str(scratch)!r})
+            count += 1
+        """)])
+    deadline = time.monotonic() + 30
+    while len(list(out.glob("f*.yaml"))) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+
+    names = sorted(os.listdir(out))
+    assert names == [f"f{i}.yaml" for i in range(5)], names
+    for name in names:  # each file is one whole write: its size, one letter throughout
+        content = (out / name).read_bytes()
+        assert len(content) == SIZE and content == content[:1] * SIZE
+    leftovers = os.listdir(scratch)
+    assert len(leftovers) <= 1
+    assert remove_abandoned(scratch) == len(leftovers)
+    assert os.listdir(scratch) == []
+
+
+def test_temp_files_of_live_processes_are_kept(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    mine = write(tmp_path / f".a.yaml.{os.getpid()}.1.tmp", "writing")
+    abandoned = write(tmp_path / f".b.yaml.{gone.pid}.7.tmp", "half")
+    unrelated = write(tmp_path / "notes.txt", "not a temp file")
+
+    assert remove_abandoned(tmp_path) == 1
+    assert mine.exists() and unrelated.exists() and not abandoned.exists()
+
+
+def test_a_build_clears_temp_files_a_killed_build_left(tmp_path: Path) -> None:
+    install_dodo(tmp_path)
+    write(tmp_path / "stacks/s/component.yaml", "name: s\ntype: static\npath: m\n")
+    write(tmp_path / "stacks/s/m/a.yaml", "kind: A\n")
+    write(tmp_path / "environments/c1.yaml", "stack: ../stacks/s\n")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    left = write(tmp_path / f".stackyard/tmp/.s.yaml.{gone.pid}.3.tmp", "half a manifest")
+
+    run = doit(tmp_path)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not left.exists()
+    assert os.listdir(tmp_path / ".stackyard/tmp") == [], "outputs were renamed out of it"
+    assert sorted(os.listdir(tmp_path / "generated/c1")) == [
+        "kustomization.yaml", "provenance.json", "s.yaml"]
