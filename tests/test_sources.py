@@ -172,6 +172,33 @@ def test_rebuild_offline_after_the_remotes_are_gone(
     assert files["app/deeper/nested.yaml"] == b"---\nkind: Nested\n\n"
 
 
+def test_a_pinned_commit_gone_from_the_remote_is_a_clear_error(tmp_path: Path,
+                                                               cache: Path) -> None:
+    """A force-push drops the commit stacks.lock pins; a fresh machine cannot fetch it."""
+    repo = tmp_path / "remote"
+    url = make_repo(repo, {"component.yaml": "name: d\ntype: static\npath: m\n",
+                           "m/a.yaml": "kind: A\n"})
+    root = single_git_stack(tmp_path / "fleet", url)
+    assert doit(root).returncode == 0
+    before = snapshot(root / "generated")
+    pinned = git(repo, "rev-parse", "HEAD")
+    git(repo, "commit", "-q", "--amend", "-m", "rewritten")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    shutil.rmtree(cache)
+    shutil.rmtree(root / ".stackyard")
+    run = doit(root)
+    assert run.returncode != 0
+    assert (f"stacks/s/component.yaml: subcomponents[0]: git source of 'd' ({url} at main): "
+            f"commit {pinned}, pinned in stacks.lock, is no longer in {url} (its history was "
+            "rewritten?); `doit lock` pins the current one") in run.stderr, run.stderr
+    assert snapshot(root / "generated") == before
+    assert doit(root, "lock").returncode == 0
+    again = doit(root)
+    assert again.returncode == 0, again.stderr
+    assert lock_pins(root) == {(url, "main"): git(repo, "rev-parse", "HEAD")}
+
+
 def test_frozen_build_refuses_a_source_missing_from_the_lock(
         remote_stack: tuple[Path, Path, Path], cache: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,7 +117,9 @@ class Store:
             if not _has_commit(mirror, commit):
                 mirror = self._fresh_mirror(url)
                 if not _has_commit(mirror, commit):
-                    raise SourceError(f"commit {commit} is not in {redact(url)}")
+                    raise SourceError(f"commit {commit}, pinned in stacks.lock, is no longer "
+                                      f"in {redact(url)} (its history was rewritten?); "
+                                      "`doit lock` pins the current one")
             _plain_attributes(self.mirror_path(url))
             archive = mirror.git.archive("--format=tar", commit, stdout_as_string=False)
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{commit}."))
