@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -10,11 +11,20 @@ from ..lock_task import relock_and_report
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] != "lock" or len(argv) > 2:
-        print("usage: python -m rules.sources lock [ROOT]", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(
+        prog="python -m rules.sources",
+        description="Move every pin in stacks.lock (git commits, chart versions, downloaded "
+                    "files) to the newest one, as `doit lock` does; prints each pin that "
+                    "moved.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    lock = commands.add_parser("lock", help="re-resolve every pin in ROOT/stacks.lock")
+    lock.add_argument("root", nargs="?", default=".", type=Path,
+                      help="the repository root (default: the current folder)")
+    args = parser.parse_args(argv)
+    if not args.root.is_dir():
+        parser.error(f"{args.root} is not a folder")
     try:
-        relock_and_report(Path(argv[1] if len(argv) == 2 else ".").resolve())
+        relock_and_report(args.root.resolve())
     except StackyardError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
