@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import yaml
 
@@ -99,3 +101,64 @@ def test_the_line_reader_agrees_with_libyaml_on_every_shared_chart() -> None:
                 answered += 1
                 assert fast == manifests._scan(source, piece), (source, piece[:200])
     assert answered > 100
+
+
+def random_manifest(rng: random.Random) -> str:
+    """A mapping document of the shapes templates produce, ordinary and odd: block and
+    flow metadata, comments, quoted keys and kinds, indents of 2 or 4, annotations with a
+    Helm hook, multi-line strings, anchors, lists, empty metadata."""
+    pad = " " * rng.choice((2, 4))
+    kind = rng.choice(("Deployment", "ConfigMap", "Namespace", "CustomThing"))
+    kind_line = rng.choice((f"kind: {kind}", f'kind: "{kind}"', f"kind: '{kind}'",
+                            f"kind: {kind}  # the kind", f'"kind": {kind}', f"kind:   {kind}"))
+    keys = rng.sample(("name", "labels", "annotations", "namespace", "generateName"),
+                      rng.randint(0, 4))
+    entries = []
+    for key in keys:
+        if key == "labels":
+            entries.append((f"{pad}labels:", f"{pad}{pad}app: web\n{pad}{pad}tier: \"x\""))
+        elif key == "annotations":
+            hook = rng.choice(("", f"{pad}{pad}helm.sh/hook: test-success",
+                               f"{pad}{pad}\"helm.sh/hook\": pre-install,test"))
+            entries.append((f"{pad}annotations:",
+                            "\n".join(filter(None, (f"{pad}{pad}note: |", f"{pad}{pad}{pad}a",
+                                                    f"{pad}{pad}{pad}b: c", hook)))))
+        else:
+            entries.append((f"{pad}{rng.choice((key, repr(key)))}: "
+                            f"{rng.choice(('web', 'x-1', repr('a: b'), f'&{key} web'))}", ""))
+    if not keys:
+        metadata = rng.choice(("metadata:", "metadata: {}", "metadata: null", ""))
+    elif rng.random() < 0.2:
+        flow = ", ".join(f"{k}: v" for k in keys if k not in ("labels", "annotations"))
+        metadata = f"metadata: {{{flow}}}"
+    else:
+        body = "\n".join("\n".join(filter(None, pair)) for pair in entries)
+        comment = rng.choice(("", f"\n{pad}# a comment", "\n# top comment"))
+        metadata = f"metadata:{rng.choice(('', '  # meta'))}{comment}\n{body}"
+    spec = rng.choice(("spec:\n  replicas: 2", "data:\n  key: |\n    kind: Fake\n    x: 1",
+                       "items: [1, 2]", "spec: {a: 1}", "rules:\n- apiGroups: ['']"))
+    parts = [kind_line, metadata, spec, "apiVersion: v1"]
+    rng.shuffle(parts)
+    lead = rng.choice(("", "# Source: chart/templates/x.yaml\n"))
+    return lead + "\n".join(part for part in parts if part)
+
+
+def test_the_line_reader_and_the_event_walk_agree_with_a_full_parse() -> None:
+    """Both fast readers of a document's head, against yaml.safe_load, on 3,000 seeded
+    documents; the line reader may decline (_UNKNOWN), never answer differently."""
+    rng = random.Random(20261130)
+    answered = 0
+    for _ in range(3000):
+        text = random_manifest(rng)
+        body = yaml.safe_load(text)
+        metadata = body.get("metadata")
+        annotations = (metadata or {}).get("annotations") if isinstance(metadata, dict) else {}
+        truth = (body["kind"], frozenset(metadata) if isinstance(metadata, dict) else None,
+                 (annotations or {}).get("helm.sh/hook", ""))
+        scanned = manifests._scan("t.yaml", text)
+        assert (scanned.kind, scanned.metadata_keys, scanned.hooks) == truth, text
+        fast = manifests._head_from_text("t.yaml", text)
+        if fast is not manifests._UNKNOWN:
+            answered += 1
+            assert fast == scanned, text
+    assert answered > 250, "the line reader should answer for the ordinary documents"
