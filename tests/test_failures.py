@@ -270,3 +270,13 @@ def test_a_file_in_the_way_of_an_output_folder(built: tuple[Path, dict[str, byte
     healed = doit(root)
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert 'team: "web-team"' in (root / "generated/prod-east/web/web.yaml").read_text()
+
+
+def test_a_chart_dependency_with_no_repository_and_not_vendored(
+        built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    chart = root / "stacks/charts/hello-web/Chart.yaml"
+    chart.write_text(chart.read_text() + "dependencies:\n- name: redis\n  version: 1.0.0\n")
+    fails_cleanly(root, before, "stacks/web/component.yaml: chart stacks/charts/hello-web "
+                  "needs dependencies that are not in its charts/ folder and not from an "
+                  "http(s):// or oci:// repository: redis (no repository); vendor them")

@@ -215,7 +215,8 @@ class HelmRenderer:
         unresolved = [d for d in missing if d["name"] not in fetched
                       and not str(d.get("repository", "")).startswith("file://")]
         if unresolved:
-            names = ", ".join(f"{d['name']} ({d.get('repository')})" for d in unresolved)
+            names = ", ".join(f"{d['name']} ({d.get('repository') or 'no repository'})"
+                              for d in unresolved)
             raise StackyardError(
                 f"chart {workspace.display(chart)} needs dependencies that are not in its "
                 f"charts/ folder and not from an http(s):// or oci:// repository: {names}; "
