@@ -817,16 +817,26 @@ def describe(spec: FleetSpec, bench: Bench) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clusters", type=int, default=20)
-    parser.add_argument("--components", type=int, default=10)
-    parser.add_argument("--regions", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--clusters", type=int, default=20,
+                        help="clusters in the fleet (default: %(default)s; the targets are "
+                             "for 500)")
+    parser.add_argument("--components", type=int, default=10,
+                        help="slots of the shared stack, i.e. render tasks per cluster "
+                             "besides the root (default: %(default)s; the targets are for 20)")
+    parser.add_argument("--regions", type=int, default=4,
+                        help="region layers the clusters are spread over (default: "
+                             "%(default)s)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the chart order, the per-cluster values and the "
+                             "clusters the scenarios edit (default: %(default)s)")
     parser.add_argument("--keep", type=Path, help="build the fleet here (an empty or new "
                         "folder) and keep it")
     parser.add_argument("--base", type=Path, help="make the temporary fleet folder in this "
                         "folder (default: the system temp folder); the disk under it is "
                         "part of what is measured")
-    parser.add_argument("--doit", type=Path, default=DEFAULT_DOIT)
+    parser.add_argument("--doit", type=Path, default=DEFAULT_DOIT,
+                        help="the doit to time (default: the one beside this Python, "
+                             "%(default)s)")
     parser.add_argument("--charts", type=Path, default=SHARED_CHARTS,
                         help="folder of the real charts (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=3600,
