@@ -20,7 +20,7 @@ from .lock_task import LOCK_TASK, lock_task
 from .plan_cache import Fleet, load_fleet
 from .progress import ProgressReporter
 from .runner import use_queue_ahead_runner
-from .tasks import fleet_tasks
+from .tasks import check_patterns, fleet_tasks
 from .workspace import Workspace
 
 
@@ -89,6 +89,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
         with _no_cycle_collection():
             try:
                 fleet = load_fleet(workspace)
+                check_patterns(fleet, workspace, invocation.selected)
             except StackyardError as err:
                 raise InvalidDodoFile(str(err)) from None
             if invocation.executes_tasks:

@@ -23,6 +23,7 @@ from .definitions import load_environment
 from .errors import StackyardError
 from .explain import explain, input_record
 from .hooks import run_hooks
+from .lock_task import LOCK_TASK
 from .model import PlanNode
 from .output import (
     assemble,
@@ -268,6 +269,24 @@ def _recorded_tasks(database: Path) -> frozenset[str]:
         return frozenset()
     finally:
         connection.close()
+
+
+def check_patterns(fleet: Fleet, workspace: Workspace, selected: tuple[str, ...]) -> None:
+    """A wildcard on the command line that names no task is a typo: doit would run
+    nothing and exit 0."""
+    patterns = [p for p in selected if "*" in p]  # doit reads only `*` as a wildcard
+    if not patterns:
+        return
+    names = ["render", "fetch", LOCK_TASK, *fleet.summaries]
+    names += [f"retire:{c}" for c in retired_clusters(workspace, set(fleet.summaries))]
+    for summary in fleet.summaries.values():
+        for node in summary.nodes:
+            names.append(render_task_name(summary.name, node))
+            names.extend(f"fetch:{fetch.label}" for fetch in node.fetches)
+    for pattern in patterns:
+        if not fnmatch.filter(names, pattern):
+            raise StackyardError(f"no task matches {pattern!r} (`doit list --all` lists "
+                                 "them)")
 
 
 def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,

@@ -104,6 +104,8 @@ def test_efk_charts_from_a_repository_are_fetched_once_and_render_as_local_chart
         f"fetch:{server.url}/{chart}@{version}" for chart, version in EFK.items()
         if chart != "kibana")
     assert doit(root, "fetch").returncode == 0 and doit(root, "fetch").executed == []
+    shutil.rmtree(cache / "charts")  # or by pattern
+    assert sorted(doit(root, "fetch:*/kibana@*", "fetch:*/kibana@*").executed) == [kibana]
 
 
 def test_offline_once_fetched(tmp_path: Path, server: ChartServer) -> None:

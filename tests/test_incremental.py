@@ -103,6 +103,17 @@ def test_a_deleted_output_file_is_restored_without_rendering(fleet: Path) -> Non
     assert target.read_bytes() == expected
 
 
+def test_a_pattern_that_names_no_task_is_an_error(fleet: Path) -> None:
+    """doit would run nothing and exit 0: a typo in CI would pass unnoticed."""
+    for command in (("render:prod-eest:*",), ("forget", "render:prod-eest:*")):
+        run = doit(fleet, *command)
+        assert run.returncode != 0 and run.executed == []
+        assert "no task matches 'render:prod-eest:*' (`doit list --all` lists them)" \
+            in run.stderr, run.stderr
+    fine = doit(fleet, "render:prod-east:*", "prod-*")
+    assert fine.returncode == 0 and fine.executed == [], fine.stderr
+
+
 def test_forget_makes_a_task_run_again(fleet: Path) -> None:
     assert doit(fleet, "forget", "render:dev:platform/web").returncode == 0
     assert doit(fleet).renders == ["render:dev:platform/web"]
