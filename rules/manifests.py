@@ -103,10 +103,22 @@ def _split(source: str, text: str) -> tuple[Document, ...]:
                     documents.append(document)
         return tuple(documents)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise InvalidManifest(f"{source} rendered invalid YAML{where}: {problem}") from err
+        raise InvalidManifest(f"{source} rendered invalid YAML{_describe(err)}") from err
+
+
+def yaml_problem(text: str) -> str | None:
+    """What makes `text` invalid YAML (` (line N): problem`), or None when it is valid."""
+    try:
+        _validate(text)
+    except yaml.YAMLError as err:
+        return _describe(err)
+    return None
+
+
+def _describe(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1})" if mark else ""
+    return f"{where}: {getattr(err, 'problem', None) or err}"
 
 
 def _validate(text: str) -> None:

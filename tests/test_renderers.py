@@ -54,6 +54,20 @@ def test_static_is_byte_exact_and_sorted_by_byte_order(tmp_path: Path) -> None:
                       b"---\nkind: B # keep comments\n\n")
 
 
+def test_a_static_file_that_is_not_yaml_is_written_as_it_is_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "stacks/s/component.yaml", "name: s\ntype: static\npath: m\n")
+    write(tmp_path / "stacks/s/m/a.yaml", "kind: A\nmetadata: {name: [x\n")
+    (tmp_path / "stacks/s/m/b.bin").write_bytes(b"\xff\xfe")
+    write(tmp_path / "stacks/s/m/c.yaml", "kind: C\n")
+    output = render(tmp_path, nodes(tmp_path)["s"])
+    assert output == b"---\nkind: A\nmetadata: {name: [x\n\n---\n\xff\xfe\n---\nkind: C\n\n"
+    warnings = capsys.readouterr().err.splitlines()
+    assert [w.split(": ", 1)[1].rpartition("/m/")[2] for w in warnings] == [
+        "a.yaml: not valid YAML (line 3): did not find expected ',' or ']'; written as it is",
+        "b.bin: not UTF-8 text; written as it is"]
+
+
 def test_static_folder_with_a_subfolder_is_an_error(tmp_path: Path) -> None:
     write(tmp_path / "stacks/s/component.yaml", "name: s\ntype: static\npath: m\n")
     write(tmp_path / "stacks/s/m/nested/a.yaml", "kind: A\n")

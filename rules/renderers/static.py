@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import StackyardError, join_key
+from .. import manifests
+from ..errors import StackyardError, join_key, warn
 from ..model import ComponentDef, PlanNode
 from ..sources import artifacts
 from ..workspace import Workspace
@@ -45,8 +46,22 @@ class StaticRenderer:
                 raise StackyardError(f"static manifest folder {workspace.display(folder)} "
                                      f"contains a sub-folder {name!r}; only files are read",
                                      **where)
-            parts.append(b"---\n" + path.read_bytes() + b"\n")
+            content = path.read_bytes()
+            _warn_unless_yaml(path, content, workspace)
+            parts.append(b"---\n" + content + b"\n")
         return b"".join(parts)
+
+
+def _warn_unless_yaml(path: Path, content: bytes, workspace: Workspace) -> None:
+    """Files are written verbatim, as Fabrikate writes them; one that is not YAML would
+    only fail later, in Flux or `kubectl apply`, so it is said now."""
+    try:
+        problem = manifests.yaml_problem(content.decode())
+        message = None if problem is None else f"not valid YAML{problem}"
+    except UnicodeDecodeError:
+        message = "not UTF-8 text"
+    if message is not None:
+        warn(f"{message}; written as it is", file=workspace.display(path))
 
 
 RENDERER = StaticRenderer()
