@@ -42,6 +42,21 @@ def install_dodo(root: Path) -> None:
     shutil.copy(REPO / "dodo.py", root / "dodo.py")
 
 
+def copy_example_fleet(root: Path) -> Path:
+    """The bundled example fleet (stacks/, environments/, dodo.py) copied to `root`."""
+    shutil.copytree(REPO / "stacks", root / "stacks")
+    shutil.copytree(REPO / "environments", root / "environments")
+    install_dodo(root)
+    return root
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace `old` (which must be there) by `new` in the file at `path`."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.doit_runner import REPO, install_dodo
+from tests.doit_runner import REPO, copy_example_fleet, edit
 
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com",
                 "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.com"}
@@ -38,10 +38,7 @@ def run(root: Path, command: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """The example fleet in a git repository, rendered and committed."""
-    root = tmp_path / "fleet"
-    shutil.copytree(REPO / "stacks", root / "stacks")
-    shutil.copytree(REPO / "environments", root / "environments")
-    install_dodo(root)
+    root = copy_example_fleet(tmp_path / "fleet")
     (root / ".gitignore").write_text("/.stackyard/\n__pycache__/\n")
     setup = run(root, "git init -q -b main && doit && git add -A && git commit -qm fleet")
     assert setup.returncode == 0, setup.stdout + setup.stderr
@@ -59,8 +56,8 @@ def test_the_check_job_passes_when_generated_matches_its_inputs(repo: Path) -> N
 
 
 def test_the_check_job_fails_on_a_commit_that_did_not_render(repo: Path) -> None:
-    west = repo / "stacks/platform/config/west.yaml"
-    west.write_text(west.read_text().replace("web.west.example.com", "www.west.example.com"))
+    edit(repo / "stacks/platform/config/west.yaml", "web.west.example.com",
+         "www.west.example.com")
     assert run(repo, "git commit -qam 'edit a layer, forget to render'").returncode == 0
 
     check = run(repo, script("The check job"))

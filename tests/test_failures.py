@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.doit_runner import REPO, doit, install_dodo, snapshot, write
+from tests.doit_runner import REPO, copy_example_fleet, doit, edit, install_dodo, snapshot, write
 
 
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
-    root = tmp_path / "fleet"
-    shutil.copytree(REPO / "stacks", root / "stacks")
-    shutil.copytree(REPO / "environments", root / "environments")
-    install_dodo(root)
+    root = copy_example_fleet(tmp_path / "fleet")
     assert doit(root).returncode == 0
     return root, snapshot(root / "generated")
 
@@ -47,7 +44,7 @@ def test_a_value_without_a_json_form(built: tuple[Path, dict[str, bytes]], value
     """Helm gets values as JSON; YAML's bytes and sets have no such form."""
     root, before = built
     path = root / "stacks/platform/config/common.yaml"
-    path.write_text(path.read_text().replace("team: platform", f"team: {value}"))
+    edit(path, "team: platform", f"team: {value}")
     fails_cleanly(root, before,
                   f"stacks/platform/config/common.yaml: subcomponents.web.config.{key}: "
                   f"expected a string, number, boolean, null, list or mapping, got {kind}")
@@ -56,7 +53,7 @@ def test_a_value_without_a_json_form(built: tuple[Path, dict[str, bytes]], value
 def test_a_value_json_cannot_carry(built: tuple[Path, dict[str, bytes]]) -> None:
     root, before = built
     path = root / "stacks/platform/config/common.yaml"
-    path.write_text(path.read_text().replace("team: platform", "team: .nan"))
+    edit(path, "team: platform", "team: .nan")
     fails_cleanly(root, before, "stacks/platform/config/common.yaml: "
                   "subcomponents.web.config.labels.team: expected a finite number, got nan")
 
@@ -71,7 +68,7 @@ def test_a_name_that_is_not_one_path_segment(built: tuple[Path, dict[str, bytes]
     """Names become output folders: `..` would write outside `generated/<cluster>/`."""
     root, before = built
     path = root / "stacks/platform/component.yaml"
-    path.write_text(path.read_text().replace("- name: web\n    source: ../web", entry))
+    edit(path, "- name: web\n    source: ../web", entry)
     fails_cleanly(root, before, f"stacks/platform/component.yaml: subcomponents[1].name: "
                   f"{message}")
     assert sorted(p.name for p in (root / "generated").iterdir()) == sorted(
@@ -88,8 +85,7 @@ def test_malformed_json_component(built: tuple[Path, dict[str, bytes]]) -> None:
 def test_map_against_list_names_both_files(built: tuple[Path, dict[str, bytes]]) -> None:
     root, before = built
     path = root / "stacks/web/config/common.yaml"
-    path.write_text(path.read_text().replace("  image:\n    repository: nginx\n    tag: \"1.24\"\n",
-                                             "  image: [nginx]\n"))
+    edit(path, "  image:\n    repository: nginx\n    tag: \"1.24\"\n", "  image: [nginx]\n")
     fails_cleanly(root, before, "stacks/web/config/common.yaml: config.image",
                   "stacks/platform/config/common.yaml (subcomponents.web.config.image)")
 
@@ -115,7 +111,7 @@ def test_failing_hook_shows_its_output(built: tuple[Path, dict[str, bytes]]) -> 
 def test_missing_chart_folder(built: tuple[Path, dict[str, bytes]]) -> None:
     root, before = built
     path = root / "stacks/web/component.yaml"
-    path.write_text(path.read_text().replace("hello-web", "hello-wbe"))
+    edit(path, "hello-web", "hello-wbe")
     fails_cleanly(root, before,
                   "stacks/web/component.yaml: path: no Helm chart at stacks/charts/hello-wbe")
 
@@ -123,7 +119,7 @@ def test_missing_chart_folder(built: tuple[Path, dict[str, bytes]]) -> None:
 def test_missing_static_folder_names_the_entry(built: tuple[Path, dict[str, bytes]]) -> None:
     root, before = built
     path = root / "stacks/platform/component.yaml"
-    path.write_text(path.read_text().replace("path: base", "path: bsae"))
+    edit(path, "path: base", "path: bsae")
     fails_cleanly(root, before, "stacks/platform/component.yaml: subcomponents[0].path: "
                   "static manifest folder stacks/platform/bsae does not exist")
 
@@ -136,7 +132,7 @@ def test_subcomponent_folder_without_a_definition_names_the_entry(
         built: tuple[Path, dict[str, bytes]], folder: str, problem: str) -> None:
     root, before = built
     path = root / "stacks/platform/component.yaml"
-    path.write_text(path.read_text().replace("source: ../web", f"source: {folder}"))
+    edit(path, "source: ../web", f"source: {folder}")
     fails_cleanly(root, before,
                   f"stacks/platform/component.yaml: subcomponents[1].source: {problem}")
 
@@ -185,7 +181,7 @@ def test_unknown_layer_and_unknown_type_warn(built: tuple[Path, dict[str, bytes]
     root, _ = built
     write(root / "environments/dev.yaml", "stack: ../stacks/platform\nlayers: [dve]\n")
     path = root / "stacks/platform/component.yaml"
-    path.write_text(path.read_text().replace("type: static", "type: statik"))
+    edit(path, "type: static", "type: statik")
     run = doit(root)
     assert run.returncode == 0
     assert "environments/dev.yaml: layer 'dve' has no config file" in run.stderr
@@ -258,8 +254,7 @@ def test_a_file_in_the_way_of_an_output_folder(built: tuple[Path, dict[str, byte
     folder = root / "generated/prod-east/web"
     shutil.rmtree(folder)
     folder.write_text("in the way\n")
-    edit = root / "stacks/platform/config/common.yaml"
-    edit.write_text(edit.read_text().replace("team: platform", "team: web-team"))
+    edit(root / "stacks/platform/config/common.yaml", "team: platform", "team: web-team")
     run = doit(root, "--continue")
     report = run.stdout + run.stderr
     assert run.returncode != 0 and "Traceback" not in report

@@ -9,26 +9,17 @@ from pathlib import Path
 import pytest
 
 from rules.render_store import RenderStore
-from tests.doit_runner import REPO, doit, install_dodo, snapshot, write
+from tests.doit_runner import copy_example_fleet, doit, edit, install_dodo, snapshot, write
 
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Path:
     """The bundled example fleet, copied and built once."""
-    root = tmp_path / "fleet"
-    shutil.copytree(REPO / "stacks", root / "stacks")
-    shutil.copytree(REPO / "environments", root / "environments")
-    install_dodo(root)
+    root = copy_example_fleet(tmp_path / "fleet")
     first = doit(root)
     assert first.returncode == 0, first.stdout + first.stderr
     assert len(first.renders) == 15
     return root
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new))
 
 
 def test_nothing_changed_runs_nothing(fleet: Path) -> None:
