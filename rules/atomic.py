@@ -15,6 +15,9 @@ from pathlib import Path
 _known_folders: set[str] = set()
 _cross_device: set[str] = set()  # target folders a rename from `temp_dir` cannot reach
 _sequence = itertools.count()
+# Temp names carry the process id and this token: a container often gives every CI run the
+# same few process ids, so a leftover of a killed run can bear the id of the running one.
+_RUN_TOKEN = os.urandom(4).hex()
 
 
 def write_atomic(path: Path | str, content: bytes, temp_dir: Path | str | None = None
@@ -32,7 +35,8 @@ def write_atomic(path: Path | str, content: bytes, temp_dir: Path | str | None =
         if needed not in _known_folders:
             os.makedirs(needed, exist_ok=True)
             _known_folders.add(needed)
-    temp = f"{scratch}/.{os.path.basename(target)}.{os.getpid()}.{next(_sequence)}.tmp"
+    temp = (f"{scratch}/.{os.path.basename(target)}.{os.getpid()}-{_RUN_TOKEN}."
+            f"{next(_sequence)}.tmp")
     try:
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileNotFoundError:  # a folder was removed since this process saw it
@@ -54,8 +58,8 @@ def write_atomic(path: Path | str, content: bytes, temp_dir: Path | str | None =
 
 
 def remove_abandoned(temp_dir: Path) -> int:
-    """Delete the temp files in `temp_dir` of processes that are gone; returns how many.
-    A temp file's name carries the id of the process writing it."""
+    """Delete the temp files in `temp_dir` of processes that are gone, and those of an
+    earlier process that had this one's id; returns how many."""
     try:
         names = os.listdir(temp_dir)
     except FileNotFoundError:
@@ -63,9 +67,10 @@ def remove_abandoned(temp_dir: Path) -> int:
     removed = 0
     for name in names:
         parts = name.rsplit(".", 3)
-        if len(parts) != 4 or parts[3] != "tmp" or not parts[1].isdigit():
+        pid, _, token = parts[1].partition("-") if len(parts) == 4 else ("", "", "")
+        if parts[-1] != "tmp" or not pid.isdigit():
             continue
-        if not _running(int(parts[1])):
+        if not _running(int(pid)) or (int(pid) == os.getpid() and token != _RUN_TOKEN):
             (temp_dir / name).unlink(missing_ok=True)
             removed += 1
     return removed

@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from rules import atomic
 from rules.atomic import remove_abandoned
 from tests.doit_runner import REPO, doit, install_dodo, write
 
@@ -51,12 +52,21 @@ def test_a_killed_writer_leaves_whole_files_and_temp_files_only_in_scratch(
 def test_temp_files_of_live_processes_are_kept(tmp_path: Path) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
-    mine = write(tmp_path / f".a.yaml.{os.getpid()}.1.tmp", "writing")
-    abandoned = write(tmp_path / f".b.yaml.{gone.pid}.7.tmp", "half")
-    unrelated = write(tmp_path / "notes.txt", "not a temp file")
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        another_writer = write(tmp_path / f".a.yaml.{alive.pid}-0badc0de.1.tmp", "writing")
+        mine = write(tmp_path / f".b.yaml.{os.getpid()}-{atomic._RUN_TOKEN}.2.tmp", "writing")
+        abandoned = write(tmp_path / f".c.yaml.{gone.pid}-0badc0de.7.tmp", "half")
+        # a killed run in an earlier container that had this process's id
+        earlier_namesake = write(tmp_path / f".d.yaml.{os.getpid()}-0badc0de.3.tmp", "half")
+        unrelated = write(tmp_path / "notes.txt", "not a temp file")
 
-    assert remove_abandoned(tmp_path) == 1
-    assert mine.exists() and unrelated.exists() and not abandoned.exists()
+        assert remove_abandoned(tmp_path) == 2
+        assert another_writer.exists() and mine.exists() and unrelated.exists()
+        assert not abandoned.exists() and not earlier_namesake.exists()
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_a_build_clears_temp_files_a_killed_build_left(tmp_path: Path) -> None:
