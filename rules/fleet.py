@@ -13,11 +13,11 @@ from typing import Any
 from doit.exceptions import InvalidDodoFile
 from doit.task import Task
 
-from .atomic import remove_abandoned
 from .doit_context import current_invocation
 from .errors import StackyardError, warn
+from .housekeeping import tidy
 from .lock_task import LOCK_TASK, lock_task
-from .plan_cache import Fleet, load_fleet
+from .plan_cache import load_fleet
 from .progress import ProgressReporter
 from .runner import use_queue_ahead_runner
 from .tasks import check_patterns, fleet_tasks
@@ -70,13 +70,6 @@ def _no_cycle_collection() -> Iterator[None]:
         gc.enable()
 
 
-def _drop_unused_renders(fleet: Fleet, workspace: Workspace) -> None:
-    """Drop stored renders no cluster uses once they outnumber the used ones."""
-    used = {node.digest for summary in fleet.summaries.values() for node in summary.nodes}
-    if workspace.renders.count() > 2 * len(used) + 100:
-        workspace.renders.prune(used)
-
-
 def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
     workspace = Workspace.at(root)
 
@@ -94,9 +87,8 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 raise InvalidDodoFile(str(err)) from None
             if invocation.executes_tasks:
                 signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
-                remove_abandoned(workspace.temp_dir)
                 use_queue_ahead_runner()
-                _drop_unused_renders(fleet, workspace)
+                tidy(fleet, workspace)
             yield from fleet_tasks(fleet, workspace, prune=invocation.executes_tasks,
                                    selected=invocation.selected)
         if not invocation.executes_tasks:

@@ -36,9 +36,13 @@ class Workspace:
         """Renders are content-addressed: clusters with the same inputs share one."""
         return RenderStore(self.state_dir / "renders.sqlite3")
 
+    @property
+    def chart_builds_dir(self) -> Path:
+        return self.state_dir / "charts"
+
     def chart_build_dir(self, digest: str) -> Path:
         """A copy of a chart with its `file://` dependencies placed in `charts/`."""
-        return self.state_dir / "charts" / digest
+        return self.chart_builds_dir / digest
 
     def display(self, path: Path) -> str:
         """Paths in messages are relative to the repo root when they live inside it."""

@@ -222,7 +222,9 @@ class HelmRenderer:
                 f"charts/ folder and not from an http(s):// or oci:// repository: {names}; "
                 "vendor them (helm dependency build) or give the repository URL", **where)
         built = workspace.chart_build_dir(digest) / chart.name
-        if not built.is_dir():
+        if built.is_dir():  # renew its date: housekeeping drops copies unused for weeks
+            os.utime(built.parent)
+        else:
             _build_copy(chart, built, [*local_dependency_dirs(chart), *fetched.items()],
                         workspace, where)
         return built
