@@ -317,6 +317,10 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                     current or staleness.render_current(cluster, node)):
                 continue
             render_names.append(name)
+            # Pruning kept it, so RenderCheck would say "run" too (no record, or its render
+            # is not stored): `False` spares doit a state query and a call per task. Named
+            # tasks and the commands that do not prune get the real check.
+            stale = staleness is not None and not chosen(name)
             waits_for = []  # fetch tasks (pruned: only those whose entry is missing)
             for fetch in node.fetches:
                 fetch_name = f"fetch:{fetch.label}"
@@ -328,7 +332,8 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
             yield Task(
                 name, [Call(render_node, registry, cluster, node.node_path, node.digest)],
                 task_dep=waits_for,
-                uptodate=[RenderCheck(node.digest, registry, cluster, node.node_path)],
+                uptodate=[False] if stale else [
+                    RenderCheck(node.digest, registry, cluster, node.node_path)],
                 doc=f"render {node.type} {node.node_path!r} for {cluster}",
                 subtask_of="render", verbosity=2,
             )
