@@ -363,6 +363,9 @@ def environment_files(environments_dir: Path) -> list[Path]:
         path = environments_dir / entry
         if path.suffix == ".yml":
             warn("ignored: environment files end in .yaml or .json", file=path)
+        elif path.is_dir() and not entry.startswith("."):
+            warn("ignored: a folder; each cluster is one file directly in environments/",
+                 file=path)
         if path.suffix not in (".yaml", ".json") or not path.is_file():
             continue
         if path.stem in files:

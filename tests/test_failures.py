@@ -198,14 +198,19 @@ def test_a_cluster_named_like_a_doit_command_or_task(built: tuple[Path, dict[str
     fails_cleanly(root, before, f"environments/{name}.yaml", "name of a doit command")
 
 
-def test_a_yml_environment_is_ignored_with_a_warning(built: tuple[Path, dict[str, bytes]]) -> None:
+def test_a_yml_environment_or_a_folder_is_ignored_with_a_warning(
+        built: tuple[Path, dict[str, bytes]]) -> None:
     root, _ = built
     write(root / "environments/staging.yml", "stack: ../stacks/platform\n")
+    write(root / "environments/eu/paris.yaml", "stack: ../../stacks/platform\n")
     run = doit(root)
     assert run.returncode == 0
     assert "environments/staging.yml: ignored: environment files end in .yaml or .json" \
         in run.stderr
-    assert not (root / "generated/staging").exists()
+    assert ("environments/eu: ignored: a folder; each cluster is one file directly in "
+            "environments/") in run.stderr
+    assert sorted(p.name for p in (root / "generated").iterdir()) == [
+        "dev", "prod-east", "prod-west"]
 
 
 def test_an_input_edited_during_the_build_fails_that_cluster_and_the_next_run_catches_up(
