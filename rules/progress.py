@@ -1,19 +1,39 @@
-"""doit's console report, plus a progress line on stderr during long runs.
+"""doit's console report, plus a progress line on stderr during long runs and one summary
+line at the end of a run that ran tasks.
 
-A cold build of a large fleet runs for minutes; CI logs then show how far it got and
-about how long is left. Short runs print exactly what doit prints.
+A cold build of a large fleet runs for minutes; CI logs then show how far it got, about
+how long is left, and at the end what the run did.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 from doit.reporter import ConsoleReporter
 
+from .lock_task import LOCK_TASK
+
 LONG_RUN = 500
 """Runs with at least this many tasks report progress, about every 5 %."""
+
+_DONE = {"render": ("render", "renders"), "fetch": ("download", "downloads"),
+         "retire": ("cluster retired", "clusters retired"),
+         "": ("cluster written", "clusters written")}
+_FAILED = {"render": ("render failed", "renders failed"),
+           "fetch": ("download failed", "downloads failed"),
+           "retire": ("cluster not retired", "clusters not retired"),
+           "": ("cluster not written", "clusters not written")}
+
+_ORDER = ("render", "", "fetch", "retire")
+
+
+def _kind(task: Any) -> str:
+    """`render`, `fetch`, `retire`, or "" for a cluster's output task."""
+    prefix, colon, _ = task.name.partition(":")
+    return prefix if colon and prefix in _DONE else ""
 
 
 class ProgressReporter(ConsoleReporter):
@@ -25,16 +45,35 @@ class ProgressReporter(ConsoleReporter):
         self.finished = 0
         self.every = max(100, self.total // 20)
         self.started = time.monotonic()
+        self.counts: Counter[tuple[str, str]] = Counter()
 
     def add_success(self, task: Any) -> None:
         super().add_success(task)
-        self._finished_one()
+        if task.actions and task.name != LOCK_TASK:
+            self.counts[_DONE[_kind(task)]] += 1
+        self._finished_one(task)
 
     def add_failure(self, task: Any, fail: Any) -> None:
         super().add_failure(task, fail)
-        self._finished_one()
+        if task.actions and task.name != LOCK_TASK:
+            self.counts[_FAILED[_kind(task)]] += 1
+        self._finished_one(task)
 
-    def _finished_one(self) -> None:
+    def complete_run(self) -> None:
+        """After doit's own report, e.g. `stackyard: 14 renders, 2 clusters written, 1 render
+        failed, 1 cluster not written (0.4 s)`."""
+        super().complete_run()
+        if not self.counts:
+            return
+        order = [_DONE[kind] for kind in _ORDER] + [_FAILED[kind] for kind in _ORDER]
+        parts = [f"{count} {single if count == 1 else plural}"
+                 for (single, plural) in order if (count := self.counts[single, plural])]
+        sys.stderr.write(f"stackyard: {', '.join(parts)} "
+                         f"({time.monotonic() - self.started:.1f} s)\n")
+
+    def _finished_one(self, task: Any) -> None:
+        if not task.actions:  # a group task (`render`, `fetch`): nothing ran
+            return
         self.finished += 1
         if self.total < LONG_RUN or self.finished % self.every:
             return

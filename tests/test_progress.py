@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from doit.exceptions import TaskFailed
 from doit.task import Task
 
 from rules.progress import ProgressReporter
@@ -40,3 +41,29 @@ def test_short_run_prints_only_what_doit_prints(capsys: pytest.CaptureFixture[st
     out, err = run_report(499, capsys)
     assert err == ""
     assert out.splitlines()[0] == ".  t0"
+
+
+def test_a_run_ends_with_one_line_saying_what_it_did(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    names = ["render:c1:s", "render:c1:s/web", "render:c2:s", "render:c2:s/web", "c1", "c2",
+             "fetch:http://charts/kured@1.0.0", "retire:old"]
+    tasks = {name: Task(name, [(nothing, ())]) for name in names}
+    tasks["render"] = Task("render", None, task_dep=names[:4], has_subtask=True)
+    reporter = ProgressReporter(io.StringIO(), {})
+    reporter.initialize(tasks, list(tasks))
+    for name, task in tasks.items():
+        if name in ("render:c2:s/web", "c2"):
+            reporter.add_failure(task, TaskFailed("broken template"))
+        else:
+            reporter.add_success(task)
+    reporter.complete_run()
+    summary = capsys.readouterr().err.splitlines()[-1]
+    assert summary.startswith("stackyard: 3 renders, 1 cluster written, 1 download, "
+                              "1 cluster retired, 1 render failed, 1 cluster not written (")
+
+
+def test_a_run_that_ran_nothing_says_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    reporter = ProgressReporter(io.StringIO(), {})
+    reporter.initialize({}, [])
+    reporter.complete_run()
+    assert capsys.readouterr().err == ""
