@@ -22,6 +22,7 @@ import yaml
 
 from ..atomic import write_atomic
 from ..errors import StackyardError
+from ..workspace import Workspace
 from .redact import redact
 
 LOCK_NAME = "stacks.lock"
@@ -105,7 +106,9 @@ class LockFile:
             data["files"] = [{"url": url, "digest": digest}
                              for url, digest in sorted(self.files.items())]
         text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-        write_atomic(self.path, (_HEADER + text).encode())
+        # written in .stackyard/tmp/: a killed write leaves nothing in the repo's root
+        write_atomic(self.path, (_HEADER + text).encode(),
+                     Workspace.at(self.path.parent).temp_dir)
 
 
 def _entries(data: dict[str, Any], section: str, keys: tuple[str, ...],
