@@ -33,7 +33,8 @@ def _drop_unused_renders(fleet: Fleet, workspace: Workspace) -> None:
 
 
 def _drop_old_chart_builds(workspace: Workspace, cutoff: float) -> None:
-    """Copies (and the staging folders of killed builds) last used before `cutoff`."""
+    """Chart copies last used before `cutoff`, with any staging folder a killed build
+    left inside them."""
     try:
         entries = list(os.scandir(workspace.chart_builds_dir))
     except FileNotFoundError:
