@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.doit_runner import doit, install_dodo, snapshot, write
+from tests.doit_runner import copy_example_fleet, doit, install_dodo, snapshot, write
 
 
 def quick_and_slow_fleet(root: Path) -> None:
@@ -70,3 +70,21 @@ def test_sigkill_keeps_the_output_and_the_renders(tmp_path: Path) -> None:
     assert snapshot(tmp_path / "generated/a-quick") == written
     assert (tmp_path / "generated/a-quick/quick.yaml").stat().st_mtime_ns == mtime
     assert doit(tmp_path).executed == []
+
+
+def test_two_builds_at_once_on_one_repo_both_finish_with_whole_output(
+        tmp_path: Path) -> None:
+    """Two CI jobs, or a developer's second terminal: SQLite's locks, atomic renames and
+    per-process temp names keep them apart."""
+    reference = copy_example_fleet(tmp_path / "reference")
+    assert doit(reference).returncode == 0
+    root = copy_example_fleet(tmp_path / "fleet")
+    runs = [subprocess.Popen([sys.executable, "-m", "doit", *arguments], cwd=root,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for arguments in ((), ("-n", "2"))]
+    for run in runs:
+        output, _ = run.communicate(timeout=300)
+        assert run.returncode == 0, output
+    assert snapshot(root / "generated") == snapshot(reference / "generated")
+    assert list((root / ".stackyard/tmp").iterdir()) == []
+    assert doit(root).executed == []
