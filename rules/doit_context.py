@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from doit.cmd_base import DoitCmdBase
 
@@ -17,6 +18,14 @@ from doit.cmd_base import DoitCmdBase
 class Invocation:
     executes_tasks: bool
     selected: tuple[str, ...]
+    state: tuple[str, str] = ("", "")
+    """doit's state backend and file, as this command uses them (`--backend`, `--db-file`
+    override the dodo's settings)."""
+
+    def reads_state(self, database: Path) -> bool:
+        """doit keeps its records in `database` (where pruning reads them)."""
+        backend, file = self.state
+        return backend == "sqlite3" and bool(file) and Path(file).resolve() == database.resolve()
 
 
 def current_invocation() -> Invocation:
@@ -26,7 +35,9 @@ def current_invocation() -> Invocation:
         command = frame.f_locals.get("self")
         if isinstance(command, DoitCmdBase) and frame.f_code.co_name == "execute":
             args = frame.f_locals.get("args") or ()
+            params = frame.f_locals.get("params") or {}
             return Invocation(bool(command.execute_tasks),
-                              tuple(a for a in args if not a.startswith("-")))
+                              tuple(a for a in args if not a.startswith("-")),
+                              (str(params.get("backend", "")), str(params.get("dep_file", ""))))
         frame = frame.f_back
     return Invocation(executes_tasks=False, selected=())

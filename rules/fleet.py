@@ -89,8 +89,9 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
                 use_queue_ahead_runner()
                 tidy(fleet, workspace)
-            yield from fleet_tasks(fleet, workspace, prune=invocation.executes_tasks,
-                                   selected=invocation.selected)
+            # pruning reads doit's records: only when doit keeps them where Stackyard looks
+            prune = invocation.executes_tasks and invocation.reads_state(workspace.doit_db)
+            yield from fleet_tasks(fleet, workspace, prune=prune, selected=invocation.selected)
         if not invocation.executes_tasks:
             yield lock_task(workspace)  # listed and explained; runs only when named
 

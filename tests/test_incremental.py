@@ -105,6 +105,19 @@ def test_a_pattern_that_names_no_task_is_an_error(fleet: Path) -> None:
     assert fine.returncode == 0 and fine.executed == [], fine.stderr
 
 
+def test_another_state_file_on_the_command_line_is_doit_s_to_read(fleet: Path) -> None:
+    """Pruning reads Stackyard's own state file; with `--db-file`, doit decides from that
+    file alone, as it does for any dodo (a new file: every task runs once)."""
+    before = snapshot(fleet / "generated")
+    other = ("--db-file", ".stackyard/other.sqlite3")
+    first = doit(fleet, *other)
+    assert first.returncode == 0, first.stderr
+    assert len(first.renders) == 15 and len(first.executed) == 18
+    assert snapshot(fleet / "generated") == before
+    assert doit(fleet, *other).executed == []
+    assert doit(fleet).executed == []
+
+
 def test_forget_makes_a_task_run_again(fleet: Path) -> None:
     assert doit(fleet, "forget", "render:dev:platform/web").returncode == 0
     assert doit(fleet).renders == ["render:dev:platform/web"]
