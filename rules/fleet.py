@@ -47,6 +47,8 @@ def _drop_if_unreadable(database: Path) -> None:
             connection.execute("select count(*) from sqlite_master").fetchone()
         finally:
             connection.close()
+    except sqlite3.OperationalError:  # busy (another build): not damage
+        return
     except sqlite3.DatabaseError:
         warn(f"ignoring unreadable doit state {database} (every task is checked again)")
         database.unlink()

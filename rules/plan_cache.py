@@ -148,7 +148,7 @@ class _Store:
     def __init__(self, workspace: Workspace, fingerprint: str) -> None:
         workspace.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = cache_path(workspace)
-        self.connection = sqlite3.connect(self.path)
+        self.connection = sqlite3.connect(self.path, timeout=60)
         self.fingerprint = fingerprint
         self._parsed: dict[str, tuple[str, bytes]] = {}
 
@@ -173,17 +173,18 @@ class _Store:
             files = pickle.loads(rows.pop("\0files")) if "\0files" in rows else FileState()
             if rows.pop("\0fingerprint", None) == self.fingerprint.encode():
                 return files, {name: pickle.loads(data) for name, data in rows.items()}
+        except sqlite3.OperationalError:  # busy past the timeout: not damage, say so
+            raise
         except Exception:  # a damaged cache is only a cache: start over, say so
             warn(f"ignoring unreadable plan cache {self.path}")
             self.connection.close()
             self.path.unlink(missing_ok=True)
-            self.connection = sqlite3.connect(self.path)
+            self.connection = sqlite3.connect(self.path, timeout=60)
             files = FileState()
-        with self.connection:
-            self.connection.execute("drop table if exists entries")
-            self.connection.execute("drop table if exists layers")
-            for table in _TABLES:
-                self.connection.execute(table)
+        # in one transaction: a build started at the same moment sees old or new tables
+        self.connection.executescript("begin immediate; drop table if exists entries; "
+                                      "drop table if exists layers; "
+                                      + "; ".join(_TABLES) + "; commit;")
         files.changed = True
         return files, {}
 

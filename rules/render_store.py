@@ -30,6 +30,8 @@ class RenderStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 connection = self._open()
+            except sqlite3.OperationalError:  # busy past the timeout: not damage
+                raise
             except sqlite3.DatabaseError:  # only a cache: start it again, say so
                 warn(f"ignoring unreadable render store {self.path}")
                 for suffix in ("", "-wal", "-shm"):
