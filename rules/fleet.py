@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import signal
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from .housekeeping import tidy
 from .lock_task import LOCK_TASK, lock_task
 from .plan_cache import load_fleet
 from .progress import ProgressReporter
-from .runner import use_queue_ahead_runner
+from .runner import use_stackyard_runners
 from .tasks import check_patterns, fleet_tasks
 from .workspace import Workspace
 
@@ -54,11 +53,6 @@ def _drop_if_unreadable(database: Path) -> None:
         database.unlink()
 
 
-def _stop_like_ctrl_c(signum: int, frame: object) -> None:
-    """A cancelled CI job sends SIGTERM: stop as for Ctrl-C, so doit saves finished work."""
-    raise KeyboardInterrupt
-
-
 @contextmanager
 def _no_cycle_collection() -> Iterator[None]:
     """Planning builds ~100 objects per node and creates none in cycles; Python's cyclic
@@ -88,8 +82,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
             except StackyardError as err:
                 raise InvalidDodoFile(str(err)) from None
             if invocation.executes_tasks:
-                signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
-                use_queue_ahead_runner()
+                use_stackyard_runners()
                 tidy(fleet, workspace)
             # pruning reads doit's records: only when doit keeps them where Stackyard looks
             prune = invocation.executes_tasks and invocation.reads_state(workspace.doit_db)

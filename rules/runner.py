@@ -1,4 +1,4 @@
-"""doit's process runner, with tasks queued ahead of the workers.
+"""doit's runners, with tasks queued ahead of the workers and no traceback on Ctrl-C.
 
 doit's `MRunner` hands a worker its next task only after the main process has handled the
 worker's previous result: with renders of a few milliseconds each, a worker waits for that
@@ -6,23 +6,51 @@ round trip after every task (measured: workers at 65-75 % CPU, `-n 2` barely fas
 serial). This runner keeps up to two tasks per worker waiting in the shared job queue, so
 a worker that finishes takes the next task at once while the main process records the
 previous result. Which tasks are ready, failures, `--continue` and the report are doit's
-own; only the dispatch loop differs.
+own; only the dispatch loop differs. Both runners end an interrupted run (Ctrl-C, or a
+cancelled CI job's SIGTERM) with one line instead of doit's traceback.
 """
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import doit.cmd_run
-from doit.runner import JobHold, MRunner
+from doit.exceptions import InvalidTask
+from doit.runner import JobHold, MRunner, Runner
 
 _QUEUED_PER_WORKER = 2
+_INTERRUPTED = ("interrupted: the tasks that finished are saved, and the next run "
+                "continues from them")
+
+
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """A cancelled CI job sends SIGTERM: from here on, stop as for Ctrl-C, so that doit
+    saves the finished tasks. (Before tasks run, SIGTERM ends the process as usual.)"""
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+
+
+class InterruptibleRunner(Runner):
+    """doit's serial runner; Ctrl-C or SIGTERM ends the run as an error with one line, not
+    a traceback. doit saves finished tasks either way."""
+
+    def run_tasks(self, task_dispatcher: Any) -> None:
+        _stop_on_sigterm()
+        try:
+            super().run_tasks(task_dispatcher)
+        except KeyboardInterrupt:
+            raise InvalidTask(_INTERRUPTED) from None
 
 
 class QueueAheadRunner(MRunner):
     """`doit -n N` (process workers) with up to 2·N ready tasks queued at any time."""
 
     def run_tasks(self, task_dispatcher: Any) -> None:
+        _stop_on_sigterm()  # before the workers fork: they inherit it
         result_q = self.Queue()
         job_q = self.Queue()
         self._run_tasks_init(task_dispatcher)
@@ -67,9 +95,11 @@ class QueueAheadRunner(MRunner):
                 dispatch(node)
             if not exhausted:
                 raise RuntimeError("doit has tasks left but none is ready (a cycle?)")
-        except (SystemExit, KeyboardInterrupt, Exception):
+        except (SystemExit, KeyboardInterrupt, Exception) as err:
             for worker in workers:
                 worker.terminate()
+            if isinstance(err, KeyboardInterrupt):
+                raise InvalidTask(_INTERRUPTED) from None
             raise
         for _ in workers:
             job_q.put(None)
@@ -80,8 +110,11 @@ class QueueAheadRunner(MRunner):
             getattr(self.reporter, result["reporter"])(task_dispatcher.tasks[result["name"]])
 
 
-def use_queue_ahead_runner() -> None:
-    """Make `doit -n N` (process mode) use `QueueAheadRunner`. doit 0.37 picks its runner
-    class from `doit.cmd_run`'s globals after loading tasks and offers no setting for it."""
+def use_stackyard_runners() -> None:
+    """Make doit run tasks with `InterruptibleRunner`, and `doit -n N` (process mode) with
+    `QueueAheadRunner`. doit 0.37 picks its runner class from `doit.cmd_run`'s globals
+    after loading tasks and offers no setting for it."""
     if doit.cmd_run.MRunner is MRunner:
         doit.cmd_run.MRunner = QueueAheadRunner
+    if doit.cmd_run.Runner is Runner:
+        doit.cmd_run.Runner = InterruptibleRunner

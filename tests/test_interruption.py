@@ -40,6 +40,10 @@ def interrupt_once_the_quick_cluster_is_written(root: Path, how: signal.Signals,
     output, _ = process.communicate(timeout=60)
     assert process.returncode != 0, output
     assert not (root / "generated/b-slow").exists()
+    if how == signal.SIGTERM:
+        assert "Traceback" not in output, output
+        assert ("interrupted: the tasks that finished are saved, and the next run continues "
+                "from them") in output
     # the slow hook is fixed; its `sleep` may still run, orphaned, in the old process group
     (root / "stacks/slow/component.yaml").write_text("name: slow\ntype: static\npath: m\n")
 

@@ -18,10 +18,10 @@ DODO = """
 import time
 from pathlib import Path
 from doit.reporter import ConsoleReporter
-from rules.runner import use_queue_ahead_runner
+from rules.runner import use_stackyard_runners
 
 if {queue_ahead}:
-    use_queue_ahead_runner()
+    use_stackyard_runners()
 HERE = Path(__file__).parent
 
 
@@ -101,9 +101,9 @@ def test_failure_handled_as_by_doit(tmp_path: Path, continue_: bool) -> None:
 DEPENDENT_DODO = """
 import os, time
 from pathlib import Path
-from rules.runner import use_queue_ahead_runner
+from rules.runner import use_stackyard_runners
 
-use_queue_ahead_runner()
+use_stackyard_runners()
 HERE = Path(__file__).parent
 DOIT_CONFIG = {"backend": "json", "dep_file": str(HERE / "db.json")}
 
