@@ -44,10 +44,15 @@ class FileState:
         hasher = xxhash.xxh3_128()
         stack = [(top, "")]
         entries: list[tuple[str, str, os.stat_result]] = []
+        unreadable: list[str] = []
         while stack:
             folder, prefix = stack.pop()
             for entry in os.scandir(folder):
-                info = entry.stat()  # follows symlinks, as Helm does
+                try:
+                    info = entry.stat()  # follows symlinks, as Helm does
+                except OSError as err:  # a link to nowhere: the render reading it says so
+                    unreadable.append(f"{prefix}{entry.name}\0{err.errno}\n")
+                    continue
                 if stat.S_ISDIR(info.st_mode):
                     stack.append((entry.path, f"{prefix}{entry.name}/"))
                 elif stat.S_ISREG(info.st_mode):
@@ -55,6 +60,8 @@ class FileState:
         for relative, path, info in sorted(entries):
             executable = int(bool(info.st_mode & stat.S_IXUSR))
             hasher.update(f"{relative}\0{executable}\0{self._digest(path, info)}\n".encode())
+        for line in sorted(unreadable):
+            hasher.update(line.encode())
         return hasher.hexdigest()
 
     def _digest(self, name: str, info: os.stat_result) -> str:

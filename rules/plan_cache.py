@@ -23,7 +23,7 @@ import xxhash
 
 from . import __version__
 from .definitions import environment_files
-from .errors import warn
+from .errors import StackyardError, warn
 from .filestate import FileState
 from .model import Environment
 from .plan import ClusterPlan, Planner, Watch, warn_once
@@ -173,8 +173,8 @@ class _Store:
             files = pickle.loads(rows.pop("\0files")) if "\0files" in rows else FileState()
             if rows.pop("\0fingerprint", None) == self.fingerprint.encode():
                 return files, {name: pickle.loads(data) for name, data in rows.items()}
-        except sqlite3.OperationalError:  # busy past the timeout: not damage, say so
-            raise
+        except sqlite3.OperationalError as err:  # busy past the timeout: not damage
+            raise StackyardError(f"cannot read the plan cache: {err}", file=self.path) from None
         except Exception:  # a damaged cache is only a cache: start over, say so
             warn(f"ignoring unreadable plan cache {self.path}")
             self.connection.close()
@@ -182,9 +182,13 @@ class _Store:
             self.connection = sqlite3.connect(self.path, timeout=60)
             files = FileState()
         # in one transaction: a build started at the same moment sees old or new tables
-        self.connection.executescript("begin immediate; drop table if exists entries; "
-                                      "drop table if exists layers; "
-                                      + "; ".join(_TABLES) + "; commit;")
+        try:
+            self.connection.executescript("begin immediate; drop table if exists entries; "
+                                          "drop table if exists layers; "
+                                          + "; ".join(_TABLES) + "; commit;")
+        except sqlite3.OperationalError as err:
+            raise StackyardError(f"cannot reset the plan cache: {err}",
+                                 file=self.path) from None
         files.changed = True
         return files, {}
 
@@ -266,8 +270,12 @@ def load_fleet(workspace: Workspace) -> Fleet:
             entries[cluster] = entry
         removed = set(cached) - set(entries)
         if changed or removed or files.changed:
-            store.save(files if files.changed else None, changed, removed)
-            files.changed = False
+            try:
+                store.save(files if files.changed else None, changed, removed)
+                files.changed = False
+            except sqlite3.OperationalError as err:  # a full disk, a lock held too long
+                warn(f"cannot save the plan cache {workspace.display(store.path)} ({err}); "
+                     "the next run plans these clusters again")
     return Fleet({name: e.summary for name, e in entries.items()},
                  {name: Path(e.environment_file) for name, e in entries.items()},
                  plans, tuple(sorted(plans)), files)

@@ -13,11 +13,12 @@ cancelled CI job's SIGTERM) with one line instead of doit's traceback.
 from __future__ import annotations
 
 import signal
+import sqlite3
 from typing import Any
 
 import doit.cmd_run
 from doit.exceptions import InvalidTask
-from doit.runner import JobHold, MRunner, Runner
+from doit.runner import ERROR, JobHold, MRunner, Runner
 
 _QUEUED_PER_WORKER = 2
 _INTERRUPTED = ("interrupted: the tasks that finished are saved, and the next run "
@@ -34,7 +35,23 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
 
 
-class InterruptibleRunner(Runner):
+class _SaysWhenStateIsNotSaved(Runner):
+    """doit's `finish`, where saving the state may fail (a full disk): then one line says
+    so, instead of a traceback that hides the run's own report."""
+
+    def finish(self) -> int:
+        try:
+            self.dep_manager.close()
+        except sqlite3.Error as err:
+            self.reporter.runtime_error(f"cannot save doit's state ({err}); the next run "
+                                        "checks this run's tasks again")
+            self.final_result = ERROR
+        self.teardown()
+        self.reporter.complete_run()
+        return int(self.final_result)
+
+
+class InterruptibleRunner(_SaysWhenStateIsNotSaved):
     """doit's serial runner; Ctrl-C or SIGTERM ends the run as an error with one line, not
     a traceback. doit saves finished tasks either way."""
 
@@ -46,7 +63,7 @@ class InterruptibleRunner(Runner):
             raise InvalidTask(_INTERRUPTED) from None
 
 
-class QueueAheadRunner(MRunner):
+class QueueAheadRunner(_SaysWhenStateIsNotSaved, MRunner):
     """`doit -n N` (process workers) with up to 2·N ready tasks queued at any time."""
 
     def run_tasks(self, task_dispatcher: Any) -> None:

@@ -171,6 +171,12 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
                                   json.dumps(input_record(node), sort_keys=True))
     except StackyardError as err:
         return TaskFailed(f"{cluster}: {node_path}: {err}")
+    except sqlite3.Error as err:  # a full disk, most likely
+        return TaskFailed(f"{cluster}: {node_path}: cannot store the render in "
+                          f"{registry.workspace.display(registry.workspace.renders.path)}: {err}")
+    except OSError as err:
+        where = registry.workspace.display(Path(err.filename)) if err.filename else "a file"
+        return TaskFailed(f"{cluster}: {node_path}: {where}: {err.strerror}")
     return {"digest": node.digest}
 
 

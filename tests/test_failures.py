@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -280,3 +282,41 @@ def test_a_chart_dependency_with_no_repository_and_not_vendored(
     fails_cleanly(root, before, "stacks/web/component.yaml: chart stacks/charts/hello-web "
                   "needs dependencies that are not in its charts/ folder and not from an "
                   "http(s):// or oci:// repository: redis (no repository); vendor them")
+
+
+def test_a_link_to_nowhere_in_a_static_folder_fails_that_render(
+        built: tuple[Path, dict[str, bytes]]) -> None:
+    root, before = built
+    (root / "stacks/platform/base/99-gone.yaml").symlink_to(root / "nowhere.yaml")
+    fails_cleanly(root, before,
+                  "dev: platform/base: stacks/platform/base/99-gone.yaml: No such file or "
+                  "directory")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 300 KiB tmpfs (needs root: skipped where mounting is not allowed)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs",
+                              str(folder)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_stops_with_messages_not_tracebacks(small_disk: Path) -> None:
+    root = copy_example_fleet(small_disk / "fleet")
+    run = doit(root)
+    report = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "Traceback" not in report, report
+    assert "database or disk is full" in report or "No space left on device" in report
+    # room again: the next run finishes the build
+    subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+    again = doit(root)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(p.name for p in (root / "generated").iterdir()) == [
+        "dev", "prod-east", "prod-west"]
+    assert doit(root).executed == []
