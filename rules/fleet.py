@@ -79,14 +79,15 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
             try:
                 fleet = load_fleet(workspace)
                 check_patterns(fleet, workspace, invocation.selected)
+                if invocation.executes_tasks:
+                    use_stackyard_runners()
+                    tidy(fleet, workspace)
+                # pruning reads doit's records: only where Stackyard reads them
+                prune = invocation.executes_tasks and invocation.reads_state(workspace.doit_db)
+                yield from fleet_tasks(fleet, workspace, prune=prune,
+                                       selected=invocation.selected)
             except StackyardError as err:
                 raise InvalidDodoFile(str(err)) from None
-            if invocation.executes_tasks:
-                use_stackyard_runners()
-                tidy(fleet, workspace)
-            # pruning reads doit's records: only when doit keeps them where Stackyard looks
-            prune = invocation.executes_tasks and invocation.reads_state(workspace.doit_db)
-            yield from fleet_tasks(fleet, workspace, prune=prune, selected=invocation.selected)
         if not invocation.executes_tasks:
             yield lock_task(workspace)  # listed and explained; runs only when named
 

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .errors import warn
+from .errors import StackyardError, warn
 
 
 class RenderStore:
@@ -30,8 +30,9 @@ class RenderStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 connection = self._open()
-            except sqlite3.OperationalError:  # busy past the timeout: not damage
-                raise
+            except sqlite3.OperationalError as err:  # busy past the timeout, a full disk
+                raise StackyardError(f"cannot open the render store: {err}",
+                                     file=self.path) from None
             except sqlite3.DatabaseError:  # only a cache: start it again, say so
                 warn(f"ignoring unreadable render store {self.path}")
                 for suffix in ("", "-wal", "-shm"):

@@ -185,10 +185,12 @@ def assemble_cluster(summary: ClusterSummary, workspace: Workspace
     try:
         return assemble(summary, workspace)
     except OSError as err:
-        where = workspace.display(Path(err.filename)) if err.filename else "its folder"
+        where = workspace.display(Path(err.filename or cluster_dir(summary.name, workspace)))
         reason = ("a file is in the way of this folder"
                   if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror)
         return TaskFailed(f"{summary.name}: cannot write {where}: {reason}")
+    except (StackyardError, sqlite3.Error) as err:  # the render store: busy, a full disk
+        return TaskFailed(f"{summary.name}: {err}")
 
 
 def retire_cluster(cluster: str, workspace: Workspace) -> TaskFailed | None:
