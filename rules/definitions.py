@@ -372,4 +372,7 @@ def environment_files(environments_dir: Path) -> list[Path]:
             raise StackyardError(f"cluster {path.stem!r} is defined twice ({files[path.stem].name}"
                                  f" and {entry})", file=environments_dir)
         files[path.stem] = path
+    if not files:
+        warn("no clusters: add one file per cluster, <cluster>.yaml, with its `stack:`",
+             file=environments_dir)
     return [files[name] for name in sorted(files)]

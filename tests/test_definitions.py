@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rules import plan as plan_module
-from rules.definitions import load_component, load_environment
+from rules.definitions import environment_files, load_component, load_environment
 from rules.errors import StackyardError, display_path
 from rules.model import MergedConfig, PlanNode
 from rules.plan import plan_cluster
@@ -412,3 +412,15 @@ def test_a_component_named_kustomization_below_the_root_is_fine(tmp_path: Path) 
     write_component(stack / "web", "name: kustomization\n")
 
     assert str(plan(tmp_path)["app/web"].output) == "web/kustomization.yaml"
+
+
+def test_an_environments_folder_without_clusters_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "environments").mkdir()
+    write_environment(tmp_path, "draft", "stack: ../stack\n").rename(
+        tmp_path / "environments/draft.yml")
+
+    assert environment_files(tmp_path / "environments") == []
+
+    assert (f"{shown(tmp_path, 'environments')}: no clusters: add one file per cluster, "
+            "<cluster>.yaml, with its `stack:`") in capsys.readouterr().err
