@@ -361,12 +361,14 @@ def environment_files(environments_dir: Path) -> list[Path]:
     files: dict[str, Path] = {}
     for entry in sorted(os.listdir(environments_dir)):
         path = environments_dir / entry
-        if path.suffix == ".yml":
-            warn("ignored: environment files end in .yaml or .json", file=path)
-        elif path.is_dir() and not entry.startswith("."):
-            warn("ignored: a folder; each cluster is one file directly in environments/",
-                 file=path)
-        if path.suffix not in (".yaml", ".json") or not path.is_file():
+        if path.suffix not in (".yaml", ".json"):
+            if path.suffix == ".yml":
+                warn("ignored: environment files end in .yaml or .json", file=path)
+            elif not entry.startswith(".") and path.is_dir():
+                warn("ignored: a folder; each cluster is one file directly in environments/",
+                     file=path)
+            continue
+        if not path.is_file():
             continue
         if path.stem in files:
             raise StackyardError(f"cluster {path.stem!r} is defined twice ({files[path.stem].name}"
