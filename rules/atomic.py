@@ -14,6 +14,7 @@ from pathlib import Path
 
 _known_folders: set[str] = set()
 _cross_device: set[str] = set()  # target folders a rename from `temp_dir` cannot reach
+_devices: dict[str, int] = {}  # scratch folder -> its st_dev
 _sequence = itertools.count()
 # Temp names carry the process id and this token: a container often gives every CI run the
 # same few process ids, so a leftover of a killed run can bear the id of the running one.
@@ -26,21 +27,24 @@ def write_atomic(path: Path | str, content: bytes, temp_dir: Path | str | None =
 
     Folders already seen in this process are not created again: at 10,000 files the
     failing mkdir calls alone cost a build ~0.4 s. A `temp_dir` on another file system
-    than `path` (a rename cannot cross) is given up for the folder beside `path`.
+    than `path` (a rename cannot cross; in CI, `.stackyard/` is often a link to a cache
+    volume) is given up for the folder beside `path`, found once per folder.
     """
     target = os.fspath(path)
     folder = os.path.dirname(target)
+    if folder not in _known_folders:
+        os.makedirs(folder, exist_ok=True)
+        _known_folders.add(folder)
+        if temp_dir is not None and os.stat(folder).st_dev != _device(os.fspath(temp_dir)):
+            _cross_device.add(folder)
     scratch = folder if temp_dir is None or folder in _cross_device else os.fspath(temp_dir)
-    for needed in {folder, scratch}:
-        if needed not in _known_folders:
-            os.makedirs(needed, exist_ok=True)
-            _known_folders.add(needed)
     temp = (f"{scratch}/.{os.path.basename(target)}.{os.getpid()}-{_RUN_TOKEN}."
             f"{next(_sequence)}.tmp")
     try:
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileNotFoundError:  # a folder was removed since this process saw it
-        _known_folders.difference_update({folder, scratch})
+        _known_folders.discard(folder)
+        _devices.pop(scratch, None)
         return write_atomic(path, content, temp_dir)
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -55,6 +59,14 @@ def write_atomic(path: Path | str, content: bytes, temp_dir: Path | str | None =
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _device(scratch: str) -> int:
+    """The file system of the scratch folder (made when first needed)."""
+    if scratch not in _devices:
+        os.makedirs(scratch, exist_ok=True)
+        _devices[scratch] = os.stat(scratch).st_dev
+    return _devices[scratch]
 
 
 def remove_abandoned(temp_dir: Path) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rules import atomic
 from rules.atomic import remove_abandoned
-from tests.doit_runner import REPO, doit, install_dodo, write
+from tests.doit_runner import REPO, copy_example_fleet, doit, install_dodo, snapshot, tmpfs, write
 
 SIZE = 4_000_000
 
@@ -85,3 +85,19 @@ def test_a_build_clears_temp_files_a_killed_build_left(tmp_path: Path) -> None:
     assert os.listdir(tmp_path / ".stackyard/tmp") == [], "outputs were renamed out of it"
     assert sorted(os.listdir(tmp_path / "generated/c1")) == [
         "kustomization.yaml", "provenance.json", "s.yaml"]
+
+
+def test_state_on_another_file_system_writes_output_beside_its_place(tmp_path: Path) -> None:
+    """CI caches often mount `.stackyard/` elsewhere: a rename cannot cross file systems,
+    so temp files go beside their targets then, and the build is the same."""
+    root = copy_example_fleet(tmp_path / "fleet")
+    with tmpfs(tmp_path / "cache-volume", "50m") as volume:
+        (root / ".stackyard").symlink_to(volume, target_is_directory=True)
+        run = doit(root)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert len(run.renders) == 15
+        assert not list((root / "generated").rglob("*.tmp"))
+        assert not (volume / "tmp").exists() or not list((volume / "tmp").iterdir())
+        reference = copy_example_fleet(tmp_path / "reference")
+        assert doit(reference).returncode == 0
+        assert snapshot(root / "generated") == snapshot(reference / "generated")

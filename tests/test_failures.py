@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.doit_runner import REPO, copy_example_fleet, doit, edit, install_dodo, snapshot, write
+from tests.doit_runner import (
+    REPO,
+    copy_example_fleet,
+    doit,
+    edit,
+    install_dodo,
+    snapshot,
+    tmpfs,
+    write,
+)
 
 
 @pytest.fixture
@@ -295,15 +304,8 @@ def test_a_link_to_nowhere_in_a_static_folder_fails_that_render(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 300 KiB tmpfs (needs root: skipped where mounting is not allowed)."""
-    folder = tmp_path / "small"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs",
-                              str(folder)], capture_output=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    with tmpfs(tmp_path / "small", "300k") as folder:
+        yield folder
 
 
 def test_a_full_disk_stops_with_messages_not_tracebacks(small_disk: Path) -> None:
