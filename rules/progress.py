@@ -46,11 +46,13 @@ class ProgressReporter(ConsoleReporter):
         self.every = max(100, self.total // 20)
         self.started = time.monotonic()
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.reused = 0  # renders found in the store: the same inputs rendered before
 
     def add_success(self, task: Any) -> None:
         super().add_success(task)
         if task.actions and task.name != LOCK_TASK:
             self.counts[_DONE[_kind(task)]] += 1
+            self.reused += bool(task.values.get("reused"))
         self._finished_one(task)
 
     def add_failure(self, task: Any, fail: Any) -> None:
@@ -68,6 +70,8 @@ class ProgressReporter(ConsoleReporter):
         order = [_DONE[kind] for kind in _ORDER] + [_FAILED[kind] for kind in _ORDER]
         parts = [f"{count} {single if count == 1 else plural}"
                  for (single, plural) in order if (count := self.counts[single, plural])]
+        if self.reused:
+            parts[0] += f" ({self.reused} found in the store)"
         sys.stderr.write(f"stackyard: {', '.join(parts)} "
                          f"({time.monotonic() - self.started:.1f} s)\n")
 

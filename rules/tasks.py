@@ -162,7 +162,8 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
                                  "again")
         workspace = registry.workspace
         definition = node.definition
-        if definition.hooks or not workspace.renders.has(node.digest):
+        reused = not definition.hooks and workspace.renders.has(node.digest)
+        if not reused:
             run_hooks(definition, "before-generate", node.physical_dir)
             content = (renderer_for(definition.type) or REGISTRY["component"]).render(
                 node, workspace)
@@ -177,7 +178,7 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
     except OSError as err:
         where = registry.workspace.display(Path(err.filename)) if err.filename else "a file"
         return TaskFailed(f"{cluster}: {node_path}: {where}: {err.strerror}")
-    return {"digest": node.digest}
+    return {"digest": node.digest, "reused": reused}  # the report counts reused renders
 
 
 def assemble_cluster(summary: ClusterSummary, workspace: Workspace

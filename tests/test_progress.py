@@ -51,6 +51,7 @@ def test_a_run_ends_with_one_line_saying_what_it_did(
     tasks["render"] = Task("render", None, task_dep=names[:4], has_subtask=True)
     reporter = ProgressReporter(io.StringIO(), {})
     reporter.initialize(tasks, list(tasks))
+    tasks["render:c2:s"].values = {"digest": "d", "reused": True}  # as render_node says
     for name, task in tasks.items():
         if name in ("render:c2:s/web", "c2"):
             reporter.add_failure(task, TaskFailed("broken template"))
@@ -58,8 +59,9 @@ def test_a_run_ends_with_one_line_saying_what_it_did(
             reporter.add_success(task)
     reporter.complete_run()
     summary = capsys.readouterr().err.splitlines()[-1]
-    assert summary.startswith("stackyard: 3 renders, 1 cluster written, 1 download, "
-                              "1 cluster retired, 1 render failed, 1 cluster not written (")
+    assert summary.startswith("stackyard: 3 renders (1 found in the store), 1 cluster "
+                              "written, 1 download, 1 cluster retired, 1 render failed, "
+                              "1 cluster not written (")
 
 
 def test_a_run_that_ran_nothing_says_nothing(capsys: pytest.CaptureFixture[str]) -> None:
