@@ -21,6 +21,8 @@ class Invocation:
     state: tuple[str, str] = ("", "")
     """doit's state backend and file, as this command uses them (`--backend`, `--db-file`
     override the dodo's settings)."""
+    always: bool = False
+    """`doit -a`: run every selected task, up to date or not."""
 
     def reads_state(self, database: Path) -> bool:
         """doit keeps its records in `database` (where pruning reads them)."""
@@ -38,6 +40,7 @@ def current_invocation() -> Invocation:
             params = frame.f_locals.get("params") or {}
             return Invocation(bool(command.execute_tasks),
                               tuple(a for a in args if not a.startswith("-")),
-                              (str(params.get("backend", "")), str(params.get("dep_file", ""))))
+                              (str(params.get("backend", "")), str(params.get("dep_file", ""))),
+                              bool(params.get("always")))
         frame = frame.f_back
     return Invocation(executes_tasks=False, selected=())

@@ -82,8 +82,10 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 if invocation.executes_tasks:
                     use_stackyard_runners()
                     tidy(fleet, workspace)
-                # pruning reads doit's records: only where Stackyard reads them
-                prune = invocation.executes_tasks and invocation.reads_state(workspace.doit_db)
+                # pruning reads doit's records: only where Stackyard reads them; and
+                # `doit -a` means every task
+                prune = (invocation.executes_tasks and not invocation.always
+                         and invocation.reads_state(workspace.doit_db))
                 yield from fleet_tasks(fleet, workspace, prune=prune,
                                        selected=invocation.selected)
             except StackyardError as err:

@@ -118,6 +118,17 @@ def test_another_state_file_on_the_command_line_is_doit_s_to_read(fleet: Path) -
     assert doit(fleet).executed == []
 
 
+def test_always_execute_runs_every_task(fleet: Path) -> None:
+    """`doit -a` promises every task, up to date or not: nothing may be left out."""
+    before = snapshot(fleet / "generated")
+    run = doit(fleet, "-a")
+    assert run.returncode == 0, run.stderr
+    assert len(run.renders) == 15 and len(run.executed) == 18
+    assert "15 renders (15 found in the store), 3 clusters written" in run.stderr
+    assert snapshot(fleet / "generated") == before
+    assert doit(fleet).executed == []
+
+
 def test_forget_makes_a_task_run_again(fleet: Path) -> None:
     assert doit(fleet, "forget", "render:dev:platform/web").returncode == 0
     assert doit(fleet).renders == ["render:dev:platform/web"]
