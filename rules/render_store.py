@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import StackyardError, warn
@@ -66,8 +68,9 @@ class RenderStore:
         return int(self._db().execute("select count(*) from rendered").fetchone()[0])
 
     def get(self, digest: str) -> bytes:
-        row = self._db().execute("select content from rendered where digest = ?",
-                                 (digest,)).fetchone()
+        with self._failing("read a render"):
+            row = self._db().execute("select content from rendered where digest = ?",
+                                     (digest,)).fetchone()
         if row is None:
             raise KeyError(digest)
         return bytes(row[0])
@@ -79,7 +82,7 @@ class RenderStore:
         return None if row is None else str(row[0])
 
     def put(self, digest: str, content: bytes, inputs: str) -> None:
-        with self._db() as connection:
+        with self._failing("store a render"), self._db() as connection:
             connection.execute("insert or replace into rendered values (?, ?, ?)",
                                (digest, content, inputs))
 
@@ -87,7 +90,16 @@ class RenderStore:
         """Drop renders no cluster uses any more; returns how many."""
         stale = [(d,) for d in self.digests() - keep]
         if stale:
-            with self._db() as connection:
+            with self._failing("drop unused renders"), self._db() as connection:
                 connection.executemany("delete from rendered where digest = ?", stale)
             self._known = None
         return len(stale)
+
+    @contextmanager
+    def _failing(self, doing: str) -> Iterator[None]:
+        """SQLite's errors (a full disk, a lock held past the timeout) as the store's own,
+        naming it: callers report StackyardError and need not know the store is SQLite."""
+        try:
+            yield
+        except sqlite3.Error as err:
+            raise StackyardError(f"cannot {doing}: {err}", file=self.path) from None

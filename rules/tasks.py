@@ -172,9 +172,6 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
                                   json.dumps(input_record(node), sort_keys=True))
     except StackyardError as err:
         return TaskFailed(f"{cluster}: {node_path}: {err}")
-    except sqlite3.Error as err:  # a full disk, most likely
-        return TaskFailed(f"{cluster}: {node_path}: cannot store the render in "
-                          f"{registry.workspace.display(registry.workspace.renders.path)}: {err}")
     except OSError as err:
         where = registry.workspace.display(Path(err.filename)) if err.filename else "a file"
         return TaskFailed(f"{cluster}: {node_path}: {where}: {err.strerror}")
@@ -190,7 +187,7 @@ def assemble_cluster(summary: ClusterSummary, workspace: Workspace
         reason = ("a file is in the way of this folder"
                   if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror)
         return TaskFailed(f"{summary.name}: cannot write {where}: {reason}")
-    except (StackyardError, sqlite3.Error) as err:  # the render store: busy, a full disk
+    except StackyardError as err:  # the render store: a full disk, a lock held too long
         return TaskFailed(f"{summary.name}: {err}")
 
 
