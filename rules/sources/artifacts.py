@@ -102,14 +102,9 @@ def ensure(fetch: Fetch) -> Path:
         if fetch.kind == "file":
             from . import http  # urllib's import costs a no-op build ~30 ms
 
-            body = http.get(fetch.source, token=fetch.token)
-            if sha256(body) != fetch.digest:
-                raise SourceError(f"{fetch.label} has digest {sha256(body)}, but "
-                                  f"stacks.lock pins {fetch.digest} (it changed since it "
-                                  "was locked; `doit lock` pins the new content)")
-            write_atomic(target, body)
+            write_atomic(target, _as_pinned(fetch, http.get(fetch.source, token=fetch.token)))
         else:
-            _extract_chart(_chart_archive(fetch), target, fetch)
+            _extract_chart(_as_pinned(fetch, _chart_archive(fetch)), target, fetch)
     return target
 
 
@@ -153,14 +148,23 @@ def download_file(url: str, token_variable: str) -> str:
 
 
 def _chart_archive(fetch: Fetch) -> bytes:
-    pin = ChartPin(fetch.version, fetch.digest)
     if fetch.source.startswith("oci://"):
         from . import oci
 
-        return oci.download(fetch.source, fetch.name, pin)
+        return oci.download(fetch.source, fetch.name, fetch.version)
     from . import chartrepo
 
-    return chartrepo.download(fetch.source, fetch.name, pin, fetch.token)
+    return chartrepo.download(fetch.source, fetch.name, fetch.version, fetch.token)
+
+
+def _as_pinned(fetch: Fetch, body: bytes) -> bytes:
+    """`body`, when its sha256 is the one `stacks.lock` pins: one check for charts from
+    either kind of repository and for files."""
+    if sha256(body) != fetch.digest:
+        raise SourceError(f"{fetch.label} has digest {sha256(body)}, but stacks.lock pins "
+                          f"{fetch.digest} (it changed since it was locked; `doit lock` pins "
+                          "the new content). A damaged download fails the same way: run again")
+    return body
 
 
 def sha256(data: bytes) -> str:
