@@ -78,7 +78,6 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
         with _no_cycle_collection():
             try:
                 fleet = load_fleet(workspace)
-                check_patterns(fleet, workspace, invocation.selected)
                 if invocation.executes_tasks:
                     use_stackyard_runners()
                     tidy(fleet, workspace)
@@ -86,11 +85,16 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 # `doit -a` means every task
                 prune = (invocation.executes_tasks and not invocation.always
                          and invocation.reads_state(workspace.doit_db))
-                yield from fleet_tasks(fleet, workspace, prune=prune,
-                                       selected=invocation.selected)
+                names = []
+                for task in fleet_tasks(fleet, workspace, prune=prune,
+                                        selected=invocation.selected):
+                    names.append(task.name)
+                    yield task
+                if not invocation.executes_tasks:
+                    names.append(LOCK_TASK)
+                    yield lock_task(workspace)  # listed and explained; runs only when named
+                check_patterns(invocation.selected, names)
             except StackyardError as err:
                 raise InvalidDodoFile(str(err)) from None
-        if not invocation.executes_tasks:
-            yield lock_task(workspace)  # listed and explained; runs only when named
 
     return task_stackyard

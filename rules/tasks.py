@@ -23,7 +23,6 @@ from .definitions import load_environment
 from .errors import StackyardError
 from .explain import explain, input_record
 from .hooks import run_hooks
-from .lock_task import LOCK_TASK
 from .model import PlanNode
 from .output import (
     assemble,
@@ -231,8 +230,12 @@ class FetchCheck:
 def fetch_task(fetch: Fetch, registry: PlanRegistry, cluster: str, node_path: str) -> Task:
     """Named by the download, so one task serves every cluster that reads it."""
     action = Call(fetch_entry, fetch, registry, cluster, node_path)
-    return Task(f"fetch:{fetch.label}", [action], uptodate=[FetchCheck(fetch)],
+    return Task(fetch_task_name(fetch), [action], uptodate=[FetchCheck(fetch)],
                 doc=f"download {fetch.label} into the store", subtask_of="fetch", verbosity=2)
+
+
+def fetch_task_name(fetch: Fetch) -> str:
+    return f"fetch:{fetch.label}"
 
 
 def render_task_name(cluster: str, node: NodeSummary) -> str:
@@ -277,20 +280,11 @@ def _recorded_tasks(database: Path) -> frozenset[str]:
         connection.close()
 
 
-def check_patterns(fleet: Fleet, workspace: Workspace, selected: tuple[str, ...]) -> None:
-    """A wildcard on the command line that names no task is a typo: doit would run
-    nothing and exit 0."""
-    patterns = [p for p in selected if "*" in p]  # doit reads only `*` as a wildcard
-    if not patterns:
-        return
-    names = ["render", "fetch", LOCK_TASK, *fleet.summaries]
-    names += [f"retire:{c}" for c in retired_clusters(workspace, set(fleet.summaries))]
-    for summary in fleet.summaries.values():
-        for node in summary.nodes:
-            names.append(render_task_name(summary.name, node))
-            names.extend(f"fetch:{fetch.label}" for fetch in node.fetches)
-    for pattern in patterns:
-        if not fnmatch.filter(names, pattern):
+def check_patterns(selected: tuple[str, ...], names: list[str]) -> None:
+    """A wildcard on the command line that names none of the tasks handed to doit is a
+    typo: doit would run nothing and exit 0. (Pruning keeps every task a pattern names.)"""
+    for pattern in selected:
+        if "*" in pattern and not fnmatch.filter(names, pattern):  # doit's only wildcard
             raise StackyardError(f"no task matches {pattern!r} (`doit list --all` lists "
                                  "them)")
 
@@ -329,7 +323,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
             stale = staleness is not None and not chosen(name)
             waits_for = []  # fetch tasks (pruned: only those whose entry is missing)
             for fetch in node.fetches:
-                fetch_name = f"fetch:{fetch.label}"
+                fetch_name = fetch_task_name(fetch)
                 if fetch_name not in fetches and (staleness is None or not fetch.path.exists()):
                     fetches[fetch_name] = fetch
                     yield fetch_task(fetch, registry, cluster, node.node_path)
@@ -358,7 +352,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
     for summary in fleet.summaries.values():  # fetch tasks named on the command line
         for node in summary.nodes:
             for fetch in node.fetches:
-                fetch_name = f"fetch:{fetch.label}"
+                fetch_name = fetch_task_name(fetch)
                 if selected and fetch_name not in fetches and (every_fetch
                                                                or chosen(fetch_name)):
                     fetches[fetch_name] = fetch
