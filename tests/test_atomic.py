@@ -97,7 +97,7 @@ def test_state_on_another_file_system_writes_output_beside_its_place(tmp_path: P
         assert run.returncode == 0, run.stdout + run.stderr
         assert len(run.renders) == 15
         assert not list((root / "generated").rglob("*.tmp"))
-        assert not (volume / "tmp").exists() or not list((volume / "tmp").iterdir())
+        assert list((volume / "tmp").iterdir()) == []  # made to compare file systems
         reference = copy_example_fleet(tmp_path / "reference")
         assert doit(reference).returncode == 0
         assert snapshot(root / "generated") == snapshot(reference / "generated")

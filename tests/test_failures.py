@@ -61,12 +61,29 @@ def test_a_value_without_a_json_form(built: tuple[Path, dict[str, bytes]], value
                   f"expected a string, number, boolean, null, list or mapping, got {kind}")
 
 
-def test_a_value_json_cannot_carry(built: tuple[Path, dict[str, bytes]]) -> None:
+@pytest.mark.parametrize(("file", "old", "new", "expected"), [
+    pytest.param("stacks/platform/config/common.yaml", "team: platform", "team: .nan",
+                 ["stacks/platform/config/common.yaml: subcomponents.web.config.labels.team: "
+                  "expected a finite number, got nan"], id="a-value-json-cannot-carry"),
+    pytest.param("stacks/web/config/common.yaml",
+                 "  image:\n    repository: nginx\n    tag: \"1.24\"\n", "  image: [nginx]\n",
+                 ["stacks/web/config/common.yaml: config.image",
+                  "stacks/platform/config/common.yaml (subcomponents.web.config.image)"],
+                 id="map-against-list-names-both-files"),
+    pytest.param("stacks/web/component.yaml", "hello-web", "hello-wbe",
+                 ["stacks/web/component.yaml: path: no Helm chart at stacks/charts/hello-wbe"],
+                 id="missing-chart-folder"),
+    pytest.param("stacks/platform/component.yaml", "path: base", "path: bsae",
+                 ["stacks/platform/component.yaml: subcomponents[0].path: static manifest "
+                  "folder stacks/platform/bsae does not exist"],
+                 id="missing-static-folder-names-the-entry"),
+])
+def test_one_bad_edit(built: tuple[Path, dict[str, bytes]], file: str, old: str, new: str,
+                      expected: list[str]) -> None:
+    """One edit to one file: an error naming file and key; the output stays as it was."""
     root, before = built
-    path = root / "stacks/platform/config/common.yaml"
-    edit(path, "team: platform", "team: .nan")
-    fails_cleanly(root, before, "stacks/platform/config/common.yaml: "
-                  "subcomponents.web.config.labels.team: expected a finite number, got nan")
+    edit(root / file, old, new)
+    fails_cleanly(root, before, *expected)
 
 
 @pytest.mark.parametrize(("entry", "message"), [
@@ -93,14 +110,6 @@ def test_malformed_json_component(built: tuple[Path, dict[str, bytes]]) -> None:
     fails_cleanly(root, before, "stacks/web/component.json", "malformed JSON")
 
 
-def test_map_against_list_names_both_files(built: tuple[Path, dict[str, bytes]]) -> None:
-    root, before = built
-    path = root / "stacks/web/config/common.yaml"
-    edit(path, "  image:\n    repository: nginx\n    tag: \"1.24\"\n", "  image: [nginx]\n")
-    fails_cleanly(root, before, "stacks/web/config/common.yaml: config.image",
-                  "stacks/platform/config/common.yaml (subcomponents.web.config.image)")
-
-
 def test_helm_template_error_names_chart_template_and_line(
         built: tuple[Path, dict[str, bytes]]) -> None:
     root, before = built
@@ -117,22 +126,6 @@ def test_failing_hook_shows_its_output(built: tuple[Path, dict[str, bytes]]) -> 
                     "    - echo preparing; echo 'disk full' >&2; exit 3\n")
     fails_cleanly(root, before, "stacks/web/component.yaml: hooks.before-generate",
                   "exit code 3", "preparing", "disk full")
-
-
-def test_missing_chart_folder(built: tuple[Path, dict[str, bytes]]) -> None:
-    root, before = built
-    path = root / "stacks/web/component.yaml"
-    edit(path, "hello-web", "hello-wbe")
-    fails_cleanly(root, before,
-                  "stacks/web/component.yaml: path: no Helm chart at stacks/charts/hello-wbe")
-
-
-def test_missing_static_folder_names_the_entry(built: tuple[Path, dict[str, bytes]]) -> None:
-    root, before = built
-    path = root / "stacks/platform/component.yaml"
-    edit(path, "path: base", "path: bsae")
-    fails_cleanly(root, before, "stacks/platform/component.yaml: subcomponents[0].path: "
-                  "static manifest folder stacks/platform/bsae does not exist")
 
 
 @pytest.mark.parametrize(("folder", "problem"), [
