@@ -116,3 +116,21 @@ def test_a_malformed_access_file_is_a_clear_error(tmp_path: Path, text: str,
     run = doit_with(root, None)
     assert run.returncode != 0 and message in run.stderr, run.stderr
     assert snapshot(root / "generated") == before
+
+
+def test_a_user_and_password_token_is_sent_as_both(tmp_path: Path, cache: Path) -> None:
+    """`<user>:<password>` in the variable means what it meant in Fabrikate's URL form."""
+    server = ChartServer(tmp_path / "charts", credentials="ci-bot:pw-77a1")
+    publish(server, SHARED_CHARTS / "kured")
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          f"  - {{name: kured, type: helm, method: helm, source: '{server.url}', path: kured}}\n")
+    write(root / "stacks/s/access.yaml", f"'{server.url}': PRIVATE_TOKEN\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    try:
+        run = doit_with(root, "ci-bot:pw-77a1")
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "kind: DaemonSet" in (root / "generated/c1/kured.yaml").read_text()

@@ -3,8 +3,9 @@ an environment variable holding a token for it.
 
 The first definition of a source wins, as in Fabrikate. The token is sent as HTTP basic
 auth (user name = token, empty password: what Fabrikate's `https://<token>@host/...` URL
-meant) and only ever lives in the environment of the git or HTTP request: never in a URL,
-a mirror's config, the lock, the output or a message.
+meant; a `<user>:<password>` value is both) and only ever lives in the environment of the
+git or HTTP request, or an OCI registry call's stdin: never in a URL, a mirror's config,
+the lock, the output or a message.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ def token(variable: str) -> str | None:
 
 
 def basic_auth(token_value: str) -> str:
-    """The `Authorization` header value for a token."""
-    return "Basic " + base64.b64encode(f"{token_value}:".encode()).decode()
+    """The `Authorization` header value for a token: `<user>:<password>` as it is (what
+    `https://<user>:<password>@host` meant to Fabrikate), a bare token as the user name."""
+    credentials = token_value if ":" in token_value else f"{token_value}:"
+    return "Basic " + base64.b64encode(credentials.encode()).decode()
 
 
 def git_auth_environment(url: str, token_value: str) -> dict[str, str]:

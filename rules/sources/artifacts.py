@@ -123,7 +123,7 @@ def resolve_chart(repository: str, chart: str, constraint: str, token_variable: 
     if repository.startswith("oci://"):
         from . import oci
 
-        pin, archive = oci.resolve(repository, chart, constraint)
+        pin, archive = oci.resolve(repository, chart, constraint, token_variable)
         fetch = chart_fetch(repository, chart, pin, token_variable)
         with locked(fetch.path.parent / f"{fetch.path.name}.lock"):
             if not fetch.path.exists():
@@ -151,7 +151,7 @@ def _chart_archive(fetch: Fetch) -> bytes:
     if fetch.source.startswith("oci://"):
         from . import oci
 
-        return oci.download(fetch.source, fetch.name, fetch.version)
+        return oci.download(fetch.source, fetch.name, fetch.version, fetch.token_variable)
     from . import chartrepo
 
     return chartrepo.download(fetch.source, fetch.name, fetch.version, fetch.token)
