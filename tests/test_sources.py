@@ -323,7 +323,8 @@ def test_version_as_tag_or_commit_and_branch_pins(tmp_path: Path, cache: Path) -
     second = commit(repo, {"m/a.yaml": "kind: Two\n"})
     root = tmp_path / "fleet"
     install_dodo(root)
-    entries = {"tag": "version: v1", "sha": f"version: {first}", "branch": "branch: main"}
+    entries = {"tag": "version: v1", "sha": f"version: {first}", "short": f"version: {first[:7]}",
+               "branch": "branch: main"}
     write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n" + "".join(
         f"  - name: {name}\n    method: git\n    source: {url}\n    {ref}\n"
         for name, ref in entries.items()))
@@ -332,9 +333,35 @@ def test_version_as_tag_or_commit_and_branch_pins(tmp_path: Path, cache: Path) -
     assert run.returncode == 0, run.stdout + run.stderr
     files = outputs(root, "c1")
     assert files["tag/d.yaml"] == files["sha/d.yaml"] == b"---\nkind: One\n\n"
+    assert files["short/d.yaml"] == b"---\nkind: One\n\n"
     assert files["branch/d.yaml"] == b"---\nkind: Two\n\n"
-    assert lock_pins(root) == {(url, "v1"): first, (url, first): first, (url, "main"): second}
+    assert lock_pins(root) == {(url, "v1"): first, (url, first): first,
+                               (url, first[:7]): first, (url, "main"): second}
     assert len(mirrors(cache)) == 1 and len(trees(cache)) == 2
+
+
+def test_an_abbreviated_commit_naming_two_commits_says_so(tmp_path: Path, cache: Path
+                                                          ) -> None:
+    repo = tmp_path / "remote" / "defs"
+    url = make_repo(repo, {"component.yaml": "name: d\ntype: static\npath: m\n",
+                           "m/a.yaml": "kind: One\n"})
+    # 2,000 commits: some two of them share their first four hex digits
+    stream = "".join(f"commit refs/heads/many\ncommitter t <t@example.com> {n} +0000\n"
+                     f"data 2\n{n % 10}\n\n" for n in range(2000))
+    subprocess.run(["git", "-C", str(repo), "fast-import", "--quiet"], input=stream,
+                   text=True, check=True)
+    commits = git(repo, "rev-list", "many").split()
+    prefixes = [c[:4] for c in commits]
+    shared = next(p for p in prefixes if prefixes.count(p) > 1)
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n  - name: d\n"
+          f"    method: git\n    source: {url}\n    version: '{shared}'\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    run = doit(root)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert (f"no tag, branch or commit '{shared}' in {url} (more than one object starts with "
+            "it: give more of the commit id)") in run.stderr, run.stderr
 
 
 def test_credentials_never_reach_the_error(tmp_path: Path, cache: Path) -> None:

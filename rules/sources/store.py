@@ -43,7 +43,9 @@ def _gitpython() -> ModuleType:
     return git
 
 
-_SHA = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT_ID = re.compile(r"^[0-9a-f]{4,40}$")
+"""A commit SHA, whole or abbreviated (`git checkout 3f1c2e9`, as Fabrikate ran it);
+nothing else reaches `rev-parse`, so no other revision syntax (`main~2`, `@{1}`) does."""
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}  # a missing credential fails, never waits for input
 _PLAIN = "* -export-subst -export-ignore -text -eol -ident -filter -working-tree-encoding\n"
 """Each mirror's `info/attributes`. It outranks the repository's own `.gitattributes`, so
@@ -93,13 +95,16 @@ class Store:
         """The commit `ref` (a tag, branch, commit SHA or HEAD) names now, fetching first."""
         mirror = self._fresh_mirror(url)
         for candidate in (f"refs/tags/{ref}", f"refs/heads/{ref}", ref):
-            if candidate == ref and ref != "HEAD" and not _SHA.match(ref):
+            if candidate == ref and ref != "HEAD" and not _COMMIT_ID.match(ref):
                 continue
             try:
                 return str(mirror.git.rev_parse("--verify", "--quiet", f"{candidate}^{{commit}}"))
             except _gitpython().GitCommandError:
                 continue
-        raise SourceError(f"no tag, branch or commit {ref!r} in {redact(url)}")
+        hint = ""
+        if _COMMIT_ID.match(ref) and len(ref) < 40 and _names_many_objects(mirror, ref):
+            hint = " (more than one object starts with it: give more of the commit id)"
+        raise SourceError(f"no tag, branch or commit {ref!r} in {redact(url)}{hint}")
 
     def checkout(self, url: str, commit: str) -> Path:
         """The files of `commit` and their tree ids, materialised once; no git runs when
@@ -183,6 +188,13 @@ class Store:
                                       f"{_git_failure(err, url)}") from None
             self._fetched.add(url)
         return mirror
+
+
+def _names_many_objects(mirror: git.Repo, prefix: str) -> bool:
+    try:
+        return len(mirror.git.rev_parse(f"--disambiguate={prefix}").split()) > 1
+    except _gitpython().GitCommandError:
+        return False
 
 
 def _has_commit(mirror: git.Repo, commit: str) -> bool:
