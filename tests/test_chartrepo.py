@@ -194,6 +194,51 @@ def test_a_local_chart_gets_its_repository_dependency_from_the_store(
     assert not (root / "stacks/s/cache/charts").exists()  # the user's chart is untouched
 
 
+def test_dependencies_named_by_alias_come_from_helms_repositories_yaml(
+        tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = ChartServer(tmp_path / "served", credentials="ci:pw-0b5e")
+    publish(server, SHARED_CHARTS / "memcached")
+    repositories = tmp_path / "helm/repositories.yaml"
+    monkeypatch.setenv("HELM_REPOSITORY_CONFIG", str(repositories))
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/cache/Chart.yaml",
+          "apiVersion: v2\nname: cache\nversion: 0.1.0\ndependencies:\n"
+          "  - {name: memcached, version: ~2.7.0, repository: '@stable'}\n"
+          "  - {name: memcached, alias: sessions, version: 2.7.1, repository: 'alias:stable'}\n")
+    write(root / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n  - {name: cache, type: helm, path: cache}\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    try:
+        missing = doit(root)
+        write(repositories, f"repositories:\n- {{name: other, url: {server.url}}}\n")
+        unnamed = doit(root)
+        write(repositories, "apiVersion: ''\nrepositories:\n"
+              f"- {{name: stable, url: {server.url}, username: ci, password: pw-0b5e}}\n")
+        run = doit(root)
+    finally:
+        server.stop()
+    for failed, problem in [(missing, f"there is no {repositories} naming it"),
+                            (unnamed, f"{repositories} has no repository named 'stable' "
+                                      "(it has: other)")]:
+        assert failed.returncode != 0 and "Traceback" not in failed.stderr
+        assert (f"stacks/s/component.yaml: subcomponents[0]: 'cache': chart repository "
+                f"'@stable': {problem}; add it (as `helm repo add stable <url>` does)"
+                ) in failed.stderr, failed.stderr
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "fetch:@stable/memcached@2.7.1" in run.executed
+    assert {(pin["repository"], pin["version"]) for pin in lock(root)["charts"]} == {
+        ("@stable", "~2.7.0"), ("alias:stable", "2.7.1")}
+    assert (root / "generated/c1/cache.yaml").read_text().count("kind: StatefulSet") == 2
+    # pinned and stored: the alias needs neither Helm's file nor the server any more
+    repositories.unlink()
+    shutil.rmtree(root / "generated")
+    shutil.rmtree(root / ".stackyard")
+    again = doit(root)
+    assert again.returncode == 0, again.stderr
+    assert (root / "generated/c1/cache.yaml").read_text().count("kind: StatefulSet") == 2
+
+
 def test_static_manifest_over_http(tmp_path: Path, server: ChartServer) -> None:
     body = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: downloaded\n"
     write(server.folder / "manifests/cm.yaml", body)

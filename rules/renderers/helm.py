@@ -90,13 +90,15 @@ def local_dependency_dirs(chart: Path) -> list[Path]:
 
 def remote_dependencies(chart: Path) -> list[tuple[str, str, str]]:
     """(repository, name, version constraint) of each dependency from an `http(s)://` or
-    `oci://` repository that the chart does not carry in `charts/`."""
+    `oci://` repository, or one named by alias (`@stable`), that the chart does not carry
+    in `charts/`."""
     if not (chart / "Chart.yaml").is_file():
         return []
     remote = []
     for dep in declared_dependencies(chart):
         repository, name = str(dep.get("repository") or ""), str(dep.get("name") or "")
-        if not repository.startswith(("http://", "https://", "oci://")) or not name:
+        if not repository.startswith(("http://", "https://", "oci://", "@", "alias:")) \
+                or not name:
             continue
         vendored = chart / "charts" / name
         if (vendored / "Chart.yaml").is_file() or any(
@@ -219,8 +221,9 @@ class HelmRenderer:
                               for d in unresolved)
             raise StackyardError(
                 f"chart {workspace.display(chart)} needs dependencies that are not in its "
-                f"charts/ folder and not from an http(s):// or oci:// repository: {names}; "
-                "vendor them (helm dependency build) or give the repository URL", **where)
+                "charts/ folder and not from an http(s):// or oci:// repository or a "
+                f"repository alias: {names}; vendor them (helm dependency build) or give the "
+                "repository URL", **where)
         built = workspace.chart_build_dir(digest) / chart.name
         if built.is_dir():  # renew its date: housekeeping drops copies unused for weeks
             os.utime(built.parent)

@@ -22,7 +22,7 @@ import xxhash
 
 from ..atomic import write_atomic
 from ..errors import StackyardError
-from . import access
+from . import access, helm_repos
 from .lockfile import ChartPin
 from .locking import locked
 from .redact import redact
@@ -131,7 +131,18 @@ def resolve_chart(repository: str, chart: str, constraint: str, token_variable: 
         return pin
     from . import chartrepo
 
-    return chartrepo.resolve(repository, chart, constraint, access.token(token_variable))
+    url, token = _chart_repository(repository, token_variable)
+    return chartrepo.resolve(url, chart, constraint, token)
+
+
+def _chart_repository(repository: str, token_variable: str) -> tuple[str, str | None]:
+    """The URL of an HTTP chart repository and its token: an alias (`@stable`) is looked up
+    in Helm's `repositories.yaml`, whose login serves when `access.yaml` gives none."""
+    token = access.token(token_variable)
+    if not helm_repos.is_alias(repository):
+        return repository, token
+    named = helm_repos.lookup(repository)
+    return named.url, token or named.login
 
 
 def download_file(url: str, token_variable: str) -> str:
@@ -154,7 +165,8 @@ def _chart_archive(fetch: Fetch) -> bytes:
         return oci.download(fetch.source, fetch.name, fetch.version, fetch.token_variable)
     from . import chartrepo
 
-    return chartrepo.download(fetch.source, fetch.name, fetch.version, fetch.token)
+    url, token = _chart_repository(fetch.source, fetch.token_variable)
+    return chartrepo.download(url, fetch.name, fetch.version, token)
 
 
 def _as_pinned(fetch: Fetch, body: bytes) -> bytes:
