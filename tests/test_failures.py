@@ -283,7 +283,8 @@ def test_a_chart_dependency_with_no_repository_and_not_vendored(
     chart.write_text(chart.read_text() + "dependencies:\n- name: redis\n  version: 1.0.0\n")
     fails_cleanly(root, before, "stacks/web/component.yaml: chart stacks/charts/hello-web "
                   "needs dependencies that are not in its charts/ folder and not from an "
-                  "http(s):// or oci:// repository: redis (no repository); vendor them")
+                  "http(s):// or oci:// repository or a repository alias: redis (no "
+                  "repository); vendor them")
 
 
 def test_a_link_to_nowhere_in_a_static_folder_fails_that_render(
