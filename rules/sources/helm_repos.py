@@ -47,15 +47,19 @@ def lookup(alias: str) -> HelmRepository:
     except FileNotFoundError:
         raise SourceError(f"chart repository {alias!r}: there is no {file} naming it; "
                           f"{add}") from None
-    except (OSError, yaml.YAMLError) as err:
+    except (OSError, ValueError, yaml.YAMLError) as err:  # ValueError: not UTF-8
         raise SourceError(f"chart repository {alias!r}: cannot read {file}: "
                           f"{' '.join(str(err).split())}") from None
-    entries = data.get("repositories") if isinstance(data, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and entry.get("name") == name and entry.get("url"):
+    listed = data.get("repositories") if isinstance(data, dict) else None
+    entries = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+    for entry in entries:
+        if entry.get("name") == name:
+            if not entry.get("url"):
+                raise SourceError(f"chart repository {alias!r}: its entry in {file} has no "
+                                  "`url`")
             user, password = entry.get("username"), entry.get("password")
             login = f"{user}:{password or ''}" if user else None
             return HelmRepository(str(entry["url"]), login)
-    names = sorted(str(e.get("name")) for e in entries or [] if isinstance(e, dict))
+    names = sorted(str(e.get("name")) for e in entries)
     raise SourceError(f"chart repository {alias!r}: {file} has no repository named {name!r} "
                       f"(it has: {', '.join(names) or 'none'}); {add}")
