@@ -46,6 +46,15 @@ def install_dodo(root: Path) -> None:
     shutil.copy(REPO / "dodo.py", root / "dodo.py")
 
 
+def one_cluster_fleet(root: Path, *subcomponents: str) -> None:
+    """A fleet with dodo.py: cluster `c1` on stack `s`, whose subcomponents are the given
+    YAML mappings (flow style, `{name: k, type: helm, ...}`)."""
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          + "".join(f"  - {entry}\n" for entry in subcomponents))
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+
+
 def copy_example_fleet(root: Path) -> Path:
     """The bundled example fleet (stacks/, environments/, dodo.py) copied to `root`."""
     shutil.copytree(REPO / "stacks", root / "stacks")

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.chart_server import ChartServer, publish
-from tests.doit_runner import SHARED_CHARTS, DoitRun, install_dodo, snapshot, write
+from tests.doit_runner import (
+    SHARED_CHARTS,
+    DoitRun,
+    install_dodo,
+    one_cluster_fleet,
+    snapshot,
+    write,
+)
 from tests.git_server import GitServer
 from tests.test_sources import make_repo
 
@@ -46,13 +53,11 @@ def doit_with(root: Path, token: str | None, *args: str) -> DoitRun:
 
 
 def fleet(root: Path, git_url: str, chart_url: str) -> None:
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
-          f"  - {{name: defs, method: git, source: '{git_url}'}}\n"
-          f"  - {{name: kured, type: helm, method: helm, source: '{chart_url}', path: kured}}\n")
+    one_cluster_fleet(
+        root, f"{{name: defs, method: git, source: '{git_url}'}}",
+        f"{{name: kured, type: helm, method: helm, source: '{chart_url}', path: kured}}")
     write(root / "stacks/s/access.yaml",
           f"'{git_url}': PRIVATE_TOKEN\n'{chart_url}': PRIVATE_TOKEN\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
 
 
 def files_containing(folder: Path, text: str) -> list[Path]:
@@ -123,11 +128,9 @@ def test_a_user_and_password_token_is_sent_as_both(tmp_path: Path, cache: Path) 
     server = ChartServer(tmp_path / "charts", credentials="ci-bot:pw-77a1")
     publish(server, SHARED_CHARTS / "kured")
     root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
-          f"  - {{name: kured, type: helm, method: helm, source: '{server.url}', path: kured}}\n")
+    one_cluster_fleet(
+        root, f"{{name: kured, type: helm, method: helm, source: '{server.url}', path: kured}}")
     write(root / "stacks/s/access.yaml", f"'{server.url}': PRIVATE_TOKEN\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
     try:
         run = doit_with(root, "ci-bot:pw-77a1")
     finally:

@@ -14,7 +14,15 @@ import pytest
 import yaml
 
 from tests.chart_server import ChartServer, publish
-from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, link_chart, snapshot, write
+from tests.doit_runner import (
+    SHARED_CHARTS,
+    doit,
+    install_dodo,
+    link_chart,
+    one_cluster_fleet,
+    snapshot,
+    write,
+)
 
 EFK = {"elasticsearch": "1.26.0", "elasticsearch-curator": "1.4.0",
        "fluentd-elasticsearch": "2.0.7", "kibana": "2.3.0"}
@@ -151,15 +159,13 @@ def test_an_exact_version_and_a_constraint(tmp_path: Path, server: ChartServer) 
     for version in ("1.0.0", "1.2.0", "2.0.0", "2.1.0-rc.1"):
         publish(server, SHARED_CHARTS / "kured", version=version)
     root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml",
-          "name: s\nsubcomponents:\n"
-          f"  - {{name: exact, type: helm, method: helm, source: {server.url}, path: kured,"
-          " version: 1.0.0}\n"
-          f"  - {{name: caret, type: helm, method: helm, source: {server.url}/, path: kured,"
-          " version: ^1.0.0}\n"
-          f"  - {{name: newest, type: helm, method: helm, source: {server.url}, path: kured}}\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    one_cluster_fleet(
+        root,
+        f"{{name: exact, type: helm, method: helm, source: {server.url}, path: kured,"
+        " version: 1.0.0}",
+        f"{{name: caret, type: helm, method: helm, source: {server.url}/, path: kured,"
+        " version: ^1.0.0}",
+        f"{{name: newest, type: helm, method: helm, source: {server.url}, path: kured}}")
     run = doit(root)
     assert run.returncode == 0, run.stderr
     chosen = {entry["version"]: entry["resolved"] for entry in lock(root)["charts"]}
@@ -171,7 +177,7 @@ def test_a_local_chart_gets_its_repository_dependency_from_the_store(
         tmp_path: Path, server: ChartServer) -> None:
     publish(server, SHARED_CHARTS / "memcached")
     root = tmp_path / "fleet"
-    install_dodo(root)
+    one_cluster_fleet(root, "{name: cache, type: helm, path: cache}")
     write(root / "stacks/s/cache/Chart.yaml",
           "apiVersion: v2\nname: cache\nversion: 0.1.0\ndependencies:\n"
           f"  - name: memcached\n    version: ~2.7.0\n    repository: {server.url}\n"
@@ -179,12 +185,9 @@ def test_a_local_chart_gets_its_repository_dependency_from_the_store(
           f"    repository: {server.url}\n")
     write(root / "stacks/s/cache/templates/cm.yaml",
           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wrapper\n")
-    write(root / "stacks/s/component.yaml",
-          "name: s\nsubcomponents:\n  - {name: cache, type: helm, path: cache}\n")
     write(root / "stacks/s/config/common.yaml",
           "subcomponents:\n  cache:\n    config:\n      memcached:\n        replicaCount: 5\n"
           "      sessions:\n        replicaCount: 7\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
     run = doit(root)
     assert run.returncode == 0, run.stderr
     assert f"fetch:{server.url}/memcached@2.7.1" in run.executed
@@ -201,14 +204,11 @@ def test_dependencies_named_by_alias_come_from_helms_repositories_yaml(
     repositories = tmp_path / "helm/repositories.yaml"
     monkeypatch.setenv("HELM_REPOSITORY_CONFIG", str(repositories))
     root = tmp_path / "fleet"
-    install_dodo(root)
+    one_cluster_fleet(root, "{name: cache, type: helm, path: cache}")
     write(root / "stacks/s/cache/Chart.yaml",
           "apiVersion: v2\nname: cache\nversion: 0.1.0\ndependencies:\n"
           "  - {name: memcached, version: ~2.7.0, repository: '@stable'}\n"
           "  - {name: memcached, alias: sessions, version: 2.7.1, repository: 'alias:stable'}\n")
-    write(root / "stacks/s/component.yaml",
-          "name: s\nsubcomponents:\n  - {name: cache, type: helm, path: cache}\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
     try:
         missing = doit(root)
         write(repositories, f"repositories:\n- {{name: other, url: {server.url}}}\n")
@@ -243,12 +243,8 @@ def test_static_manifest_over_http(tmp_path: Path, server: ChartServer) -> None:
     body = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: downloaded\n"
     write(server.folder / "manifests/cm.yaml", body)
     root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml",
-          "name: s\nsubcomponents:\n"
-          "  - {name: remote, type: static, method: http, "
-          f"source: {server.url}/manifests/cm.yaml}}\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    one_cluster_fleet(root, "{name: remote, type: static, method: http, "
+                            f"source: {server.url}/manifests/cm.yaml}}")
     run = doit(root)
     assert run.returncode == 0, run.stderr
     assert (root / "generated/c1/remote.yaml").read_text() == f"---\n{body}\n"
@@ -279,11 +275,8 @@ def test_a_pinned_manifest_is_fetched_again_on_a_fresh_machine_and_checked(
     body = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: downloaded\n"
     write(server.folder / "manifests/cm.yaml", body)
     root = tmp_path / "fleet"
-    install_dodo(root)
     url = f"{server.url}/manifests/cm.yaml"
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
-          f"  - {{name: remote, type: static, method: http, source: {url}}}\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    one_cluster_fleet(root, f"{{name: remote, type: static, method: http, source: {url}}}")
     assert doit(root).returncode == 0
     before = snapshot(root / "generated")
 
@@ -347,11 +340,8 @@ def test_bad_remote_input_fails_clearly_and_keeps_the_output(
     write(server.folder / "evil/index.yaml", "apiVersion: v1\nentries:\n  kured:\n"
           "  - {version: ../../x, digest: '00', urls: [x.tgz]}\n")
     root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
-          "  - {name: ok, type: static, path: m}\n")
+    one_cluster_fleet(root, "{name: ok, type: static, path: m}")
     write(root / "stacks/s/m/cm.yaml", "kind: ConfigMap\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
     assert doit(root).returncode == 0
     before = snapshot(root / "generated")
     write(root / "stacks/s/component.yaml",
@@ -368,10 +358,8 @@ def kured_fleet(tmp_path: Path, server: ChartServer) -> Path:
     """One cluster with the kured chart from `server`, built once."""
     publish(server, SHARED_CHARTS / "kured")
     root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
-          f"  - {{name: k, type: helm, method: helm, source: {server.url}, path: kured}}\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    one_cluster_fleet(root,
+                      f"{{name: k, type: helm, method: helm, source: {server.url}, path: kured}}")
     assert doit(root).returncode == 0
     return root
 
@@ -402,10 +390,8 @@ def test_credentials_in_the_repository_url_are_sent_and_never_written(
         publish(server, SHARED_CHARTS / "kured")
         url = server.url.replace("http://", "http://user:s3cret@")
         root = tmp_path / "fleet"
-        install_dodo(root)
-        write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
-              f"  - {{name: k, type: helm, method: helm, source: '{url}', path: kured}}\n")
-        write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+        one_cluster_fleet(root,
+                          f"{{name: k, type: helm, method: helm, source: '{url}', path: kured}}")
         run = doit(root)
         assert run.returncode == 0, run.stderr
         assert "http://***@127.0.0.1" in (root / "stacks.lock").read_text()

@@ -19,7 +19,7 @@ from rules.plan_cache import load_fleet
 from rules.sources.redact import redact
 from rules.sources.store import Store, tree_ids_file
 from rules.workspace import Workspace
-from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, snapshot, write
+from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, one_cluster_fleet, snapshot, write
 
 EFK_CHARTS = ("elasticsearch", "elasticsearch-curator", "fluentd-elasticsearch", "kibana")
 
@@ -322,13 +322,10 @@ def test_version_as_tag_or_commit_and_branch_pins(tmp_path: Path, cache: Path) -
     git(repo, "tag", "v1")
     second = commit(repo, {"m/a.yaml": "kind: Two\n"})
     root = tmp_path / "fleet"
-    install_dodo(root)
-    entries = {"tag": "version: v1", "sha": f"version: {first}", "short": f"version: {first[:7]}",
-               "branch": "branch: main"}
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n" + "".join(
-        f"  - name: {name}\n    method: git\n    source: {url}\n    {ref}\n"
-        for name, ref in entries.items()))
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    entries = {"tag": "version: v1", "sha": f"version: {first}",
+               "short": f"version: '{first[:7]}'", "branch": "branch: main"}
+    one_cluster_fleet(root, *(f"{{name: {name}, method: git, source: {url}, {ref}}}"
+                              for name, ref in entries.items()))
     run = doit(root)
     assert run.returncode == 0, run.stdout + run.stderr
     files = outputs(root, "c1")
@@ -354,10 +351,7 @@ def test_an_abbreviated_commit_naming_two_commits_says_so(tmp_path: Path, cache:
     prefixes = [c[:4] for c in commits]
     shared = next(p for p in prefixes if prefixes.count(p) > 1)
     root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n  - name: d\n"
-          f"    method: git\n    source: {url}\n    version: '{shared}'\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    one_cluster_fleet(root, f"{{name: d, method: git, source: {url}, version: '{shared}'}}")
     run = doit(root)
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert (f"no tag, branch or commit '{shared}' in {url} (more than one object starts with "
@@ -366,10 +360,8 @@ def test_an_abbreviated_commit_naming_two_commits_says_so(tmp_path: Path, cache:
 
 def test_credentials_never_reach_the_error(tmp_path: Path, cache: Path) -> None:
     root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n  - name: app\n"
-          "    method: git\n    source: https://user:s3cret@127.0.0.1:9/defs.git\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    one_cluster_fleet(root, "{name: app, method: git, "
+                            "source: 'https://user:s3cret@127.0.0.1:9/defs.git'}")
     run = doit(root)
     assert run.returncode != 0
     assert "cannot fetch https://***@127.0.0.1:9/defs.git" in run.stderr, run.stderr
@@ -439,10 +431,7 @@ def test_an_environment_stack_mapping_needs_method_git(tmp_path: Path) -> None:
 def single_git_stack(root: Path, url: str) -> Path:
     """A fleet (cluster c1, stack s) whose one subcomponent `d` is the root of the
     repository at `url`, branch main."""
-    install_dodo(root)
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n  - name: d\n"
-          f"    method: git\n    source: {url}\n    branch: main\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    one_cluster_fleet(root, f"{{name: d, method: git, source: {url}, branch: main}}")
     return root
 
 
