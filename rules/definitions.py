@@ -17,7 +17,7 @@ from typing import Any
 from .digest import digest_value
 from .errors import StackyardError, display_path, join_key, warn
 from .model import CONTAINER, ComponentDef, Environment
-from .yamlio import load_file
+from .yamlio import load_environment_file, load_file
 
 COMPONENT_FILES = ("component.yaml", "component.json")
 HOOK_NAMES = ("before-install", "after-install", "before-generate", "after-generate")
@@ -288,7 +288,7 @@ def _flag(data: dict[str, Any], name: str, file: Path, key: str) -> bool:
 
 def load_environment(file: Path) -> Environment:
     """`environments/<cluster>.yaml`: the cluster is the file name, the stack is relative to it."""
-    return environment_from(file, load_file(file))
+    return environment_from(file, load_environment_file(file))
 
 
 def environment_from(file: Path, data: Any) -> Environment:

@@ -39,7 +39,7 @@ from .sources.redact import redact
 from .sources.resolver import Pin, Sources, ref_of
 from .sources.store import TreeIds
 from .workspace import Workspace
-from .yamlio import load_file
+from .yamlio import load_environment_file
 
 RESERVED_OUTPUTS = frozenset({"kustomization.yaml"})
 _warned: set[str] = set()
@@ -190,7 +190,7 @@ class Planner:
 
     def environment(self, file: Path) -> Environment:
         """`environments/<cluster>.yaml`, its YAML kept in `parsed` like layer files."""
-        return environment_from(file, self._parsed(file, load_file))
+        return environment_from(file, self._parsed(file, load_environment_file))
 
     def _parse_layer(self, file: Path) -> dict[str, Any]:
         return self._parsed(file, load_config_file)

@@ -126,6 +126,18 @@ def parse_document(path: Path, text: str, *, as_text: bool = False) -> Any:
         raise _yaml_error(path, err) from err
 
 
+def load_environment_file(path: Path) -> Any:
+    """An environment file: typed like config, except that a `stack:` mapping keeps its
+    scalars as written, as component files do (`version: 1.10` is the tag "1.10")."""
+    text = read_text(path)
+    data = parse_document(path, text)
+    if path.suffix != ".json" and isinstance(data, dict) and isinstance(data.get("stack"),
+                                                                        dict):
+        written = parse_document(path, text, as_text=True)
+        data["stack"] = written["stack"]
+    return data
+
+
 def load_file(path: Path, *, as_text: bool = False) -> Any:
     """Read and parse a file. Not memoised here: a cache keyed by path alone would serve an
     old parse after the file changed (the planner keeps parses per run, by content)."""

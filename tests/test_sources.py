@@ -552,3 +552,23 @@ def test_a_checkout_without_tree_ids_still_works(remote_stack: tuple[Path, Path,
     assert outputs(root, "c1")["app/web.yaml"] == b"---\nkind: Web\n\n"
     run = doit(root)
     assert run.returncode == 0 and run.renders == [], run.stdout + run.stderr
+
+
+def test_a_stack_version_that_reads_as_a_number_is_the_tag_as_written(
+        tmp_path: Path, cache: Path) -> None:
+    """`version: 1.10` in an environment's `stack:` is the tag "1.10", as in component
+    files, not the number 1.1 (another tag here)."""
+    repo = tmp_path / "remote" / "stack"
+    url = make_repo(repo, {"component.yaml": "name: st\ntype: static\npath: m\n",
+                           "m/a.yaml": "kind: OneDotOne\n"})
+    git(repo, "tag", "1.1")
+    commit(repo, {"m/a.yaml": "kind: OneDotTen\n"})
+    git(repo, "tag", "1.10")
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "environments/c1.yaml",
+          f"stack: {{source: '{url}', method: git, version: 1.10}}\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert outputs(root, "c1")["st.yaml"] == b"---\nkind: OneDotTen\n\n"
+    assert (url, "1.10") in lock_pins(root)
