@@ -17,7 +17,7 @@ from typing import Any
 from .digest import digest_value
 from .errors import StackyardError, display_path, join_key, warn
 from .model import CONTAINER, ComponentDef, Environment
-from .yamlio import load_environment_file, load_file
+from .yamlio import load_config_layer, load_environment_file, load_file
 
 COMPONENT_FILES = ("component.yaml", "component.json")
 HOOK_NAMES = ("before-install", "after-install", "before-generate", "after-generate")
@@ -44,13 +44,14 @@ def _kind(value: Any) -> str:
 
 
 def _text(value: Any, file: Path, key: str) -> str:
+    """A string field. YAML gives these as written; a JSON number or boolean is an error,
+    as Fabrikate's JSON decoding made it (`1.10` would otherwise be the text "1.1")."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise StackyardError(f"expected a string, got {_kind(value)}", file=file, key=key)
+    if isinstance(value, str):
+        return value
+    hint = " (put it in quotes)" if isinstance(value, int | float) else ""
+    raise StackyardError(f"expected a string, got {_kind(value)}{hint}", file=file, key=key)
 
 
 def _warn_unknown_keys(data: dict[Any, Any], known: set[str], file: Path, key: str = "",
@@ -209,7 +210,7 @@ def config_files(directory: Path) -> dict[str, Path]:
 
 def load_config_file(file: Path) -> dict[str, Any]:
     """A config layer file, normalised (see `normalise_config`)."""
-    data = load_file(file)
+    data = load_config_layer(file)
     return normalise_config({} if data is None else data, file, "")
 
 

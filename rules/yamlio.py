@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,23 +72,48 @@ ConfigLoader.add_constructor(
 )
 
 
-def _node_to_text_tree(node: yaml.Node) -> Any:
-    """Component files: keep every scalar as the text written (go decodes into strings)."""
+_NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _node_to_text_tree(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+    """Component files: keep every scalar as the text written (go decodes into strings);
+    `<<: *anchor` merges apply, as go-yaml applies them."""
     if isinstance(node, yaml.MappingNode):
-        return {str(_node_to_text_tree(k)): _node_to_text_tree(v) for k, v in node.value}
+        loader.flatten_mapping(node)
+        return {str(_node_to_text_tree(k, loader)): _node_to_text_tree(v, loader)
+                for k, v in node.value}
     if isinstance(node, yaml.SequenceNode):
-        return [_node_to_text_tree(v) for v in node.value]
-    if node.tag == "tag:yaml.org,2002:null":
+        return [_node_to_text_tree(v, loader) for v in node.value]
+    if node.tag == _NULL:
         return None
     return node.value
 
 
+def _namespaces_as_written(node: yaml.Node) -> None:
+    """`namespace` is a string field of Fabrikate's config, which go-yaml fills with the
+    text as written (`namespace: 1.10` is "1.10"): at the top of a config mapping and in
+    each subcomponent's. Values under `config:` keep their types."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        if key.value == "namespace" and isinstance(value, yaml.ScalarNode) \
+                and value.tag != _NULL:
+            value.tag = _STR
+        elif key.value == "subcomponents" and isinstance(value, yaml.MappingNode):
+            for _, child in value.value:
+                _namespaces_as_written(child)
+
+
 class _TextLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
-    """Resolves only null, so component files keep scalars as written."""
+    """Resolves only null and `<<`, so component files keep scalars as written."""
 
 
 _TextLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
+    first: [(tag, rx) for tag, rx in resolvers if tag in (_NULL, _MERGE)]
     for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
 }
 
@@ -119,23 +145,54 @@ def parse_document(path: Path, text: str, *, as_text: bool = False) -> Any:
             ) from err
     try:
         if as_text:
-            node = yaml.compose(text, Loader=_TextLoader)
-            return None if node is None else _node_to_text_tree(node)
+            loader = _TextLoader(text)
+            try:
+                node = loader.get_single_node()
+                return None if node is None else _node_to_text_tree(node, loader)
+            finally:
+                loader.dispose()
         return yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from err
 
 
+def _parse_fabrikate_config(path: Path, text: str, shape: Callable[[yaml.Node], None]
+                            ) -> Any:
+    """Typed like config, after `shape` marked on the document's nodes what Fabrikate reads
+    as text. JSON has its own types, as in Fabrikate."""
+    if path.suffix == ".json":
+        return parse_document(path, text)
+    loader = ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        shape(node)
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        raise _yaml_error(path, err) from err
+    finally:
+        loader.dispose()
+
+
+def load_config_layer(path: Path) -> Any:
+    """A config layer file (`config/<layer>.yaml`), with namespaces as written."""
+    return _parse_fabrikate_config(path, read_text(path), _namespaces_as_written)
+
+
 def load_environment_file(path: Path) -> Any:
-    """An environment file: typed like config, except that a `stack:` mapping keeps its
-    scalars as written, as component files do (`version: 1.10` is the tag "1.10")."""
-    text = read_text(path)
-    data = parse_document(path, text)
-    if path.suffix != ".json" and isinstance(data, dict) and isinstance(data.get("stack"),
-                                                                        dict):
-        written = parse_document(path, text, as_text=True)
-        data["stack"] = written["stack"]
-    return data
+    """An environment file: its `config:` read like a config layer; a `stack:` mapping
+    keeps its scalars as written, as component files do (`version: 1.10` is "1.10")."""
+    def shape(node: yaml.Node) -> None:
+        for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
+            if isinstance(key, yaml.ScalarNode) and key.value == "config":
+                _namespaces_as_written(value)
+            elif isinstance(key, yaml.ScalarNode) and key.value == "stack" \
+                    and isinstance(value, yaml.MappingNode):
+                for _, field in value.value:
+                    if isinstance(field, yaml.ScalarNode) and field.tag != _NULL:
+                        field.tag = _STR
+    return _parse_fabrikate_config(path, read_text(path), shape)
 
 
 def load_file(path: Path, *, as_text: bool = False) -> Any:

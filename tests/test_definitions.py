@@ -181,6 +181,32 @@ def test_scalars_in_a_component_file_stay_as_written(tmp_path: Path) -> None:
     assert (app.name, app.version, app.branch, app.path) == ("on", "1.20", "007", "2020-01-01")
 
 
+def test_a_number_in_a_json_component_field_is_an_error(tmp_path: Path) -> None:
+    """Fabrikate's JSON decoding refused it; taken as text, `1.10` would be "1.1"."""
+    write_component(tmp_path, '{"name": "s", "subcomponents": [{"name": "x", "method": "git",'
+                    ' "source": "https://h/x.git", "version": 1.10}]}', name="component.json")
+
+    message = error_of(load_component, tmp_path)
+
+    assert message == (f"{shown(tmp_path, 'component.json')}: subcomponents[0].version: "
+                       "expected a string, got float 1.1 (put it in quotes)")
+
+
+def test_yaml_merge_keys_apply_in_a_component_file(tmp_path: Path) -> None:
+    write_component(tmp_path, """\
+        name: s
+        subcomponents:
+          - &base {name: a, type: static, path: m, version: 1.10}
+          - <<: *base
+            name: b
+        """)
+
+    a, b = load_component(tmp_path).subcomponents
+
+    assert (b.name, b.type, b.path, b.version) == ("b", "static", "m", "1.10")
+    assert a.name == "a"
+
+
 def test_inline_and_non_inline_entries(tmp_path: Path) -> None:
     stack = tmp_path / "stack"
     write_component(stack, """\
@@ -364,6 +390,26 @@ def test_a_namespace_that_is_a_mapping_is_an_error(tmp_path: Path, text: str, ke
 
     assert message == (f"{shown(stack, 'config/common.yaml')}: {key}: "
                        "expected a string, got a mapping")
+
+
+def test_a_namespace_is_the_text_as_written_and_values_keep_their_types(
+        tmp_path: Path) -> None:
+    """go-yaml filled Fabrikate's string field `namespace` with the text written."""
+    stack = tmp_path / "stack"
+    write_component(stack, "name: app\nsubcomponents:\n  - {name: web, type: helm}\n"
+                           "  - {name: db, type: helm}\n")
+    write_config(stack, "common", "namespace: 1.10\nsubcomponents:\n"
+                                  "  web: {namespace: 0x1F, config: {namespace: 1.10, on: no}}\n")
+    write_environment(tmp_path, "c", "stack: ../stack\nconfig:\n"
+                                     "  subcomponents: {db: {namespace: no}}\n")
+
+    nodes = {n.node_path: n for n in plan_cluster(
+        load_environment(tmp_path / "environments/c.yaml"), Workspace.at(tmp_path)).nodes}
+
+    assert nodes["app"].config.namespace == "1.10"
+    assert nodes["app/web"].config.namespace == "0x1F"
+    assert nodes["app/web"].config.values == {"namespace": 1.1, "on": False}
+    assert nodes["app/db"].config.namespace == "no"
 
 
 def test_inject_namespace_must_be_a_real_boolean(tmp_path: Path) -> None:
