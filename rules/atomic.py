@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import shutil
 from pathlib import Path
 
 _known_folders: set[str] = set()
@@ -38,8 +39,7 @@ def write_atomic(path: Path | str, content: bytes, temp_dir: Path | str | None =
         if temp_dir is not None and os.stat(folder).st_dev != _device(os.fspath(temp_dir)):
             _cross_device.add(folder)
     scratch = folder if temp_dir is None or folder in _cross_device else os.fspath(temp_dir)
-    temp = (f"{scratch}/.{os.path.basename(target)}.{os.getpid()}-{_RUN_TOKEN}."
-            f"{next(_sequence)}.tmp")
+    temp = f"{scratch}/{temp_name(os.path.basename(target))}"
     try:
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileNotFoundError:  # a folder was removed since this process saw it
@@ -61,6 +61,12 @@ def write_atomic(path: Path | str, content: bytes, temp_dir: Path | str | None =
         raise
 
 
+def temp_name(base: str) -> str:
+    """`.<base>.<pid>-<token>.<n>.tmp`: what `remove_abandoned` recognises as this
+    process's scratch."""
+    return f".{base}.{os.getpid()}-{_RUN_TOKEN}.{next(_sequence)}.tmp"
+
+
 def _device(scratch: str) -> int:
     """The file system of the scratch folder (made when first needed)."""
     if scratch not in _devices:
@@ -70,8 +76,8 @@ def _device(scratch: str) -> int:
 
 
 def remove_abandoned(temp_dir: Path) -> int:
-    """Delete the temp files in `temp_dir` of processes that are gone, and those of an
-    earlier process that had this one's id; returns how many."""
+    """Delete the temp files and folders in `temp_dir` of processes that are gone, and
+    those of an earlier process that had this one's id; returns how many."""
     try:
         names = os.listdir(temp_dir)
     except FileNotFoundError:
@@ -83,7 +89,11 @@ def remove_abandoned(temp_dir: Path) -> int:
         if parts[-1] != "tmp" or not pid.isdigit():
             continue
         if not _running(int(pid)) or (int(pid) == os.getpid() and token != _RUN_TOKEN):
-            (temp_dir / name).unlink(missing_ok=True)
+            path = temp_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             removed += 1
     return removed
 

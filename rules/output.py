@@ -32,9 +32,10 @@ def read_provenance(folder: Path) -> dict[str, Any]:
     return _parse_provenance(_read(folder / PROVENANCE))
 
 
-def _read(path: Path) -> bytes | None:
+def _read(path: Path | str) -> bytes | None:
     try:
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            return handle.read()
     except OSError:
         return None
 
@@ -59,7 +60,13 @@ def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
         target = prefix + node.output
         before = previous.get(node.output, {})
         size = _size(target)
-        if before.get("digest") != node.digest or size is None or size != before.get("bytes"):
+        if node.hooks:  # rendered again with the same digest, maybe into other content
+            content = workspace.renders.get(node.digest)
+            if _read(target) != content:
+                write_atomic(target, content, scratch)
+            size = len(content)
+        elif before.get("digest") != node.digest or size is None \
+                or size != before.get("bytes"):
             content = workspace.renders.get(node.digest)
             write_atomic(target, content, scratch)
             size = len(content)
@@ -90,7 +97,16 @@ def output_current(plan: ClusterSummary, workspace: Workspace) -> bool:
                 return False
         except (OSError, KeyError, TypeError):
             return False
+        if node.hooks and not _holds_render(prefix + node.output, node.digest, workspace):
+            return False
     return True
+
+
+def _holds_render(path: str, digest: str, workspace: Workspace) -> bool:
+    try:
+        return _read(path) == workspace.renders.get(digest)
+    except KeyError:  # not stored (any more): the render runs again
+        return False
 
 
 def retired_clusters(workspace: Workspace, clusters: set[str]) -> list[str]:

@@ -428,6 +428,8 @@ class _ClusterWalk:
             }
             if renderer.uses_config:
                 payload["config"] = [merged.values, merged.namespace, merged.inject_namespace]
+            if definition.hooks:  # what a hook makes is not known by its inputs: not shared
+                payload["hooks run for"] = self.environment.cluster
             digest = digest_value(payload)
         return PlanNode(cluster=self.environment.cluster, node_path=visit.node_path,
                         definition=definition, physical_dir=visit.directory,

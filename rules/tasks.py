@@ -22,7 +22,7 @@ from doit.task import Task
 from .definitions import load_environment
 from .errors import StackyardError
 from .explain import explain, input_record
-from .hooks import run_hooks
+from .hooks import run_hooks, working_copy
 from .model import PlanNode
 from .output import (
     assemble,
@@ -163,10 +163,11 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
         definition = node.definition
         reused = not definition.hooks and workspace.renders.has(node.digest)
         if not reused:
-            run_hooks(definition, "before-generate", node.physical_dir)
-            content = (renderer_for(definition.type) or REGISTRY["component"]).render(
-                node, workspace)
-            run_hooks(definition, "after-generate", node.physical_dir)
+            with working_copy(node, workspace.temp_dir) as hooked:
+                run_hooks(definition, "before-generate", hooked.physical_dir)
+                content = (renderer_for(definition.type) or REGISTRY["component"]).render(
+                    hooked, workspace)
+                run_hooks(definition, "after-generate", hooked.physical_dir)
             workspace.renders.put(node.digest, content,
                                   json.dumps(input_record(node), sort_keys=True))
     except StackyardError as err:

@@ -60,10 +60,16 @@ def test_temp_files_of_live_processes_are_kept(tmp_path: Path) -> None:
         # a killed run in an earlier container that had this process's id
         earlier_namesake = write(tmp_path / f".d.yaml.{os.getpid()}-0badc0de.3.tmp", "half")
         unrelated = write(tmp_path / "notes.txt", "not a temp file")
+        # a hook's private copy of a checkout (a folder), of a killed and of a live build
+        abandoned_copy = write(tmp_path / f".hooks-c1.{gone.pid}-0badc0de.4.tmp/m/a.yaml",
+                               "a: 1").parent.parent
+        live_copy = write(tmp_path / f".hooks-c2.{alive.pid}-0badc0de.5.tmp/a.yaml", "a: 1")
 
-        assert remove_abandoned(tmp_path) == 2
+        assert remove_abandoned(tmp_path) == 3
         assert another_writer.exists() and mine.exists() and unrelated.exists()
+        assert live_copy.exists()
         assert not abandoned.exists() and not earlier_namesake.exists()
+        assert not abandoned_copy.exists()
     finally:
         alive.kill()
         alive.wait()

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 from cachetools import LRUCache
 
 from .. import manifests
+from ..digest import digest_texts
 from ..errors import StackyardError, join_key
+from ..filestate import FileState
 from ..model import ComponentDef, PlanNode
 from ..sources import artifacts
 from ..workspace import Workspace
@@ -148,9 +150,13 @@ class HelmRenderer:
     def render(self, node: PlanNode, workspace: Workspace) -> bytes:
         definition = node.definition
         where = {"file": definition.file, "key": definition.key}
-        loaded = self._charts.get(node.inputs_digest)
+        key = node.inputs_digest
+        if definition.hooks:  # a hook may have changed the chart: know it by what it holds
+            chart = chart_dir(definition, node.physical_dir, node.checkout)
+            key = digest_texts(key, FileState().tree_digest(chart) or "")
+        loaded = self._charts.get(key)
         if loaded is None:  # else loaded by an earlier render: same chart, same inputs
-            loaded = self._load(node, workspace, where)
+            loaded = self._load(node, workspace, where, key)
         namespace = node.config.namespace or "default"
         helm_python = engine()
         try:
@@ -159,7 +165,7 @@ class HelmRenderer:
                 self._valid_names.add(definition.name)
             templates = loaded.render(node.config.values, name=definition.name,
                                       namespace=namespace)
-            crds = self._crds(node.inputs_digest, loaded)
+            crds = self._crds(key, loaded)
         except helm_python.HelmError as err:
             raise StackyardError(
                 f"helm template failed for chart {self._display(node, workspace)}: "
@@ -182,10 +188,10 @@ class HelmRenderer:
             self._chart_crds[digest] = loaded.crds
         return self._chart_crds[digest]
 
-    def _load(self, node: PlanNode, workspace: Workspace, where: dict[str, Any]
+    def _load(self, node: PlanNode, workspace: Workspace, where: dict[str, Any], key: str
               ) -> helm_python.Chart:
         """The node's chart, its downloads ensured and its dependencies in place; kept by
-        input digest, so the many renders of one chart skip all of this."""
+        `key` (its inputs' digest), so the many renders of one chart skip all of this."""
         definition = node.definition
         chart = chart_dir(definition, node.physical_dir, node.checkout)
         fetched = artifacts.ensure_all(node.fetches, where)
@@ -196,15 +202,14 @@ class HelmRenderer:
                                  file=where["file"], key=key)
         dependencies = {f.name: path for f, path in zip(node.fetches, fetched, strict=True)
                         if not f.own}
-        digest = node.inputs_digest
         helm_python = engine()
         try:
-            ready = self._with_dependencies(chart, digest, workspace, where, dependencies)
+            ready = self._with_dependencies(chart, key, workspace, where, dependencies)
             loaded = helm_python.Chart.load(ready)
         except helm_python.HelmError as err:
             raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
                                  f"{' '.join(err.detail.split())}", **where) from err
-        self._charts[digest] = loaded
+        self._charts[key] = loaded
         return loaded
 
     def _with_dependencies(self, chart: Path, digest: str, workspace: Workspace,

@@ -246,6 +246,15 @@ def _tree_ids(mirror: git.Repo, commit: str, entries: list[tuple[str, str, str, 
     return {path: tree for path, tree in ids.items() if path not in linked}
 
 
+def stored_checkout(path: Path) -> Path | None:
+    """The stored commit checkout (`trees/<url hash>/<commit>`) holding `path`, if any."""
+    trees = cache_root() / "trees"
+    if not path.is_relative_to(trees):
+        return None
+    parts = path.relative_to(trees).parts
+    return trees / parts[0] / parts[1] if len(parts) >= 2 else None
+
+
 class TreeIds:
     """Tree ids of stored checkouts, read from their sidecars (once per commit): no git
     runs and nothing is hashed."""
