@@ -60,15 +60,12 @@ def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
         target = prefix + node.output
         before = previous.get(node.output, {})
         size = _size(target)
-        if node.hooks:  # rendered again with the same digest, maybe into other content
+        stale = before.get("digest") != node.digest or size is None \
+            or size != before.get("bytes")
+        if stale or node.hooks:  # a hook render made again has its digest, maybe not its text
             content = workspace.renders.get(node.digest)
-            if _read(target) != content:
+            if stale or _read(target) != content:
                 write_atomic(target, content, scratch)
-            size = len(content)
-        elif before.get("digest") != node.digest or size is None \
-                or size != before.get("bytes"):
-            content = workspace.renders.get(node.digest)
-            write_atomic(target, content, scratch)
             size = len(content)
         files[node.output] = {"component": node.node_path, "type": node.type,
                               "digest": node.digest, "bytes": size}
