@@ -12,6 +12,10 @@ cancelled CI job's SIGTERM) with one line instead of doit's traceback.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import queue
 import signal
 import sqlite3
 from typing import Any
@@ -21,6 +25,8 @@ from doit.exceptions import InvalidTask
 from doit.runner import ERROR, JobHold, MRunner, Runner
 
 _QUEUED_PER_WORKER = 2
+_PR_SET_PDEATHSIG = 1
+_CHECK_WORKERS_EVERY_S = 1.0
 _INTERRUPTED = ("interrupted: the tasks that finished are saved, and the next run "
                 "continues from them")
 
@@ -93,14 +99,18 @@ class QueueAheadRunner(_SaysWhenStateIsNotSaved, MRunner):
         # As many workers as asked for, unless the whole run has fewer tasks: tasks that
         # wait for the first ones (downloads) still need every worker later.
         count = min(self.num_process, dispatched) if exhausted else self.num_process
-        workers = [self.Child(target=self.execute_task_subprocess,
-                              args=(job_q, result_q, self.reporter.__class__))
+        workers = [self.Child(target=self._worker,
+                              args=(os.getpid(), job_q, result_q, self.reporter.__class__))
                    for _ in range(count)]
         for worker in workers:
             worker.start()
         try:
             while dispatched:
-                result = result_q.get()
+                try:
+                    result = result_q.get(timeout=_CHECK_WORKERS_EVERY_S)
+                except queue.Empty:
+                    _check_alive(workers)
+                    continue
                 if "exit" in result:
                     raise result["exit"](result["exception"])
                 node = task_dispatcher.nodes[result["name"]]
@@ -125,6 +135,37 @@ class QueueAheadRunner(_SaysWhenStateIsNotSaved, MRunner):
         while not result_q.empty():  # teardown reports, safe once the workers are gone
             result = result_q.get()
             getattr(self.reporter, result["reporter"])(task_dispatcher.tasks[result["name"]])
+
+
+    def _worker(self, parent: int, job_q: Any, result_q: Any, reporter_class: Any) -> None:
+        """doit's worker loop, ended with the main process, and quiet on Ctrl-C (the main
+        process reports the interruption)."""
+        _end_with(parent)
+        with contextlib.suppress(KeyboardInterrupt):
+            self.execute_task_subprocess(job_q, result_q, reporter_class)
+
+
+def _end_with(parent: int) -> None:
+    """Linux: SIGTERM this worker when the main process dies, even by SIGKILL; otherwise
+    it would wait on its job queue for ever, holding its memory and the databases."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: no such guard
+        return
+    if os.getppid() != parent:  # it died before the guard was set
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _check_alive(workers: list[Any]) -> None:
+    """A worker that ended while tasks were queued (the out-of-memory killer, a crash of
+    the Helm library) never sends their results: say so, instead of waiting for ever."""
+    for worker in workers:
+        code = worker.exitcode
+        if code is not None:
+            how = ("was killed by signal 9 (out of memory?)" if code == -signal.SIGKILL
+                   else f"ended by signal {-code}" if code < 0 else f"exited with status {code}")
+            raise InvalidTask(f"a worker process {how} while running tasks; the tasks that "
+                              "finished are saved, and the next run continues from them")
 
 
 def use_stackyard_runners() -> None:

@@ -92,3 +92,59 @@ def test_two_builds_at_once_on_one_repo_both_finish_with_whole_output(
     assert snapshot(root / "generated") == snapshot(reference / "generated")
     assert list((root / ".stackyard/tmp").iterdir()) == []
     assert doit(root).executed == []
+
+
+def slow_fleet_telling_its_worker(root: Path) -> Path:
+    """quick_and_slow_fleet, whose slow hook writes the pid of the process running it."""
+    quick_and_slow_fleet(root)
+    pid_file = root / "worker.pid"
+    write(root / "stacks/slow/component.yaml", "name: slow\ntype: static\npath: m\n"
+          f"hooks:\n  before-generate:\n    - echo $PPID > {pid_file}; sleep 60\n")
+    return pid_file
+
+
+def wait_for(path: Path) -> int:
+    deadline = time.monotonic() + 60
+    while not (path.exists() and path.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+def gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie nobody has reaped yet."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def test_a_worker_that_dies_ends_the_run_with_an_error_instead_of_a_hang(
+        tmp_path: Path) -> None:
+    pid_file = slow_fleet_telling_its_worker(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "doit", "-n", "2"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        worker = wait_for(pid_file)
+        subprocess.run(["kill", "-KILL", str(worker)], check=True)  # as the OOM killer does
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()  # the run itself must have ended by now; this only tidies a failure
+
+    assert process.returncode != 0
+    assert ("a worker process was killed by signal 9 (out of memory?) while running tasks; "
+            "the tasks that finished are saved") in output, output
+    assert "Traceback" not in output, output
+
+
+def test_workers_end_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    pid_file = slow_fleet_telling_its_worker(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "doit", "-n", "2"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = wait_for(pid_file)
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 20  # the main process is gone: its worker must follow
+    while not gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone(worker), "a worker outlived the main process"
