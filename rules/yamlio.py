@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import StackyardError
+from .errors import StackyardError, warn
 
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BASE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -33,7 +33,24 @@ def _key_text(node: yaml.Node, loader: yaml.SafeLoader) -> str:
     return str(loader.construct_object(node, deep=True))
 
 
-class ConfigLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+class _SaysDuplicateKeys:
+    """A key written twice in one mapping: go-yaml (Fabrikate) kept the last silently; the
+    loaders keep it too, and note where, for a warning."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)  # type: ignore[call-arg]
+        self.duplicate_keys: list[tuple[str, int]] = []
+
+    def note_duplicate_keys(self, node: yaml.MappingNode) -> None:
+        seen: set[str] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in seen:
+                    self.duplicate_keys.append((key.value, key.start_mark.line + 1))
+                seen.add(key.value)
+
+
+class ConfigLoader(_SaysDuplicateKeys, _BASE_LOADER):  # type: ignore[misc, valid-type]
     """SafeLoader with YAML 1.1 booleans (incl. y/n) and no timestamp type."""
 
 
@@ -57,7 +74,8 @@ def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
     return str(loader.construct_scalar(node)).lower() in _TRUE_WORDS
 
 
-def _construct_string_keyed_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+def _construct_string_keyed_mapping(loader: ConfigLoader, node: yaml.MappingNode) -> dict:
+    loader.note_duplicate_keys(node)
     loader.flatten_mapping(node)
     return {
         _key_text(k, loader): loader.construct_object(v, deep=True)
@@ -77,10 +95,11 @@ _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-def _node_to_text_tree(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+def _node_to_text_tree(node: yaml.Node, loader: _TextLoader) -> Any:
     """Component files: keep every scalar as the text written (go decodes into strings);
     `<<: *anchor` merges apply, as go-yaml applies them."""
     if isinstance(node, yaml.MappingNode):
+        loader.note_duplicate_keys(node)
         loader.flatten_mapping(node)
         return {str(_node_to_text_tree(k, loader)): _node_to_text_tree(v, loader)
                 for k, v in node.value}
@@ -108,7 +127,7 @@ def _namespaces_as_written(node: yaml.Node) -> None:
                 _namespaces_as_written(child)
 
 
-class _TextLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+class _TextLoader(_SaysDuplicateKeys, _BASE_LOADER):  # type: ignore[misc, valid-type]
     """Resolves only null and `<<`, so component files keep scalars as written."""
 
 
@@ -137,23 +156,46 @@ def read_text(path: Path) -> str:
 def parse_document(path: Path, text: str, *, as_text: bool = False) -> Any:
     """Parse YAML (or JSON by extension); `as_text` keeps scalars as written (component files)."""
     if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise StackyardError(
-                f"malformed JSON (line {err.lineno}, column {err.colno}): {err.msg}", file=path
-            ) from err
+        return _parse_json(path, text)
+    if as_text:
+        return _parse_yaml(path, _TextLoader(text), _node_to_text_tree)
+    return _parse_yaml(path, ConfigLoader(text), lambda node, loader: loader.construct_document(
+        node))
+
+
+def _parse_json(path: Path, text: str) -> Any:
+    twice: list[str] = []
+
+    def mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        twice.extend(key for index, key in enumerate(keys) if key in keys[:index])
+        return dict(pairs)
     try:
-        if as_text:
-            loader = _TextLoader(text)
-            try:
-                node = loader.get_single_node()
-                return None if node is None else _node_to_text_tree(node, loader)
-            finally:
-                loader.dispose()
-        return yaml.load(text, Loader=ConfigLoader)
+        data = json.loads(text, object_pairs_hook=mapping)
+    except json.JSONDecodeError as err:
+        raise StackyardError(
+            f"malformed JSON (line {err.lineno}, column {err.colno}): {err.msg}", file=path
+        ) from err
+    for key in twice:
+        warn(f"key {key!r} is written twice in one object; the last one counts, as in "
+             "Fabrikate", file=path)
+    return data
+
+
+def _parse_yaml(path: Path, loader: _SaysDuplicateKeys,
+                build: Callable[[yaml.Node, Any], Any]) -> Any:
+    """The document `loader` reads, built from its node tree; warns of duplicate keys."""
+    try:
+        node = loader.get_single_node()  # type: ignore[attr-defined]
+        data = None if node is None else build(node, loader)
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from err
+    finally:
+        loader.dispose()  # type: ignore[attr-defined]
+    for key, line in loader.duplicate_keys:
+        warn(f"line {line}: key {key!r} is written twice in one mapping; the last one "
+             "counts, as in Fabrikate", file=path)
+    return data
 
 
 def _parse_fabrikate_config(path: Path, text: str, shape: Callable[[yaml.Node], None]
@@ -162,17 +204,11 @@ def _parse_fabrikate_config(path: Path, text: str, shape: Callable[[yaml.Node], 
     as text. JSON has its own types, as in Fabrikate."""
     if path.suffix == ".json":
         return parse_document(path, text)
-    loader = ConfigLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
+
+    def build(node: yaml.Node, loader: ConfigLoader) -> Any:
         shape(node)
         return loader.construct_document(node)
-    except yaml.YAMLError as err:
-        raise _yaml_error(path, err) from err
-    finally:
-        loader.dispose()
+    return _parse_yaml(path, ConfigLoader(text), build)
 
 
 def load_config_layer(path: Path) -> Any:

@@ -94,6 +94,31 @@ def test_unknown_keys_are_ignored_with_a_warning_that_suggests_the_key_meant(
     assert nodes["app"].config == MergedConfig(values={}, namespace="", inject_namespace=False)
 
 
+def test_a_key_written_twice_is_said_and_the_last_one_counts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As go-yaml decoded it for Fabrikate, but said: one of the two was likely meant."""
+    write_component(tmp_path / "stack", "name: app\ntype: static\npath: a\npath: b\n")
+    write_config(tmp_path / "stack", "common", "config:\n  base: &b {n: 1}\n"
+                 "  web: {<<: *b, n: 2}\n  replicaCount: 1\n  replicaCount: 9\n")
+
+    app = plan(tmp_path, "[east]\nlayers: [west]")["app"]
+
+    warnings = capsys.readouterr().err
+    for file, line, key in [("component.yaml", 4, "path"), ("config/common.yaml", 5,
+                                                            "replicaCount")]:
+        assert (f"{shown(tmp_path / 'stack', file)}: line {line}: key {key!r} is written "
+                "twice in one mapping; the last one counts, as in Fabrikate") in warnings
+    assert (f"{shown(tmp_path, 'environments/c.yaml')}: line 3: key 'layers' is written "
+            "twice") in warnings
+    assert "'n'" not in warnings  # a key over one merged in by `<<` is no duplicate
+    write_component(tmp_path / "j", '{"name": "j", "name": "k"}', name="component.json")
+    assert load_component(tmp_path / "j").name == "k"
+    assert (f"{shown(tmp_path / 'j', 'component.json')}: key 'name' is written twice in one "
+            "object; the last one counts") in capsys.readouterr().err
+    assert app.definition.path == "b"
+    assert app.config.values == {"base": {"n": 1}, "web": {"n": 2}, "replicaCount": 9}
+
+
 def test_generator_overrides_type_with_a_deprecation_warning(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_component(tmp_path, """\
