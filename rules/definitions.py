@@ -363,14 +363,16 @@ def environment_files(environments_dir: Path) -> list[Path]:
     for entry in sorted(os.listdir(environments_dir)):
         path = environments_dir / entry
         if path.suffix not in (".yaml", ".json"):
-            if path.suffix == ".yml":
+            if path.suffix.lower() in (".yml", ".yaml", ".json"):
                 warn("ignored: environment files end in .yaml or .json", file=path)
             elif not entry.startswith(".") and path.is_dir():
                 warn("ignored: a folder; each cluster is one file directly in environments/",
                      file=path)
             continue
-        if not path.is_file():
-            continue
+        if not path.is_file():  # else its cluster would be retired: its output deleted
+            what = "a folder" if path.is_dir() else "a link to nowhere, or a loop of links"
+            raise StackyardError(f"cluster {path.stem!r} cannot be read: this is {what}",
+                                 file=path)
         if path.stem in files:
             raise StackyardError(f"cluster {path.stem!r} is defined twice ({files[path.stem].name}"
                                  f" and {entry})", file=environments_dir)

@@ -316,3 +316,19 @@ def test_a_full_disk_stops_with_messages_not_tracebacks(small_disk: Path) -> Non
     assert sorted(p.name for p in (root / "generated").iterdir()) == [
         "dev", "prod-east", "prod-west"]
     assert doit(root).executed == []
+
+
+@pytest.mark.parametrize(("make", "what"), [
+    (lambda file: file.symlink_to(file.parent / "missing.yaml"),
+     "a link to nowhere, or a loop of links"),
+    (lambda file: file.mkdir(), "a folder"),
+])
+def test_a_cluster_file_that_cannot_be_read_is_no_deleted_cluster(
+        built: tuple[Path, dict[str, bytes]], make: object, what: str) -> None:
+    """An unchecked-out link must not read as a deleted environment, whose output goes."""
+    root, before = built
+    file = root / "environments/prod-west.yaml"
+    file.unlink()
+    make(file)  # type: ignore[operator]
+    fails_cleanly(root, before, f"environments/prod-west.yaml: cluster 'prod-west' cannot be "
+                                f"read: this is {what}")
