@@ -70,7 +70,12 @@ class FileState:
         if known is not None and known[0] == key:
             return known[1]
         with open(name, "rb") as handle:
-            digest = xxhash.xxh3_128_hexdigest(handle.read())
+            digest = content_digest(handle.read())
         self.digests[name] = (key, digest)
         self.changed = True
         return digest
+
+
+def content_digest(content: bytes) -> str:
+    """What `file_digest` gives a file holding `content`."""
+    return xxhash.xxh3_128_hexdigest(content)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .atomic import write_atomic
-from .plan_cache import ClusterSummary
+from .filestate import FileState, content_digest
+from .plan_cache import ClusterSummary, NodeSummary
 from .workspace import Workspace
 from .yamlio import dump_yaml
 
@@ -48,62 +50,60 @@ def _parse_provenance(raw: bytes | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def assemble(plan: ClusterSummary, workspace: Workspace) -> dict[str, Any]:
-    """Bring `generated/<cluster>/` in line with the plan; returns what doit stores."""
+def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
+             ) -> dict[str, Any]:
+    """Bring `generated/<cluster>/` in line with the plan; returns what doit stores. Each
+    file is checked by content against its render (through the stat-keyed digest memo,
+    so mostly without reading it): a hand edit or a bad merge is repaired."""
     folder = cluster_dir(plan.name, workspace)
     old_provenance = _read(folder / PROVENANCE)
     previous = _parse_provenance(old_provenance).get("files", {})
-    files: dict[str, dict[str, Any]] = {}
+    written: dict[str, dict[str, Any]] = {}
     prefix = f"{folder}{os.sep}"
     scratch = workspace.temp_dir  # not generated/: a killed write leaves no litter there
     for node in plan.nodes:
         target = prefix + node.output
-        before = previous.get(node.output, {})
-        size = _size(target)
-        stale = before.get("digest") != node.digest or size is None \
-            or size != before.get("bytes")
-        if stale or node.hooks:  # a hook render made again has its digest, maybe not its text
+        fingerprint = workspace.renders.fingerprint(node.digest)
+        if fingerprint is None or files.file_digest(target) != fingerprint.digest:
             content = workspace.renders.get(node.digest)
-            if stale or _read(target) != content:
-                write_atomic(target, content, scratch)
+            write_atomic(target, content, scratch)
             size = len(content)
-        files[node.output] = {"component": node.node_path, "type": node.type,
-                              "digest": node.digest, "bytes": size}
-    for stale in sorted(set(previous) - set(files)):
+        else:
+            size = fingerprint.size
+        written[node.output] = _entry(node, size)
+    for stale in sorted(set(previous) - set(written)):
         _remove(folder, stale)
-    if _resources(files) != _resources(previous) or not (folder / KUSTOMIZATION).is_file():
-        _write_if_changed(folder / KUSTOMIZATION, kustomization(files), scratch)
-    new_provenance = provenance(plan, files)
+    _write_if_changed(folder / KUSTOMIZATION, kustomization(written), scratch)
+    new_provenance = provenance(plan, written)
     if new_provenance != old_provenance:  # read once above, not again
         write_atomic(folder / PROVENANCE, new_provenance, scratch)
     return {"digest": plan.digest}
 
 
-def output_current(plan: ClusterSummary, workspace: Workspace) -> bool:
-    """The folder holds this plan's output: its provenance carries the cluster digest and
-    every file has the size recorded there (one JSON read and a stat per file)."""
+def output_current(plan: ClusterSummary, workspace: Workspace, files: FileState) -> bool:
+    """The folder holds exactly this plan's output: every file has its render's content,
+    and `kustomization.yaml` and `provenance.json` are what `assemble` writes. Files are
+    known by the stat-keyed digest memo, so a no-op build reads only `provenance.json`."""
     folder = cluster_dir(plan.name, workspace)
-    provenance = read_provenance(folder)
-    if provenance.get("digest") != plan.digest:
+    raw = _read(folder / PROVENANCE)
+    if raw is None or plan.digest.encode() not in raw:  # the quick no
         return False
-    files = provenance.get("files", {})
+    expected: dict[str, dict[str, Any]] = {}
     prefix = f"{folder}{os.sep}"  # plain strings: 10,000 Path objects cost ~50 ms
     for node in plan.nodes:
-        try:
-            if os.stat(prefix + node.output).st_size != files[node.output]["bytes"]:
-                return False
-        except (OSError, KeyError, TypeError):
+        fingerprint = workspace.renders.fingerprint(node.digest)
+        if fingerprint is None or files.file_digest(prefix + node.output) != fingerprint.digest:
             return False
-        if node.hooks and not _holds_render(prefix + node.output, node.digest, workspace):
-            return False
-    return True
+        expected[node.output] = _entry(node, fingerprint.size)
+    resources = tuple(_resources(expected))
+    return (files.file_digest(prefix + KUSTOMIZATION) == _kustomization_digest(resources)
+            and raw == provenance(plan, expected))
 
 
-def _holds_render(path: str, digest: str, workspace: Workspace) -> bool:
-    try:
-        return _read(path) == workspace.renders.get(digest)
-    except KeyError:  # not stored (any more): the render runs again
-        return False
+def _entry(node: NodeSummary, size: int) -> dict[str, Any]:
+    """A file's line in `provenance.json`."""
+    return {"component": node.node_path, "type": node.type, "digest": node.digest,
+            "bytes": size}
 
 
 def retired_clusters(workspace: Workspace, clusters: set[str]) -> list[str]:
@@ -134,11 +134,22 @@ def _resources(files: dict[str, dict[str, Any]]) -> list[str]:
 
 def kustomization(files: dict[str, dict[str, Any]]) -> bytes:
     """`kubectl apply -k` / Flux order the listed resources by kind themselves."""
+    return _kustomization(tuple(_resources(files)))
+
+
+@lru_cache(maxsize=256)
+def _kustomization(resources: tuple[str, ...]) -> bytes:
+    """Made once per distinct list: clusters of one stack list the same files."""
     return dump_yaml({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": _resources(files),
+        "resources": list(resources),
     }).encode()
+
+
+@lru_cache(maxsize=256)
+def _kustomization_digest(resources: tuple[str, ...]) -> str:
+    return content_digest(_kustomization(resources))
 
 
 def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
@@ -159,13 +170,6 @@ def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
     body = ",\n".join(f"    {json.dumps(name)}: {json.dumps(info)}"
                       for name, info in sorted(files.items()))
     return ("{\n" + "\n".join(lines) + '\n  "files": {\n' + body + "\n  }\n}\n").encode()
-
-
-def _size(path: str) -> int | None:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return None
 
 
 def _write_if_changed(path: Path, content: bytes, temp_dir: Path) -> None:

@@ -43,8 +43,6 @@ class NodeSummary(NamedTuple):
     recipe: str
     fetches: tuple[Fetch, ...] = ()
     """With credentials redacted: the cache is a file on disk."""
-    hooks: bool = False
-    """Its render is not known by its digest: a hook may make anything."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +68,7 @@ class ClusterSummary:
             nodes=tuple(NodeSummary(n.node_path, n.digest, n.output, n.definition.type,
                                     n.recipe,
                                     tuple(f._replace(source=redact(f.source))
-                                          for f in n.fetches),
-                                    bool(n.definition.hooks))
+                                          for f in n.fetches))
                         for n in plan.nodes),
         )
 
@@ -242,6 +239,19 @@ class _Validator:
                 return False
         return all(self.planner.sources.pinned(pin) == value
                    for pin, value in seen.pins.items())
+
+
+def save_file_memo(workspace: Workspace, files: FileState) -> None:
+    """The file-digest memo as task creation left it (it checked output files too): the
+    next run then knows them by their stat. Saved only when it changed."""
+    if not files.changed:
+        return
+    with closing(_Store(workspace, code_fingerprint())) as store:
+        try:
+            store.save(files, {}, set())
+            files.changed = False
+        except sqlite3.OperationalError as err:  # only a memo: the next run hashes again
+            warn(f"cannot save the plan cache {workspace.display(store.path)} ({err})")
 
 
 def load_fleet(workspace: Workspace) -> Fleet:

@@ -3,7 +3,8 @@
 One row per distinct render instead of one file (with its input record beside it, for
 `doit info`): one file to open per process instead of 20,000 files. Clusters whose inputs
 for a node are the same share its row. WAL mode lets doit's worker processes write while
-others read.
+others read. Each row also keeps its content's fingerprint (the xxh3 digest that
+`FileState` gives a file, and the size), which output files are checked against.
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import StackyardError, warn
+from .filestate import content_digest
+
+
+class Fingerprint(NamedTuple):
+    digest: str
+    size: int
 
 
 class RenderStore:
@@ -23,6 +31,8 @@ class RenderStore:
         self.path = path
         self._local = threading.local()
         self._known: set[str] | None = None
+        self._fingerprints: dict[str, Fingerprint] = {}
+        self._all_fingerprints_read = False
 
     def _db(self) -> sqlite3.Connection:
         """A connection per process and thread: one must not cross doit's fork() (`-n`)
@@ -50,6 +60,9 @@ class RenderStore:
         with connection:
             connection.execute("create table if not exists rendered (digest text primary "
                                "key, content blob not null, inputs text not null)")
+            # apart from the contents: a scan of small rows reads a few pages, not them all
+            connection.execute("create table if not exists fingerprints (digest text primary "
+                               "key, content_digest text not null, size integer not null)")
         return connection
 
     def has(self, digest: str) -> bool:
@@ -82,9 +95,33 @@ class RenderStore:
         return None if row is None else str(row[0])
 
     def put(self, digest: str, content: bytes, inputs: str) -> None:
+        fingerprint = Fingerprint(content_digest(content), len(content))
         with self._failing("store a render"), self._db() as connection:
             connection.execute("insert or replace into rendered values (?, ?, ?)",
                                (digest, content, inputs))
+            connection.execute("insert or replace into fingerprints values (?, ?, ?)",
+                               (digest, *fingerprint))
+        self._fingerprints[digest] = fingerprint
+
+    def fingerprint(self, digest: str) -> Fingerprint | None:
+        """The content digest and size of a render; None when it is not stored. All are
+        read at the first call (to check many output folders)."""
+        if not self._all_fingerprints_read:
+            with self._failing("read the renders"):
+                rows = self._db().execute("select * from fingerprints").fetchall()
+            for row_digest, content, size in rows:
+                self._fingerprints.setdefault(row_digest, Fingerprint(content, size))
+            self._all_fingerprints_read = True
+        if digest not in self._fingerprints:  # a render stored by another process since,
+            try:                              # or by a Stackyard before fingerprints
+                content = self.get(digest)
+            except KeyError:
+                return None
+            self._fingerprints[digest] = Fingerprint(content_digest(content), len(content))
+            with self._failing("store a render"), self._db() as connection:
+                connection.execute("insert or replace into fingerprints values (?, ?, ?)",
+                                   (digest, *self._fingerprints[digest]))
+        return self._fingerprints[digest]
 
     def prune(self, keep: set[str]) -> int:
         """Drop renders no cluster uses any more; returns how many."""
@@ -92,7 +129,10 @@ class RenderStore:
         if stale:
             with self._failing("drop unused renders"), self._db() as connection:
                 connection.executemany("delete from rendered where digest = ?", stale)
+                connection.executemany("delete from fingerprints where digest = ?", stale)
             self._known = None
+            for (digest,) in stale:
+                self._fingerprints.pop(digest, None)
         return len(stale)
 
     @contextmanager

@@ -22,6 +22,7 @@ from doit.task import Task
 from .definitions import load_environment
 from .errors import StackyardError
 from .explain import explain, input_record
+from .filestate import FileState
 from .hooks import run_hooks, working_copy
 from .model import PlanNode
 from .output import (
@@ -101,18 +102,20 @@ class ClusterCheck:
 
     __signature__ = _CHECK_SIGNATURE
 
-    def __init__(self, summary: ClusterSummary, workspace: Workspace) -> None:
+    def __init__(self, summary: ClusterSummary, workspace: Workspace, files: FileState
+                 ) -> None:
         self.digest = summary.digest
         self.summary = summary
         self.workspace = workspace
+        self.files = files
         self.folder = cluster_dir(summary.name, workspace)
 
     def __str__(self) -> str:
-        files = read_provenance(self.folder).get("files", {})
+        written = read_provenance(self.folder).get("files", {})
         stale = [n.output for n in self.summary.nodes
-                 if files.get(n.output, {}).get("digest") != n.digest
-                 or not (self.folder / n.output).is_file()]
-        gone = sorted(set(files) - {n.output for n in self.summary.nodes})
+                 if self.files.file_digest(self.folder / n.output)
+                 != getattr(self.workspace.renders.fingerprint(n.digest), "digest", None)]
+        gone = sorted(set(written) - {n.output for n in self.summary.nodes})
         parts = [f"to write: {', '.join(stale)}" if stale else "",
                  f"to remove: {', '.join(gone)}" if gone else ""]
         detail = "; ".join(p for p in parts if p) or "doit has no record of the last write"
@@ -120,7 +123,7 @@ class ClusterCheck:
 
     def __call__(self, task: object, values: dict[str, Any]) -> bool:
         return values.get("digest") == self.digest and output_current(
-            self.summary, self.workspace)
+            self.summary, self.workspace, self.files)
 
 
 class PlanRegistry:
@@ -178,10 +181,10 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
     return {"digest": node.digest, "reused": reused}  # the report counts reused renders
 
 
-def assemble_cluster(summary: ClusterSummary, workspace: Workspace
+def assemble_cluster(summary: ClusterSummary, workspace: Workspace, files: FileState
                      ) -> dict[str, Any] | TaskFailed:
     try:
-        return assemble(summary, workspace)
+        return assemble(summary, workspace, files)
     except OSError as err:
         where = workspace.display(Path(err.filename or cluster_dir(summary.name, workspace)))
         reason = ("a file is in the way of this folder"
@@ -247,13 +250,14 @@ class Staleness:
     """Decides, before doit sees a task, whether it can be left out of this run.
 
     A cluster is current when doit has a record of it and of each of its renders, and its
-    output folder's provenance carries the cluster digest with every file at its size.
+    output folder holds exactly what `assemble` writes (`output_current`).
     A render of a stale cluster is current when doit has a record of it and its render
     is in the workspace. `doit forget` removes records, so forgotten tasks run again.
     """
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, files: FileState) -> None:
         self.workspace = workspace
+        self.files = files
         self.recorded = _recorded_tasks(workspace.doit_db)
 
     def cluster_current(self, summary: ClusterSummary) -> bool:
@@ -261,7 +265,7 @@ class Staleness:
             return False
         if any(render_task_name(summary.name, n) not in self.recorded for n in summary.nodes):
             return False
-        return output_current(summary, self.workspace)
+        return output_current(summary, self.workspace, self.files)
 
     def render_current(self, cluster: str, node: NodeSummary) -> bool:
         return (render_task_name(cluster, node) in self.recorded
@@ -300,7 +304,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
     built directly: doit's dict form costs ~20 us more per task.
     """
     registry = PlanRegistry(workspace, fleet)
-    staleness = Staleness(workspace) if prune else None
+    staleness = Staleness(workspace, fleet.files) if prune else None
     every_render: list[str] = []
     fetches: dict[str, Fetch] = {}
 
@@ -342,8 +346,8 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
         if current and not render_names and not chosen(cluster):
             continue
         yield Task(
-            cluster, [Call(assemble_cluster, summary, workspace)], task_dep=render_names,
-            uptodate=[ClusterCheck(summary, workspace)],
+            cluster, [Call(assemble_cluster, summary, workspace, fleet.files)],
+            task_dep=render_names, uptodate=[ClusterCheck(summary, workspace, fleet.files)],
             clean=[(retire_cluster, (cluster, workspace))],
             doc=f"write generated/{cluster}/ ({len(summary.nodes)} components, "
                 f"stack {summary.stack})",

@@ -69,6 +69,21 @@ def test_the_check_job_fails_on_a_commit_that_did_not_render(repo: Path) -> None
     assert "generated/ does not match stacks/ and environments/" in check.stderr
 
 
+@pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
+def test_the_check_job_fails_on_a_hand_edit_of_generated(repo: Path, cached: bool) -> None:
+    """Same size, same provenance.json: the file's content still tells."""
+    edit(repo / "generated/prod-west/web/web.yaml", "replicas: 3", "replicas: 9")
+    assert run(repo, "git commit -qam 'a hand edit of the output'").returncode == 0
+    if not cached:
+        shutil.rmtree(repo / ".stackyard")
+
+    check = run(repo, script("The check job"))
+
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert check.stdout.splitlines()[-1] == " M generated/prod-west/web/web.yaml"
+    assert "generated/ does not match stacks/ and environments/" in check.stderr
+
+
 def test_the_render_job_commits_what_changed(repo: Path) -> None:
     (repo / "environments/staging.yaml").write_text("stack: ../stacks/platform\n"
                                                     "layers: [dev]\n")
