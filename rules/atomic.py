@@ -64,7 +64,7 @@ def write_atomic(path: Path | str, content: bytes, temp_dir: Path | str | None =
 def temp_name(base: str) -> str:
     """`.<base>.<pid>-<token>.<n>.tmp`: what `remove_abandoned` recognises as this
     process's scratch."""
-    return f".{base}.{os.getpid()}-{_RUN_TOKEN}.{next(_sequence)}.tmp"
+    return f".{base[:100]}.{os.getpid()}-{_RUN_TOKEN}.{next(_sequence)}.tmp"
 
 
 def _device(scratch: str) -> int:

@@ -200,6 +200,9 @@ def config_files(directory: Path) -> dict[str, Path]:
         names = os.listdir(directory / "config")
     except (FileNotFoundError, NotADirectoryError):
         return {}
+    except OSError as err:  # a loop of links, no permission
+        raise StackyardError(f"cannot list the layer files: {err.strerror}",
+                             file=directory / "config") from None
     found: dict[str, Path] = {}
     for suffix in (".json", ".yaml"):
         for name in names:
@@ -296,8 +299,9 @@ def environment_from(file: Path, data: Any) -> Environment:
     """An environment from its file's parsed YAML (which a plan cache may have kept)."""
     cluster = file.stem
     if not CLUSTER_NAME.match(cluster):
-        raise StackyardError("a cluster name (the file name) may only use letters, digits, "
-                             "'.', '_' and '-'", file=file)
+        raise StackyardError("a cluster name (the file name) must start with a letter or "
+                             "digit and may only use letters, digits, '.', '_' and '-'",
+                             file=file)
     if cluster in RESERVED_CLUSTER_NAMES:
         raise StackyardError(f"{cluster!r} is the name of a doit command or of one of "
                              "Stackyard's own tasks (render, fetch, lock), so it cannot name a "

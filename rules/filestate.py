@@ -30,7 +30,7 @@ class FileState:
         name = os.fspath(path)
         try:
             info = os.stat(name)
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # absent, a loop of links: the reader of the file says which
             return None
         if not stat.S_ISREG(info.st_mode):
             return None
@@ -69,8 +69,11 @@ class FileState:
         known = self.digests.get(name)
         if known is not None and known[0] == key:
             return known[1]
-        with open(name, "rb") as handle:
-            digest = content_digest(handle.read())
+        try:
+            with open(name, "rb") as handle:
+                digest = content_digest(handle.read())
+        except OSError as err:  # no permission: the reader of the file says so
+            return f"unreadable:{err.errno}"
         self.digests[name] = (key, digest)
         self.changed = True
         return digest

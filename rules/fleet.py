@@ -27,7 +27,11 @@ def doit_config(root: Path) -> dict[str, Any]:
     """State in `.stackyard/doit.sqlite3` (transactional, unlike doit's dbm/json defaults),
     and doit's console report with progress lines for long runs."""
     workspace = Workspace.at(root)
-    workspace.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        workspace.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # read by doit when it imports dodo.py: no place for a traceback
+        raise SystemExit(f"ERROR: {workspace.display(workspace.state_dir)}: cannot make "
+                         f"Stackyard's state folder: {err.strerror}") from None
     _drop_if_unreadable(workspace.doit_db)
     return {"backend": "sqlite3", "dep_file": str(workspace.doit_db), "verbosity": 1,
             "reporter": ProgressReporter,
@@ -38,6 +42,9 @@ def doit_config(root: Path) -> dict[str, Any]:
 def _drop_if_unreadable(database: Path) -> None:
     """doit stops with a traceback on a damaged state file. It only records what ran: the
     renders stay in the render store, so starting again costs a re-check, not a rebuild."""
+    if database.is_dir():
+        raise SystemExit(f"ERROR: {database}: a folder where doit keeps its state file; "
+                         "move it away")
     if not database.is_file():
         return
     try:

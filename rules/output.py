@@ -17,6 +17,7 @@ from typing import Any
 
 from . import __version__
 from .atomic import write_atomic
+from .errors import StackyardError
 from .filestate import FileState, content_digest
 from .plan_cache import ClusterSummary, NodeSummary
 from .workspace import Workspace
@@ -112,6 +113,9 @@ def retired_clusters(workspace: Workspace, clusters: set[str]) -> list[str]:
         names = sorted(os.listdir(workspace.output_dir))
     except FileNotFoundError:
         return []
+    except OSError as err:  # a file in its place, a loop of links
+        raise StackyardError(f"cannot use it as the output folder: {err.strerror}",
+                             file=workspace.output_dir) from None
     return [name for name in names if name not in clusters
             and (workspace.output_dir / name / PROVENANCE).is_file()]
 

@@ -73,6 +73,9 @@ class QueueAheadRunner(_SaysWhenStateIsNotSaved, MRunner):
     """`doit -n N` (process workers) with up to 2·N ready tasks queued at any time."""
 
     def run_tasks(self, task_dispatcher: Any) -> None:
+        if self.num_process < 1:
+            raise InvalidTask(f"-n {self.num_process}: the number of processes must be at "
+                              "least 1")
         _stop_on_sigterm()  # before the workers fork: they inherit it
         result_q = self.Queue()
         job_q = self.Queue()

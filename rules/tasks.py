@@ -185,8 +185,9 @@ def assemble_cluster(summary: ClusterSummary, workspace: Workspace, files: FileS
                      ) -> dict[str, Any] | TaskFailed:
     try:
         return assemble(summary, workspace, files)
-    except OSError as err:
-        where = workspace.display(Path(err.filename or cluster_dir(summary.name, workspace)))
+    except OSError as err:  # a rename's error names its target second
+        path = err.filename2 or err.filename or cluster_dir(summary.name, workspace)
+        where = workspace.display(Path(path))
         reason = ("a file is in the way of this folder"
                   if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror)
         return TaskFailed(f"{summary.name}: cannot write {where}: {reason}")

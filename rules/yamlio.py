@@ -95,16 +95,24 @@ _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-def _node_to_text_tree(node: yaml.Node, loader: _TextLoader) -> Any:
+def _node_to_text_tree(node: yaml.Node, loader: _TextLoader,
+                       inside: frozenset[int] = frozenset()) -> Any:
     """Component files: keep every scalar as the text written (go decodes into strings);
-    `<<: *anchor` merges apply, as go-yaml applies them."""
+    `<<: *anchor` merges apply, as go-yaml applies them. `inside`: the collections this
+    node is in, by id (an alias to one of them would never end)."""
+    if isinstance(node, yaml.CollectionNode):
+        if id(node) in inside:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias refers to a collection that contains it",
+                node.start_mark)
+        inside = inside | {id(node)}
     if isinstance(node, yaml.MappingNode):
         loader.note_duplicate_keys(node)
         loader.flatten_mapping(node)
-        return {str(_node_to_text_tree(k, loader)): _node_to_text_tree(v, loader)
+        return {str(_node_to_text_tree(k, loader, inside)): _node_to_text_tree(v, loader, inside)
                 for k, v in node.value}
     if isinstance(node, yaml.SequenceNode):
-        return [_node_to_text_tree(v, loader) for v in node.value]
+        return [_node_to_text_tree(v, loader, inside) for v in node.value]
     if node.tag == _NULL:
         return None
     return node.value

@@ -332,3 +332,57 @@ def test_a_cluster_file_that_cannot_be_read_is_no_deleted_cluster(
     make(file)  # type: ignore[operator]
     fails_cleanly(root, before, f"environments/prod-west.yaml: cluster 'prod-west' cannot be "
                                 f"read: this is {what}")
+
+
+def _replace_with_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _loop(path: Path) -> None:
+    """`path` becomes a link to a link back to it."""
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    path.symlink_to(path.with_name(path.name + "-other"))
+    path.with_name(path.name + "-other").symlink_to(path)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda root: _replace_with_folder(root / ".stackyard/doit.sqlite3"),
+     ".stackyard/doit.sqlite3: a folder where doit keeps its state file; move it away"),
+    (lambda root: _loop(root / "stacks/web/component.yaml"),
+     "subcomponents[1].source: component folder stacks/web has no component.yaml"),
+    (lambda root: _loop(root / "stacks/platform/config"),
+     "stacks/platform/config: cannot list the layer files: Too many levels of symbolic links"),
+    (lambda root: write(root / "stacks/web/component.yaml", "name: web\nx: &a {k: *a}\n"),
+     "stacks/web/component.yaml: malformed YAML (line 2, column 4): an alias refers to a "
+     "collection that contains it"),
+], ids=["state-folder", "component-loop", "config-loop", "alias-loop"])
+def test_damaged_state_and_inputs_fail_with_a_message(
+        built: tuple[Path, dict[str, bytes]], damage: object, message: str) -> None:
+    """Found by trying them: each was a Python traceback before."""
+    root, before = built
+    damage(root)  # type: ignore[operator]
+    fails_cleanly(root, before, message)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda root: (root / ".stackyard").write_text("not a folder"),
+     "ERROR: .stackyard: cannot make Stackyard's state folder: File exists"),
+    (lambda root: (root / "generated").write_text("not a folder"),
+     "generated: cannot use it as the output folder: Not a directory"),
+], ids=["state-is-a-file", "output-is-a-file"])
+def test_a_file_where_a_folder_belongs_fails_with_a_message(
+        tmp_path: Path, damage: object, message: str) -> None:
+    root = copy_example_fleet(tmp_path / "fleet")
+    damage(root)  # type: ignore[operator]
+    run = doit(root)
+    assert run.returncode != 0 and "Traceback" not in run.stdout + run.stderr, run.stderr
+    assert message in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+def test_a_negative_process_count_is_refused(built: tuple[Path, dict[str, bytes]]) -> None:
+    root, _ = built
+    edit(root / "stacks/platform/config/west.yaml", "web.west.example.com", "www.example.com")
+    run = doit(root, "-n", "-1")
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+    assert "-n -1: the number of processes must be at least 1" in run.stdout + run.stderr

@@ -572,3 +572,33 @@ def test_a_stack_version_that_reads_as_a_number_is_the_tag_as_written(
     assert run.returncode == 0, run.stdout + run.stderr
     assert outputs(root, "c1")["st.yaml"] == b"---\nkind: OneDotTen\n\n"
     assert (url, "1.10") in lock_pins(root)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda lock: (lock.unlink(), lock.mkdir()),
+     "stacks.lock: a folder where the lock file belongs; move it away"),
+    (lambda lock: lock.write_bytes(lock.read_bytes() + b"# \xff\n"),
+     "stacks.lock: not UTF-8 text"),
+], ids=["folder", "not-utf8"])
+def test_a_damaged_lock_file_fails_with_a_message(
+        remote_stack: tuple[Path, Path, Path], damage: object, message: str) -> None:
+    root, _, _ = remote_stack
+    assert doit(root).returncode == 0
+    damage(root / "stacks.lock")  # type: ignore[operator]
+    write(root / "environments/c3.yaml", "stack: ../stacks/s\n")  # plans read the lock
+    run = doit(root)
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+    assert message in run.stderr, run.stderr
+
+
+def test_a_source_store_that_cannot_be_written_fails_with_a_message(
+        remote_stack: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _, _ = remote_stack
+    not_a_folder = tmp_path / "cache-file"
+    not_a_folder.write_text("a file")
+    monkeypatch.setenv("STACKYARD_CACHE", str(not_a_folder))
+    run = doit(root)
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+    assert f"cannot write to the source store {not_a_folder}/git: Not a directory " \
+           "(STACKYARD_CACHE names another folder)" in run.stderr, run.stderr

@@ -23,6 +23,7 @@ import yaml
 from ..atomic import write_atomic
 from ..errors import StackyardError
 from ..workspace import Workspace
+from ..yamlio import read_text
 from .redact import redact
 
 LOCK_NAME = "stacks.lock"
@@ -52,10 +53,13 @@ class LockFile:
         """The lock beside `environments/`; empty when there is none yet."""
         path = root / LOCK_NAME
         lock = cls(path)
+        if path.is_dir():
+            raise StackyardError("a folder where the lock file belongs; move it away",
+                                 file=path)
         if not path.is_file():
             return lock
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(read_text(path)) or {}
         except yaml.YAMLError as err:
             raise StackyardError(f"not valid YAML: {' '.join(str(err).split())}",
                                  file=path) from None

@@ -34,7 +34,7 @@ def ref_of(entry: ComponentDef) -> str:
 
 
 def frozen() -> bool:
-    return os.environ.get("STACKYARD_FROZEN", "") not in ("", "0")
+    return os.environ.get("STACKYARD_FROZEN", "").lower() not in ("", "0", "false", "no", "off")
 
 
 class Sources:
