@@ -23,6 +23,7 @@ COMPONENT_FILES = ("component.yaml", "component.json")
 HOOK_NAMES = ("before-install", "after-install", "before-generate", "after-generate")
 _STRING_FIELDS = ("name", "type", "generator", "source", "method", "path", "version", "branch")
 _COMPONENT_KEYS = {*_STRING_FIELDS, "hooks", "subcomponents", "repositories", "config"}
+_METHODS = {"", "git", "helm", "http", "local"}
 _CONFIG_KEYS = {"config", "namespace", "injectNamespace", "disabled", "subcomponents"}
 _ENVIRONMENT_KEYS = {"stack", "layers", "config"}
 CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -123,6 +124,9 @@ def _component_entry(data: Any, file: Path, key: str) -> ComponentDef:
     else:
         kind = fields["type"]
     fields["type"] = kind or CONTAINER
+    if fields["method"].lower() not in _METHODS:
+        warn(f"unknown method {fields['method']!r} is read as `local`, as Fabrikate read it "
+             "(known: git, helm, http, local)", file=file, key=join_key(key, "method"))
     _check_name(fields["name"], file, join_key(key, "name"))
     subs = data.get("subcomponents")
     if subs is None:

@@ -119,6 +119,17 @@ def test_a_key_written_twice_is_said_and_the_last_one_counts(
     assert app.config.values == {"base": {"n": 1}, "web": {"n": 2}, "replicaCount": 9}
 
 
+def test_an_unknown_method_is_read_as_local_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_component(tmp_path, "name: s\ntype: static\nmethod: ftp\npath: m\n")
+
+    assert load_component(tmp_path).method == "ftp"
+
+    assert (f"{shown(tmp_path, 'component.yaml')}: method: unknown method 'ftp' is read as "
+            "`local`, as Fabrikate read it (known: git, helm, http, local)"
+            ) in capsys.readouterr().err
+
+
 def test_generator_overrides_type_with_a_deprecation_warning(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_component(tmp_path, """\
