@@ -23,7 +23,14 @@ class FileState:
     """Path -> (stat key, digest), loaded with the plan cache and saved after the run."""
 
     digests: dict[str, tuple[FileKey, str]] = field(default_factory=dict)
+    made: dict[str, str] = field(default_factory=dict)
+    """What a generated file must hold, by what it was made from: its content digest (a
+    cluster's `provenance.json` by the cluster digest), so it is worked out once."""
     changed: bool = False
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """A memo that an earlier Stackyard saved lacks the newer fields."""
+        self.__dict__.update({"made": {}, **state})
 
     def file_digest(self, path: Path | str) -> str | None:
         """Digest of a regular file's bytes, or None when it does not exist."""

@@ -175,3 +175,16 @@ def test_re_plans_agree_with_planning_from_scratch(tmp_path: Path) -> None:
                   + textwrap.indent(_random_layer(rng, slots), "  "))
         else:
             write(rng.choice(layer_files), _random_layer(rng, slots))
+
+
+def test_a_file_memo_saved_by_an_earlier_version_loads() -> None:
+    """The memo is kept across code changes (its digests stay true); fields added since
+    must not make loading it fail."""
+    import pickle
+
+    from rules.filestate import FileState
+
+    older = FileState(digests={"a.yaml": ((1, 2, 3, 4), "d")})
+    del older.__dict__["made"]  # as a FileState of session 5 was pickled
+    loaded = pickle.loads(pickle.dumps(older))
+    assert loaded.made == {} and loaded.digests == {"a.yaml": ((1, 2, 3, 4), "d")}
