@@ -211,7 +211,11 @@ def config_files(directory: Path) -> dict[str, Path]:
     for suffix in (".json", ".yaml"):
         for name in names:
             if name.endswith(suffix):
-                found[name[: -len(suffix)]] = directory / "config" / name
+                layer = name[: -len(suffix)]
+                if layer in found:
+                    warn(f"ignored: config/{layer}.yaml is read instead, as Fabrikate read it",
+                         file=found[layer])
+                found[layer] = directory / "config" / name
     return found
 
 

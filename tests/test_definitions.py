@@ -130,6 +130,19 @@ def test_an_unknown_method_is_read_as_local_with_a_warning(
             ) in capsys.readouterr().err
 
 
+def test_a_json_layer_beside_a_yaml_one_is_ignored_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_component(tmp_path / "stack", "name: app\n")
+    write_config(tmp_path / "stack", "prod", "config: {from: yaml}\n")
+    (tmp_path / "stack/config/prod.json").write_text('{"config": {"from": "json"}}')
+
+    app = plan(tmp_path, "[prod]")["app"]
+
+    assert app.config.values == {"from": "yaml"}
+    assert (f"{shown(tmp_path / 'stack', 'config/prod.json')}: ignored: config/prod.yaml is "
+            "read instead, as Fabrikate read it") in capsys.readouterr().err
+
+
 def test_generator_overrides_type_with_a_deprecation_warning(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_component(tmp_path, """\
