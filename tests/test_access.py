@@ -137,3 +137,22 @@ def test_a_user_and_password_token_is_sent_as_both(tmp_path: Path, cache: Path) 
         server.stop()
     assert run.returncode == 0, run.stdout + run.stderr
     assert "kind: DaemonSet" in (root / "generated/c1/kured.yaml").read_text()
+
+
+def test_relocking_walks_a_tree_of_any_depth_for_access_files(tmp_path: Path) -> None:
+    """`doit lock` reads every access.yaml; a 1,100-level tree once exhausted recursion."""
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, "{name: a, type: static, path: m}")
+    write(root / "stacks/s/m/a.yaml", "kind: A\n")
+    deep = root / "notes"
+    for _ in range(1101):  # level by level: mkdir(parents=True) itself recurses
+        deep.mkdir()
+        deep /= "d"
+    write(root / "stacks/s/access.yaml", "'https://h/x.git': UNSET_FOR_THIS_TEST\n")
+    write(root / ".stackyard/access.yaml", "- not read: hidden folders are skipped\n")
+
+    run = subprocess.run([sys.executable, "-m", "rules.sources", "lock", str(root)],
+                         capture_output=True, text=True, check=False)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "environment variable UNSET_FOR_THIS_TEST is not set" in run.stderr

@@ -126,9 +126,8 @@ class Sources:
 
     def read_every_access_file(self, root: Path) -> None:
         """Re-locking plans nothing, so it reads every `access.yaml` of the repository."""
-        for file in sorted(root.rglob(ACCESS_FILE)):
-            if not {".git", ".stackyard", "generated"} & set(file.relative_to(root).parts):
-                self.access.register(file)
+        for file in sorted(_access_files(root)):
+            self.access.register(file)
 
     def relock(self) -> list[str]:
         """Re-resolve every pin to the newest commit, chart version or file content; saves
@@ -173,3 +172,22 @@ class Sources:
             del pins[key]
         else:
             pins[key] = value
+
+
+def _access_files(root: Path) -> list[Path]:
+    """Every `access.yaml` below `root`, not in hidden folders (`.git`, `.stackyard`,
+    `.venv`) or `generated/`, links not followed. A loop and a stack, not recursion: a
+    tree of any depth is walked."""
+    found, folders = [], [root]
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except OSError:  # unreadable: nothing of the repository's own
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not entry.name.startswith(".") and entry.name != "generated":
+                    folders.append(Path(entry.path))
+            elif entry.name == ACCESS_FILE:
+                found.append(Path(entry.path))
+    return found
