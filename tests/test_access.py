@@ -144,15 +144,20 @@ def test_relocking_walks_a_tree_of_any_depth_for_access_files(tmp_path: Path) ->
     root = tmp_path / "fleet"
     one_cluster_fleet(root, "{name: a, type: static, path: m}")
     write(root / "stacks/s/m/a.yaml", "kind: A\n")
-    deep = root / "notes"
-    for _ in range(1101):  # level by level: mkdir(parents=True) itself recurses
-        deep.mkdir()
-        deep /= "d"
+    levels = [root / "notes"]
+    for _ in range(1100):  # level by level: mkdir(parents=True) and rmtree recurse
+        levels.append(levels[-1] / "d")
+    for level in levels:
+        level.mkdir()
     write(root / "stacks/s/access.yaml", "'https://h/x.git': UNSET_FOR_THIS_TEST\n")
     write(root / ".stackyard/access.yaml", "- not read: hidden folders are skipped\n")
 
-    run = subprocess.run([sys.executable, "-m", "rules.sources", "lock", str(root)],
-                         capture_output=True, text=True, check=False)
+    try:
+        run = subprocess.run([sys.executable, "-m", "rules.sources", "lock", str(root)],
+                             capture_output=True, text=True, check=False)
+    finally:  # pytest's clean-up of old temp folders could not remove it
+        for level in reversed(levels):
+            level.rmdir()
 
     assert run.returncode == 0, run.stdout + run.stderr
     assert "environment variable UNSET_FOR_THIS_TEST is not set" in run.stderr
