@@ -64,7 +64,7 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
     scratch = workspace.temp_dir  # not generated/: a killed write leaves no litter there
     for node in plan.nodes:
         target = prefix + node.output
-        fingerprint = workspace.renders.fingerprint(node.digest)
+        fingerprint = workspace.renders.fingerprint(node.digest, fresh=node.hooks)
         if fingerprint is None or files.file_digest(target) != fingerprint.digest:
             content = workspace.renders.get(node.digest)
             write_atomic(target, content, scratch)
@@ -88,7 +88,7 @@ def output_current(plan: ClusterSummary, workspace: Workspace, files: FileState)
     prefix = f"{cluster_dir(plan.name, workspace)}{os.sep}"  # strings: Paths cost ~50 ms
     sizes = {}
     for node in plan.nodes:
-        fingerprint = workspace.renders.fingerprint(node.digest)
+        fingerprint = workspace.renders.fingerprint(node.digest, fresh=node.hooks)
         if fingerprint is None or files.file_digest(prefix + node.output) != fingerprint.digest:
             return False
         sizes[node.output] = fingerprint.size

@@ -43,6 +43,8 @@ class NodeSummary(NamedTuple):
     recipe: str
     fetches: tuple[Fetch, ...] = ()
     """With credentials redacted: the cache is a file on disk."""
+    hooks: bool = False
+    """Rendered again, a node with hooks may store other content under its digest."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class ClusterSummary:
             nodes=tuple(NodeSummary(n.node_path, n.digest, n.output, n.definition.type,
                                     n.recipe,
                                     tuple(f._replace(source=redact(f.source))
-                                          for f in n.fetches))
+                                          for f in n.fetches),
+                                    bool(n.definition.hooks))
                         for n in plan.nodes),
         )
 

@@ -103,25 +103,41 @@ class RenderStore:
                                (digest, *fingerprint))
         self._fingerprints[digest] = fingerprint
 
-    def fingerprint(self, digest: str) -> Fingerprint | None:
+    def fingerprint(self, digest: str, *, fresh: bool = False) -> Fingerprint | None:
         """The content digest and size of a render; None when it is not stored. All are
-        read at the first call (to check many output folders)."""
-        if not self._all_fingerprints_read:
+        read at the first call (to check many output folders); `fresh` reads this one
+        again (a render with hooks, which another process may have made again)."""
+        if fresh:
+            self._fingerprints.pop(digest, None)
+        elif not self._all_fingerprints_read:
             with self._failing("read the renders"):
                 rows = self._db().execute("select * from fingerprints").fetchall()
             for row_digest, content, size in rows:
                 self._fingerprints.setdefault(row_digest, Fingerprint(content, size))
             self._all_fingerprints_read = True
-        if digest not in self._fingerprints:  # a render stored by another process since,
-            try:                              # or by a Stackyard before fingerprints
-                content = self.get(digest)
-            except KeyError:
+        if digest not in self._fingerprints:
+            fingerprint = self._read_fingerprint(digest)
+            if fingerprint is None:  # not stored (yet): ask again next time
                 return None
-            self._fingerprints[digest] = Fingerprint(content_digest(content), len(content))
-            with self._failing("store a render"), self._db() as connection:
-                connection.execute("insert or replace into fingerprints values (?, ?, ?)",
-                                   (digest, *self._fingerprints[digest]))
+            self._fingerprints[digest] = fingerprint
         return self._fingerprints[digest]
+
+    def _read_fingerprint(self, digest: str) -> Fingerprint | None:
+        """From its row; a render a Stackyard before fingerprints stored gets one now."""
+        with self._failing("read a render"):
+            row = self._db().execute("select content_digest, size from fingerprints where "
+                                     "digest = ?", (digest,)).fetchone()
+        if row is not None:
+            return Fingerprint(*row)
+        try:
+            content = self.get(digest)
+        except KeyError:
+            return None
+        fingerprint = Fingerprint(content_digest(content), len(content))
+        with self._failing("store a render"), self._db() as connection:
+            connection.execute("insert or replace into fingerprints values (?, ?, ?)",
+                               (digest, *fingerprint))
+        return fingerprint
 
     def prune(self, keep: set[str]) -> int:
         """Drop renders no cluster uses any more; returns how many."""

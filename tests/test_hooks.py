@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.doit_runner import doit, one_cluster_fleet, write
 from tests.test_sources import make_repo
 
@@ -15,8 +17,10 @@ def provenance(root: Path, cluster: str) -> dict[str, dict[str, object]]:
     return json.loads((root / f"generated/{cluster}/provenance.json").read_text())["files"]
 
 
+@pytest.mark.parametrize("parallel", [(), ("-n", "2")], ids=["serial", "n2"])
 def test_a_git_components_hook_runs_in_a_private_copy_and_its_output_stays_current(
-        tmp_path: Path, cache: Path) -> None:
+        tmp_path: Path, cache: Path, parallel: tuple[str, ...]) -> None:
+    """With `-n 2` a render and its cluster's output may run in different processes."""
     counter = tmp_path / "counter"
     url = make_repo(tmp_path / "remote" / "defs", {
         "z/component.yaml": "name: z\ntype: static\npath: m\nhooks:\n  before-generate:\n"
@@ -31,7 +35,7 @@ def test_a_git_components_hook_runs_in_a_private_copy_and_its_output_stays_curre
         return tuple((root / f"generated/{c}/rz/z.yaml").read_text() for c in ("c1", "c2"))
 
     counter.write_text("1")
-    run = doit(root)
+    run = doit(root, *parallel)
     assert run.returncode == 0, run.stdout + run.stderr
     assert outputs() == ("---\na: 1\n\n---\nn: 1\n\n",) * 2
     assert not list((cache / "trees").rglob("gen.yaml"))  # the store is as git made it
@@ -41,13 +45,13 @@ def test_a_git_components_hook_runs_in_a_private_copy_and_its_output_stays_curre
 
     counter.write_text("2")
     assert doit(root).renders == []  # its inputs did not change: it is not run again
-    run = doit(root, "-a")
+    run = doit(root, "-a", *parallel)
     assert run.returncode == 0, run.stdout + run.stderr
     assert outputs() == ("---\na: 1\n\n---\nn: 2\n\n",) * 2
 
     counter.write_text("3")
     assert doit(root, "forget", "render:c1:s/rz").returncode == 0
-    run = doit(root)
+    run = doit(root, *parallel)
     assert run.renders == ["render:c1:s/rz"], run.stdout + run.stderr
     assert outputs() == ("---\na: 1\n\n---\nn: 3\n\n", "---\na: 1\n\n---\nn: 2\n\n")
 
