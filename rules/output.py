@@ -20,6 +20,7 @@ from .atomic import write_atomic
 from .errors import StackyardError
 from .filestate import FileState, content_digest
 from .plan_cache import ClusterSummary, NodeSummary
+from .render_store import Fingerprint
 from .workspace import Workspace
 from .yamlio import dump_yaml
 
@@ -64,13 +65,13 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
     scratch = workspace.temp_dir  # not generated/: a killed write leaves no litter there
     for node in plan.nodes:
         target = prefix + node.output
-        fingerprint = workspace.renders.fingerprint(node.digest, fresh=node.hooks)
-        if fingerprint is None or files.file_digest(target) != fingerprint.digest:
+        held = held_render(target, node, workspace, files)
+        if held is None:
             content = workspace.renders.get(node.digest)
             write_atomic(target, content, scratch)
             size = len(content)
         else:
-            size = fingerprint.size
+            size = held.size
         written[node.output] = _entry(node, size)
     for stale in sorted(set(previous) - set(written)):
         _remove(folder, stale)
@@ -88,10 +89,10 @@ def output_current(plan: ClusterSummary, workspace: Workspace, files: FileState)
     prefix = f"{cluster_dir(plan.name, workspace)}{os.sep}"  # strings: Paths cost ~50 ms
     sizes = {}
     for node in plan.nodes:
-        fingerprint = workspace.renders.fingerprint(node.digest, fresh=node.hooks)
-        if fingerprint is None or files.file_digest(prefix + node.output) != fingerprint.digest:
+        held = held_render(prefix + node.output, node, workspace, files)
+        if held is None:
             return False
-        sizes[node.output] = fingerprint.size
+        sizes[node.output] = held.size
     resources = tuple(sorted(output for output, size in sizes.items() if size))
     if files.file_digest(prefix + KUSTOMIZATION) != _kustomization_digest(resources):
         return False
@@ -101,6 +102,16 @@ def output_current(plan: ClusterSummary, workspace: Workspace, files: FileState)
             node.output: _entry(node, sizes[node.output]) for node in plan.nodes}))
         files.changed = True
     return files.file_digest(prefix + PROVENANCE) == files.made[made]
+
+
+def held_render(path: Path | str, node: NodeSummary, workspace: Workspace,
+                files: FileState) -> Fingerprint | None:
+    """The fingerprint of the node's render when the file at `path` holds it, else None.
+    A render with hooks is looked up afresh: another process may have made it again."""
+    fingerprint = workspace.renders.fingerprint(node.digest, fresh=node.hooks)
+    if fingerprint is None or files.file_digest(path) != fingerprint.digest:
+        return None
+    return fingerprint
 
 
 def provenance_key(plan: ClusterSummary) -> str:

@@ -139,7 +139,6 @@ class QueueAheadRunner(_SaysWhenStateIsNotSaved, MRunner):
             result = result_q.get()
             getattr(self.reporter, result["reporter"])(task_dispatcher.tasks[result["name"]])
 
-
     def _worker(self, parent: int, job_q: Any, result_q: Any, reporter_class: Any) -> None:
         """doit's worker loop, ended with the main process, and quiet on Ctrl-C (the main
         process reports the interruption)."""

@@ -28,6 +28,7 @@ from .model import PlanNode
 from .output import (
     assemble,
     cluster_dir,
+    held_render,
     output_current,
     read_provenance,
     retire,
@@ -113,8 +114,7 @@ class ClusterCheck:
     def __str__(self) -> str:
         written = read_provenance(self.folder).get("files", {})
         stale = [n.output for n in self.summary.nodes
-                 if self.files.file_digest(self.folder / n.output)
-                 != getattr(self.workspace.renders.fingerprint(n.digest), "digest", None)]
+                 if held_render(self.folder / n.output, n, self.workspace, self.files) is None]
         gone = sorted(set(written) - {n.output for n in self.summary.nodes})
         parts = [f"to write: {', '.join(stale)}" if stale else "",
                  f"to remove: {', '.join(gone)}" if gone else ""]

@@ -26,10 +26,15 @@ _YAML11_BOOL = re.compile(
 _TRUE_WORDS = {"y", "yes", "true", "on"}
 
 
+_NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 def _key_text(node: yaml.Node, loader: yaml.SafeLoader) -> str:
     """Map keys are always strings, spelled as written: `on:` is "on", `1:` is "1"."""
     if isinstance(node, yaml.ScalarNode):
-        return "" if node.tag == "tag:yaml.org,2002:null" else str(node.value)
+        return "" if node.tag == _NULL else str(node.value)
     return str(loader.construct_object(node, deep=True))
 
 
@@ -44,7 +49,7 @@ class _SaysDuplicateKeys:
     def note_duplicate_keys(self, node: yaml.MappingNode) -> None:
         seen: set[str] = set()
         for key, _ in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE:
                 if key.value in seen:
                     self.duplicate_keys.append((key.value, key.start_mark.line + 1))
                 seen.add(key.value)
@@ -90,11 +95,6 @@ ConfigLoader.add_constructor(
 )
 
 
-_NULL = "tag:yaml.org,2002:null"
-_STR = "tag:yaml.org,2002:str"
-_MERGE = "tag:yaml.org,2002:merge"
-
-
 def _node_to_text_tree(node: yaml.Node, loader: _TextLoader,
                        inside: frozenset[int] = frozenset()) -> Any:
     """Component files: keep every scalar as the text written (go decodes into strings);
@@ -127,12 +127,18 @@ def _namespaces_as_written(node: yaml.Node) -> None:
     for key, value in node.value:
         if not isinstance(key, yaml.ScalarNode):
             continue
-        if key.value == "namespace" and isinstance(value, yaml.ScalarNode) \
-                and value.tag != _NULL:
-            value.tag = _STR
+        if key.value == "namespace":
+            _as_written(value)
         elif key.value == "subcomponents" and isinstance(value, yaml.MappingNode):
             for _, child in value.value:
                 _namespaces_as_written(child)
+
+
+def _as_written(node: yaml.Node) -> None:
+    """A scalar read as the text written (what go-yaml puts in a string field); null
+    stays null."""
+    if isinstance(node, yaml.ScalarNode) and node.tag != _NULL:
+        node.tag = _STR
 
 
 class _TextLoader(_SaysDuplicateKeys, _BASE_LOADER):  # type: ignore[misc, valid-type]
@@ -163,12 +169,9 @@ def read_text(path: Path) -> str:
 
 def parse_document(path: Path, text: str, *, as_text: bool = False) -> Any:
     """Parse YAML (or JSON by extension); `as_text` keeps scalars as written (component files)."""
-    if path.suffix == ".json":
-        return _parse_json(path, text)
-    if as_text:
+    if as_text and path.suffix != ".json":
         return _parse_yaml(path, _TextLoader(text), _node_to_text_tree)
-    return _parse_yaml(path, ConfigLoader(text), lambda node, loader: loader.construct_document(
-        node))
+    return _parse_typed(path, text)
 
 
 def _parse_json(path: Path, text: str) -> Any:
@@ -206,22 +209,23 @@ def _parse_yaml(path: Path, loader: _SaysDuplicateKeys,
     return data
 
 
-def _parse_fabrikate_config(path: Path, text: str, shape: Callable[[yaml.Node], None]
-                            ) -> Any:
+def _parse_typed(path: Path, text: str,
+                 shape: Callable[[yaml.Node], None] | None = None) -> Any:
     """Typed like config, after `shape` marked on the document's nodes what Fabrikate reads
     as text. JSON has its own types, as in Fabrikate."""
     if path.suffix == ".json":
-        return parse_document(path, text)
+        return _parse_json(path, text)
 
     def build(node: yaml.Node, loader: ConfigLoader) -> Any:
-        shape(node)
+        if shape is not None:
+            shape(node)
         return loader.construct_document(node)
     return _parse_yaml(path, ConfigLoader(text), build)
 
 
 def load_config_layer(path: Path) -> Any:
     """A config layer file (`config/<layer>.yaml`), with namespaces as written."""
-    return _parse_fabrikate_config(path, read_text(path), _namespaces_as_written)
+    return _parse_typed(path, read_text(path), _namespaces_as_written)
 
 
 def load_environment_file(path: Path) -> Any:
@@ -234,9 +238,8 @@ def load_environment_file(path: Path) -> Any:
             elif isinstance(key, yaml.ScalarNode) and key.value == "stack" \
                     and isinstance(value, yaml.MappingNode):
                 for _, field in value.value:
-                    if isinstance(field, yaml.ScalarNode) and field.tag != _NULL:
-                        field.tag = _STR
-    return _parse_fabrikate_config(path, read_text(path), shape)
+                    _as_written(field)
+    return _parse_typed(path, read_text(path), shape)
 
 
 def load_file(path: Path, *, as_text: bool = False) -> Any:

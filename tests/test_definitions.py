@@ -230,17 +230,6 @@ def test_scalars_in_a_component_file_stay_as_written(tmp_path: Path) -> None:
     assert (app.name, app.version, app.branch, app.path) == ("on", "1.20", "007", "2020-01-01")
 
 
-def test_a_number_in_a_json_component_field_is_an_error(tmp_path: Path) -> None:
-    """Fabrikate's JSON decoding refused it; taken as text, `1.10` would be "1.1"."""
-    write_component(tmp_path, '{"name": "s", "subcomponents": [{"name": "x", "method": "git",'
-                    ' "source": "https://h/x.git", "version": 1.10}]}', name="component.json")
-
-    message = error_of(load_component, tmp_path)
-
-    assert message == (f"{shown(tmp_path, 'component.json')}: subcomponents[0].version: "
-                       "expected a string, got float 1.1 (put it in quotes)")
-
-
 def test_yaml_merge_keys_apply_in_a_component_file(tmp_path: Path) -> None:
     write_component(tmp_path, """\
         name: s
@@ -340,39 +329,25 @@ def test_malformed_json_names_the_file_and_line(tmp_path: Path) -> None:
                               "malformed JSON (line 3, column 1)")
 
 
-def test_an_empty_component_file_is_an_error(tmp_path: Path) -> None:
-    write_component(tmp_path, "# nothing yet\n")
+@pytest.mark.parametrize(("file", "text", "expected"), [
+    ("component.yaml", "# nothing yet\n", "the component file is empty; expected a mapping"),
+    ("component.yaml", "- name: web\n", "expected a mapping, got a list"),
+    ("component.yaml", "name: app\nsubcomponents:\n  web: {source: web}\n",
+     "subcomponents: expected a list of components, got a mapping"),
+    ("component.yaml", "name: app\nsubcomponents:\n  - {name: base}\n  - web\n",
+     "subcomponents[1]: expected a mapping, got str 'web'"),
+    # Fabrikate's JSON decoding refused it; taken as text, `1.10` would be "1.1"
+    ("component.json", '{"name": "s", "subcomponents": [{"name": "x", "method": "git", '
+                       '"source": "https://h/x.git", "version": 1.10}]}',
+     "subcomponents[0].version: expected a string, got float 1.1 (put it in quotes)"),
+], ids=["empty", "a-list", "subcomponents-a-mapping", "entry-a-string", "json-number"])
+def test_a_component_file_of_the_wrong_shape_is_an_error(
+        tmp_path: Path, file: str, text: str, expected: str) -> None:
+    write_component(tmp_path, text, name=file)
 
     message = error_of(load_component, tmp_path)
 
-    assert message == (f"{shown(tmp_path, 'component.yaml')}: "
-                       "the component file is empty; expected a mapping")
-
-
-def test_a_component_file_that_is_a_list_is_an_error(tmp_path: Path) -> None:
-    write_component(tmp_path, "- name: web\n")
-
-    message = error_of(load_component, tmp_path)
-
-    assert message == f"{shown(tmp_path, 'component.yaml')}: expected a mapping, got a list"
-
-
-def test_subcomponents_that_is_not_a_list_is_an_error(tmp_path: Path) -> None:
-    write_component(tmp_path, "name: app\nsubcomponents:\n  web: {source: web}\n")
-
-    message = error_of(load_component, tmp_path)
-
-    assert message == (f"{shown(tmp_path, 'component.yaml')}: subcomponents: expected a list of "
-                       "components, got a mapping")
-
-
-def test_a_subcomponent_entry_that_is_a_string_is_an_error(tmp_path: Path) -> None:
-    write_component(tmp_path, "name: app\nsubcomponents:\n  - {name: base}\n  - web\n")
-
-    message = error_of(load_component, tmp_path)
-
-    assert message == (f"{shown(tmp_path, 'component.yaml')}: subcomponents[1]: "
-                       "expected a mapping, got str 'web'")
+    assert message == f"{shown(tmp_path, file)}: {expected}"
 
 
 def test_duplicate_subcomponent_names_are_an_error(tmp_path: Path) -> None:

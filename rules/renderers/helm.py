@@ -196,10 +196,10 @@ class HelmRenderer:
         chart = chart_dir(definition, node.physical_dir, node.checkout)
         fetched = artifacts.ensure_all(node.fetches, where)
         if not (chart / "Chart.yaml").is_file():
-            key = where["key"] if definition.method in ("git", "helm") else join_key(
+            field = where["key"] if definition.method in ("git", "helm") else join_key(
                 where["key"], "path")
             raise StackyardError(f"no Helm chart at {workspace.display(chart)}",
-                                 file=where["file"], key=key)
+                                 file=where["file"], key=field)
         dependencies = {f.name: path for f, path in zip(node.fetches, fetched, strict=True)
                         if not f.own}
         helm_python = engine()
