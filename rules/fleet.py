@@ -85,7 +85,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
             return
         with _no_cycle_collection():
             try:
-                fleet = load_fleet(workspace)
+                fleet = load_fleet(workspace, records_pins=invocation.executes_tasks)
                 if invocation.executes_tasks:
                     use_stackyard_runners()
                     tidy(fleet, workspace)

@@ -109,8 +109,9 @@ class Planner:
     folders) is read and digested once per planner."""
 
     def __init__(self, workspace: Workspace, files: FileState | None = None,
-                 parsed: ParsedFiles | None = None) -> None:
+                 parsed: ParsedFiles | None = None, records_pins: bool = True) -> None:
         self.workspace = workspace
+        self.records_pins = records_pins
         self.files = files or FileState()
         self.parsed = parsed
         self._file_digests: dict[str, str | None] = {}
@@ -211,7 +212,7 @@ class Planner:
     @cached_property
     def sources(self) -> Sources:
         """Git sources and their lock, read only by plans that use one."""
-        return Sources(self.workspace.root)
+        return Sources(self.workspace.root, records_pins=self.records_pins)
 
     def plan(self, environment: Environment,
              known: Mapping[str, tuple[str, str]] | None = None) -> tuple[ClusterPlan, Watch]:

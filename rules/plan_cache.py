@@ -259,14 +259,15 @@ def save_file_memo(workspace: Workspace, files: FileState, made_now: set[str]) -
             warn(f"cannot save the plan cache {workspace.display(store.path)} ({err})")
 
 
-def load_fleet(workspace: Workspace) -> Fleet:
+def load_fleet(workspace: Workspace, records_pins: bool = True) -> Fleet:
     """Summaries for every cluster; re-plans only clusters whose inputs changed.
+    `records_pins`: whether what planning resolves is written to `stacks.lock`.
 
     Raises StackyardError for bad input, before anything is saved or written.
     """
     with closing(_Store(workspace, code_fingerprint())) as store:
         files, cached = store.load()
-        planner = Planner(workspace, files, parsed=store)
+        planner = Planner(workspace, files, parsed=store, records_pins=records_pins)
         validator = _Validator(planner)
         entries: dict[str, _Entry] = {}
         changed: dict[str, _Entry] = {}

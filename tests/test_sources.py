@@ -211,6 +211,23 @@ def test_frozen_build_refuses_a_source_missing_from_the_lock(
     assert mirrors(cache) == [] and not (root / "stacks.lock").exists()
 
 
+def test_commands_that_only_look_do_not_write_the_lock(
+        remote_stack: tuple[Path, Path, Path], cache: Path) -> None:
+    """`doit list` resolves an unpinned branch to plan, but a pin is recorded by a build."""
+    root, defs, nested = remote_stack
+    looks = {("list", "--all"): 0, ("info", "c1"): 1, ("forget", "c1"): 0, ("clean", "c1"): 0}
+    for command, status in looks.items():  # doit info exits 1 for a task that would run
+        run = doit(root, *command)
+        assert run.returncode == status, run.stdout + run.stderr
+        assert not (root / "stacks.lock").exists(), command
+    assert "render:c1:s/app/deeper" in doit(root, "list", "--all").stdout
+    git(nested, "commit", "-q", "--allow-empty", "-m", "moved after the look")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert lock_pins(root) == {(f"file://{defs}", "HEAD"): git(defs, "rev-parse", "HEAD"),
+                               (f"file://{nested}", "main"): git(nested, "rev-parse", "HEAD")}
+
+
 def copy_charts(repo: Path) -> dict[str, str]:
     files = {}
     for chart in EFK_CHARTS:

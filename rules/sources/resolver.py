@@ -38,11 +38,18 @@ def frozen() -> bool:
 
 
 class Sources:
-    """One per planning run; the lock file is read once and rewritten when a pin is added."""
+    """One per planning run; the lock file is read once and rewritten when a pin is added.
 
-    def __init__(self, root: Path, store: Store | None = None) -> None:
+    `records_pins=False` (commands that only look: `doit list`, `info`, `forget`, `clean`)
+    resolves what is not pinned for this run only and leaves `stacks.lock` as it is: the
+    next build resolves it again and records it.
+    """
+
+    def __init__(self, root: Path, store: Store | None = None,
+                 records_pins: bool = True) -> None:
         self.store = store or Store()
         self.lock = LockFile.load(root)
+        self.records_pins = records_pins
         self.access = AccessTokens()
         self.store.token_for = lambda url: access.token(self.token_variable(url))
 
@@ -82,7 +89,7 @@ class Sources:
         pin = artifacts.resolve_chart(repository, chart, constraint, variable)
         fetch = artifacts.chart_fetch(repository, chart, pin, variable)  # checked, then kept
         self.lock.pin_chart(repository, chart, constraint, pin)
-        self.lock.save()
+        self._record()
         return fetch
 
     def file(self, url: str) -> Fetch:
@@ -92,7 +99,7 @@ class Sources:
             self._refuse_when_frozen(f"{redact(url)!r}")
             digest = artifacts.download_file(url, self.token_variable(url))
             self.lock.pin_file(url, digest)
-            self.lock.save()
+            self._record()
         return artifacts.file_fetch(url, digest, self.token_variable(url))
 
     def token_variable(self, url: str) -> str:
@@ -116,8 +123,12 @@ class Sources:
         self._refuse_when_frozen(repr(ref))
         commit = self.store.resolve(url, ref)
         self.lock.pin_commit(url, ref, commit)
-        self.lock.save()
+        self._record()
         return commit
+
+    def _record(self) -> None:
+        if self.records_pins:
+            self.lock.save()
 
     def _refuse_when_frozen(self, what: str) -> None:
         if frozen():
