@@ -23,6 +23,7 @@ class Invocation:
     override the dodo's settings)."""
     always: bool = False
     """`doit -a`: run every selected task, up to date or not."""
+    command: str = ""
 
     def reads_state(self, database: Path) -> bool:
         """doit keeps its records in `database` (where pruning reads them)."""
@@ -41,6 +42,6 @@ def current_invocation() -> Invocation:
             return Invocation(bool(command.execute_tasks),
                               tuple(a for a in args if not a.startswith("-")),
                               (str(params.get("backend", "")), str(params.get("dep_file", ""))),
-                              bool(params.get("always")))
+                              bool(params.get("always")), command.name)
         frame = frame.f_back
     return Invocation(executes_tasks=False, selected=())

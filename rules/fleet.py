@@ -103,7 +103,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 if not invocation.executes_tasks:
                     names.append(LOCK_TASK)
                     yield lock_task(workspace)  # listed and explained; runs only when named
-                check_patterns(invocation.selected, names)
+                check_patterns(invocation.selected, names, exact=invocation.command == "info")
             except StackyardError as err:
                 raise InvalidDodoFile(str(err)) from None
 

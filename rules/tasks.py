@@ -286,13 +286,18 @@ def _recorded_tasks(database: Path) -> frozenset[str]:
         connection.close()
 
 
-def check_patterns(selected: tuple[str, ...], names: list[str]) -> None:
+def check_patterns(selected: tuple[str, ...], names: list[str], *, exact: bool = False
+                   ) -> None:
     """A wildcard on the command line that names none of the tasks handed to doit is a
-    typo: doit would run nothing and exit 0. (Pruning keeps every task a pattern names.)"""
+    typo: doit would run nothing and exit 0. (Pruning keeps every task a pattern names.)
+    `exact`: every name must be a task (`doit info` looks its argument up with a traceback
+    for a missing one)."""
     for pattern in selected:
         if "*" in pattern and not fnmatch.filter(names, pattern):  # doit's only wildcard
             raise StackyardError(f"no task matches {pattern!r} (`doit list --all` lists "
                                  "them)")
+        if exact and "*" not in pattern and pattern not in names:
+            raise StackyardError(f"{pattern!r} is not a task (`doit list --all` lists them)")
 
 
 def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
@@ -308,7 +313,6 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
     staleness = Staleness(workspace, fleet.files) if prune else None
     every_render: list[str] = []
     fetches: dict[str, Fetch] = {}
-
 
     def chosen(name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in selected)

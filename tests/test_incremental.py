@@ -106,6 +106,14 @@ def test_a_pattern_that_names_no_task_is_an_error(fleet: Path) -> None:
     assert fine.returncode == 0 and fine.executed == [], fine.stderr
 
 
+def test_doit_info_on_a_name_that_is_no_task_is_an_error_not_a_traceback(fleet: Path) -> None:
+    run = doit(fleet, "info", "render:prod-east:platform/wbe")
+    assert run.returncode != 0
+    assert run.stderr.strip() == ("ERROR: 'render:prod-east:platform/wbe' is not a task "
+                                  "(`doit list --all` lists them)"), run.stderr
+    assert doit(fleet, "info", "render:prod-east:platform/web").returncode == 0
+
+
 def test_another_state_file_on_the_command_line_is_doit_s_to_read(fleet: Path) -> None:
     """Pruning reads Stackyard's own state file; with `--db-file`, doit decides from that
     file alone, as it does for any dodo (a new file: every task runs once)."""
