@@ -34,10 +34,10 @@ import rules.tasks
 def timed(log: Path, phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """`function`, appending `pid phase seconds` to `log` after each call (forked workers
     append to the same file)."""
-    def wrapper(*args: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
         try:
-            return function(*args)
+            return function(*args, **kwargs)
         finally:
             with log.open("a") as handle:
                 handle.write(f"{os.getpid()} {phase} {time.perf_counter() - began}\n")
