@@ -80,7 +80,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
     def task_stackyard() -> Iterator[Task]:
         """Stackyard: plan the fleet, hand doit the tasks that are not up to date."""
         invocation = current_invocation()
-        if invocation.executes_tasks and invocation.selected == (LOCK_TASK,):
+        if invocation.executes_tasks and invocation.selected[:1] == (LOCK_TASK,):
             yield lock_task(workspace)
             return
         with _no_cycle_collection():

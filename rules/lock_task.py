@@ -1,4 +1,5 @@
-"""`doit lock`: move every pin in `stacks.lock` to the newest commit, chart version or file
+"""`doit lock [TEXT ...]`: move every pin in `stacks.lock` (or only those whose source,
+chart or URL contains one of the texts) to the newest commit, chart version or file
 content. It runs only when named, and plans nothing first: planning would resolve (and
 could fail on) exactly what is being re-locked."""
 
@@ -17,14 +18,14 @@ from .workspace import Workspace
 LOCK_TASK = "lock"
 
 
-def relock_and_report(root: Path) -> None:
+def relock_and_report(root: Path, only: tuple[str, ...] = ()) -> None:
     """Re-resolve; print each pin that moved (stdout), then how many did (stderr)."""
     if frozen():
         raise StackyardError("STACKYARD_FROZEN is set, so stacks.lock must not change; "
                              "re-lock without it")
     sources = Sources(root)
     sources.read_every_access_file(root)
-    moved = sources.relock()
+    moved = sources.relock(only)
     for line in moved:
         print(line)
     lock = sources.lock
@@ -32,9 +33,10 @@ def relock_and_report(root: Path) -> None:
     print(f"{len(moved)} of {pins} pin(s) in {lock.path.name} moved", file=sys.stderr)
 
 
-def relock(workspace: Workspace) -> TaskFailed | None:
+def relock(workspace: Workspace, pins: list[str] | None) -> TaskFailed | None:
+    """`pins`: doit's positional arguments after `lock`."""
     try:
-        relock_and_report(workspace.root)
+        relock_and_report(workspace.root, tuple(pins or ()))
     except StackyardError as err:
         return TaskFailed(str(err))
     return None
@@ -42,5 +44,8 @@ def relock(workspace: Workspace) -> TaskFailed | None:
 
 def lock_task(workspace: Workspace) -> Task:
     return Task(LOCK_TASK, [(relock, (workspace,))], uptodate=[False], verbosity=2,
+                pos_arg="pins",
                 doc="re-resolve every branch, tag, chart version and download in "
-                    "stacks.lock to its newest commit / version / content (run only when named)")
+                    "stacks.lock to its newest commit / version / content; `doit lock TEXT` "
+                    "only the pins whose source, chart or URL contains TEXT (run only when "
+                    "named)")

@@ -155,6 +155,35 @@ def test_a_new_version_is_used_only_after_relocking_and_rerenders_only_its_users
     assert "chart: kibana-2.4.0" in (root / "generated/c1/kibana.yaml").read_text()
 
 
+def test_lock_moves_only_the_pins_it_is_given(tmp_path: Path, server: ChartServer) -> None:
+    """`doit lock kibana` upgrades one chart, as a one-dependency pull request wants."""
+    for chart in EFK:
+        publish(server, SHARED_CHARTS / chart)
+    root = tmp_path / "fleet"
+    efk_fleet(root, server.url)
+    assert doit(root).returncode == 0
+    publish(server, SHARED_CHARTS / "kibana", version="2.4.0")
+    publish(server, SHARED_CHARTS / "elasticsearch", version="1.27.0")
+    before = (root / "stacks.lock").read_bytes()
+    typo = doit(root, "lock", "kibana", "kibanna")
+    assert typo.returncode != 0
+    assert (f"stacks.lock: no pin matches 'kibanna'; the pins are: {server.url} elasticsearch; "
+            f"{server.url} elasticsearch-curator; ") in typo.stdout + typo.stderr
+    assert (root / "stacks.lock").read_bytes() == before
+    one = doit(root, "lock", "kibana")
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert one.stdout.strip().splitlines()[-1] == f"{server.url} kibana: 2.3.0 -> 2.4.0"
+    assert "1 of 4 pin(s) in stacks.lock moved" in one.stderr
+    assert {e["chart"]: e["resolved"] for e in lock(root)["charts"]} == {**EFK, "kibana": "2.4.0"}
+    module = subprocess.run([sys.executable, "-m", "rules.sources", "lock", str(root),
+                             "--only", f"{server.url}/elasticsearch"],
+                            capture_output=True, text=True)
+    assert module.returncode == 0, module.stderr
+    assert module.stdout == f"{server.url} elasticsearch: 1.26.0 -> 1.27.0\n"
+    assert {e["chart"]: e["resolved"] for e in lock(root)["charts"]} == {
+        **EFK, "kibana": "2.4.0", "elasticsearch": "1.27.0"}
+
+
 def test_an_exact_version_and_a_constraint(tmp_path: Path, server: ChartServer) -> None:
     for version in ("1.0.0", "1.2.0", "2.0.0", "2.1.0-rc.1"):
         publish(server, SHARED_CHARTS / "kured", version=version)

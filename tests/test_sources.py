@@ -228,6 +228,22 @@ def test_commands_that_only_look_do_not_write_the_lock(
                                (f"file://{nested}", "main"): git(nested, "rev-parse", "HEAD")}
 
 
+def test_lock_moves_the_git_pins_named_by_url_or_pattern(
+        remote_stack: tuple[Path, Path, Path], cache: Path) -> None:
+    root, defs, nested = remote_stack
+    assert doit(root).returncode == 0
+    first = lock_pins(root)
+    for repo in (defs, nested):
+        git(repo, "commit", "-q", "--allow-empty", "-m", "moved")
+    nested_only = doit(root, "lock", f"file://{nested}")
+    assert nested_only.returncode == 0, nested_only.stdout + nested_only.stderr
+    assert lock_pins(root) == {**first,
+                               (f"file://{nested}", "main"): git(nested, "rev-parse", "HEAD")}
+    by_pattern = doit(root, "lock", "*/remote/de*")
+    assert by_pattern.returncode == 0, by_pattern.stdout + by_pattern.stderr
+    assert lock_pins(root)[(f"file://{defs}", "HEAD")] == git(defs, "rev-parse", "HEAD")
+
+
 def copy_charts(repo: Path) -> dict[str, str]:
     files = {}
     for chart in EFK_CHARTS:

@@ -1,4 +1,4 @@
-"""`python -m rules.sources lock [ROOT]`: what `doit lock` does, without doit."""
+"""`python -m rules.sources lock [ROOT] [--only TEXT]`: what `doit lock` does, without doit."""
 
 from __future__ import annotations
 
@@ -20,11 +20,14 @@ def main(argv: list[str]) -> int:
     lock = commands.add_parser("lock", help="re-resolve every pin in ROOT/stacks.lock")
     lock.add_argument("root", nargs="?", default=".", type=Path,
                       help="the repository root (default: the current folder)")
+    lock.add_argument("--only", action="append", default=[], metavar="TEXT",
+                      help="move only the pins whose source, chart or URL contains TEXT "
+                           "(repeatable)")
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         parser.error(f"{args.root} is not a folder")
     try:
-        relock_and_report(args.root.resolve())
+        relock_and_report(args.root.resolve(), tuple(args.only))
     except StackyardError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ then it is an error and nothing is fetched.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 from typing import Any
@@ -140,32 +141,46 @@ class Sources:
         for file in sorted(_access_files(root)):
             self.access.register(file)
 
-    def relock(self) -> list[str]:
-        """Re-resolve every pin to the newest commit, chart version or file content; saves
-        the lock and returns one line per pin that moved (`<what>: <old> -> <new>`).
+    def relock(self, only: tuple[str, ...] = ()) -> list[str]:
+        """Re-resolve every pin (or those whose description contains one of `only`) to the
+        newest commit, chart version or file content; saves the lock and returns one line
+        per pin that moved (`<description>: <old> -> <new>`).
 
         A source recorded with redacted credentials cannot be asked again: its pin is
         dropped, and the next build resolves it (with the URL as written) afresh.
         """
+        git = {key: f"{key[0]} {key[1]}" for key in self.lock.pins}
+        charts = {key: " ".join(filter(None, key)) for key in self.lock.charts}
+        chosen = _chosen(only, {
+            **{git[key]: key for key in self.lock.pins},
+            **{charts[key]: (key[0], key[1], f"{key[0].rstrip('/')}/{key[1]}")
+               for key in self.lock.charts},
+            **{url: (url,) for url in self.lock.files}}, self.lock.path)
         moved = []
         try:
             for (url, ref), old in sorted(self.lock.pins.items()):
+                if git[(url, ref)] not in chosen:
+                    continue
                 new = None if was_redacted(url) else self.store.resolve(url, ref)
                 if new != old:
-                    moved.append(f"{url} {ref}: {old[:12]} -> {(new or 'dropped')[:12]}")
+                    moved.append(f"{git[(url, ref)]}: {old[:12]} -> {(new or 'dropped')[:12]}")
                     self._repin(self.lock.pins, (url, ref), new)
             for (repository, chart, constraint), pin in sorted(self.lock.charts.items()):
+                what = charts[(repository, chart, constraint)]
+                if what not in chosen:
+                    continue
                 variable = self.token_variable(repository)
                 fresh = None if was_redacted(repository) else artifacts.resolve_chart(
                     repository, chart, constraint, variable)
                 if fresh is not None:
                     artifacts.chart_fetch(repository, chart, fresh, variable)  # checks it
                 if fresh != pin:
-                    what = " ".join(filter(None, (repository, chart, constraint)))
                     moved.append(f"{what}: {pin.version} -> "
                                  f"{'dropped' if fresh is None else fresh.version}")
                     self._repin(self.lock.charts, (repository, chart, constraint), fresh)
             for url, digest in sorted(self.lock.files.items()):
+                if url not in chosen:
+                    continue
                 fresh_digest = None if was_redacted(url) else artifacts.download_file(
                     url, self.token_variable(url))
                 if fresh_digest != digest:
@@ -183,6 +198,22 @@ class Sources:
             del pins[key]
         else:
             pins[key] = value
+
+
+def _chosen(only: tuple[str, ...], pins: dict[str, tuple[str, ...]], lock: Path) -> set[str]:
+    """The descriptions of the pins that `only` names (all of them when it is empty). A text
+    names a pin when it matches one of the pin's fields (`pins`: description -> source or
+    repository URL, ref or chart name, `repository/chart`), exactly or as a `*` pattern. A
+    text that names no pin is a typo: an error before anything is fetched."""
+    if not only:
+        return set(pins)
+    named = {text: {d for d, fields in pins.items() if fnmatch.filter(fields, text)}
+             for text in only}
+    missing = [text for text, found in named.items() if not found]
+    if missing:
+        raise StackyardError(f"no pin matches {', '.join(map(repr, missing))}; the pins are: "
+                             + ("; ".join(sorted(pins)) or "none"), file=lock)
+    return set().union(*named.values())
 
 
 def _access_files(root: Path) -> list[Path]:
