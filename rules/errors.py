@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+_said: set[str] = set()
+_listeners: list[list[str]] = []
 
 
 def display_path(path: Path | str) -> str:
@@ -36,8 +41,26 @@ def locate(message: str, *, file: Path | str | None = None, key: str = "") -> st
 
 
 def warn(message: str, *, file: Path | str | None = None, key: str = "") -> None:
-    """Warnings go to stderr so that they never end up in captured manifests."""
-    print(f"stackyard: warning: {locate(message, file=file, key=key)}", file=sys.stderr)
+    """Warnings go to stderr so that they never end up in captured manifests, each once
+    per process (stacks are shared by many clusters), and to every `collected_warnings`
+    list open at the time, so that a cached plan or parse can say them again."""
+    text = locate(message, file=file, key=key)
+    for listener in _listeners:
+        listener.append(text)
+    if text not in _said:
+        _said.add(text)
+        print(f"stackyard: warning: {text}", file=sys.stderr)
+
+
+@contextmanager
+def collected_warnings() -> Iterator[list[str]]:
+    """The warnings given inside the block, printed or not (each is printed once)."""
+    said: list[str] = []
+    _listeners.append(said)
+    try:
+        yield said
+    finally:
+        _listeners.pop()  # blocks nest: the last one opened is this one
 
 
 def join_key(base: str, key: object) -> str:

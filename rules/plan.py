@@ -28,7 +28,7 @@ from .definitions import (
 )
 from .digest import digest_texts, digest_value
 from .downloads import node_downloads
-from .errors import StackyardError, join_key, locate, warn
+from .errors import StackyardError, collected_warnings, join_key, locate, warn
 from .filestate import FileState
 from .layering import child_layers, is_disabled, layers_digest, merge_config
 from .model import ComponentDef, Environment, Layer, PlanNode
@@ -42,16 +42,6 @@ from .workspace import Workspace
 from .yamlio import load_environment_file
 
 RESERVED_OUTPUTS = frozenset({"kustomization.yaml"})
-_warned: set[str] = set()
-
-
-def warn_once(message: str) -> None:
-    """Stacks are shared by many clusters: say each thing once per run."""
-    if message not in _warned:
-        _warned.add(message)
-        warn(message)
-
-
 @dataclass(frozen=True)
 class ClusterPlan:
     environment: Environment
@@ -125,6 +115,9 @@ class Planner:
         self._folders: dict[Path, Path] = {}
         self._children: dict[tuple[Path, str], Path] = {}
         self._components: dict[Path, ComponentDef] = {}
+        self._warnings: dict[str, tuple[str, ...]] = {}
+        """Watched file -> what reading it warned of: every cluster that reads the file
+        keeps these with its plan, so a run that re-uses the plan says them again."""
 
     def folder(self, path: Path) -> Path:
         """One Path object per folder for the planner: the many dicts keyed by folder
@@ -159,9 +152,12 @@ class Planner:
         digested first: a file edited while planning then leaves a recorded digest older
         than the parse, so the next run plans again, never the other way round."""
         if directory not in self._components:
-            for candidate in _component_candidates(directory)[:len(COMPONENT_FILES)]:
+            candidates = _component_candidates(directory)[:len(COMPONENT_FILES)]
+            for candidate in candidates:
                 self.file_digest(candidate)
-            self._components[directory] = load_component(directory)
+            with collected_warnings() as said:
+                self._components[directory] = load_component(directory)
+            self._warnings[candidates[0]] = tuple(said)
         return self._components[directory]
 
     def config_files(self, directory: Path) -> dict[str, Path]:
@@ -191,23 +187,35 @@ class Planner:
 
     def environment(self, file: Path) -> Environment:
         """`environments/<cluster>.yaml`, its YAML kept in `parsed` like layer files."""
-        return environment_from(file, self._parsed(file, load_environment_file))
+        with collected_warnings() as said:
+            environment = environment_from(file, self._parsed(file, load_environment_file))
+        name = os.fspath(file)
+        self._warnings[name] = tuple(dict.fromkeys((*self._warnings[name], *said)))
+        return environment
 
     def _parse_layer(self, file: Path) -> dict[str, Any]:
         return self._parsed(file, load_config_file)
 
     def _parsed(self, file: Path, parse: Callable[[Path], Any]) -> Any:
         """`parse(file)`, from `parsed` when the file's content is unchanged: a change to
-        a shared stack re-plans every cluster, but re-parses only the changed file."""
-        if self.parsed is None:
-            return parse(file)
-        digest = self.file_digest(file)
-        data = self.parsed.get(os.fspath(file), digest) if digest else None
-        if data is None:
-            data = parse(file)
-            if digest:
-                self.parsed.put(os.fspath(file), digest, data)
+        a shared stack re-plans every cluster, but re-parses only the changed file. What
+        the parse warned of is kept with it."""
+        name = os.fspath(file)
+        digest = self.file_digest(file) if self.parsed is not None else None
+        kept = self.parsed.get(name, digest) if self.parsed is not None and digest else None
+        if kept is None:
+            with collected_warnings() as said:
+                kept = (parse(file), tuple(said))
+            if self.parsed is not None and digest:
+                self.parsed.put(name, digest, kept)
+        data, self._warnings[name] = kept
         return data
+
+    def warnings_of(self, watch: Watch) -> list[str]:
+        """What reading the files a cluster watches warned of (few files warn: the loop
+        is over those)."""
+        return [message for name, said in sorted(self._warnings.items())
+                if said and name in watch.files for message in said]
 
     @cached_property
     def sources(self) -> Sources:
@@ -220,7 +228,12 @@ class Planner:
         node with the same recipe takes that digest without merging its config: the same
         layers merged without error then and gave that digest."""
         watch = Watch(files={os.fspath(environment.file)})
-        return _ClusterWalk(self, environment, watch, known or {}).run(), watch
+        plan = _ClusterWalk(self, environment, watch, known or {}).run()
+        for message in self.warnings_of(watch):
+            if message not in watch.warnings:
+                watch.warnings.append(message)
+                warn(message)
+        return plan, watch
 
     def inputs(self, renderer: Renderer, definition: ComponentDef, directory: Path,
                checkout: Path | None, fetches: tuple[Fetch, ...]
@@ -294,7 +307,7 @@ class _ClusterWalk:
 
     def warn(self, message: str) -> None:
         self.watch.warnings.append(message)
-        warn_once(message)
+        warn(message)
 
     def run(self) -> ClusterPlan:
         environment = self.environment

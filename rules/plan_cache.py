@@ -26,7 +26,7 @@ from .definitions import environment_files
 from .errors import StackyardError, warn
 from .filestate import FileState
 from .model import Environment
-from .plan import ClusterPlan, Planner, Watch, warn_once
+from .plan import ClusterPlan, Planner, Watch
 from .sources.artifacts import Fetch
 from .sources.redact import redact
 from .sources.resolver import Pin, ref_of
@@ -278,7 +278,7 @@ def load_fleet(workspace: Workspace, records_pins: bool = True) -> Fleet:
             if entry is not None and entry.environment_file == path \
                     and validator.still_valid(entry.seen):
                 for message in entry.seen.warnings:
-                    warn_once(message)
+                    warn(message)
             else:
                 known = {} if entry is None else {
                     n.node_path: (n.recipe, n.digest) for n in entry.summary.nodes}

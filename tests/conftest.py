@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from rules import errors
+
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -14,3 +16,9 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("STACKYARD_CACHE", str(folder))
     monkeypatch.delenv("STACKYARD_FROZEN", raising=False)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warning is said once per process; each test must see its own."""
+    monkeypatch.setattr(errors, "_said", set())

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from rules import plan as plan_module
 from rules.definitions import environment_files, load_component, load_environment
 from rules.errors import StackyardError, display_path
 from rules.model import MergedConfig, PlanNode
@@ -17,12 +16,6 @@ from rules.plan import plan_cluster
 from rules.renderers import REGISTRY, renderer_for
 from rules.workspace import Workspace
 from tests.helpers import write_component, write_config, write_environment
-
-
-@pytest.fixture(autouse=True)
-def _fresh_warnings() -> None:
-    """Warnings are said once per process; each test must see its own."""
-    plan_module._warned.clear()
 
 
 def plan(root: Path, layers: str = "[]") -> dict[str, PlanNode]:

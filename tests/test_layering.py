@@ -11,19 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from rules import plan as plan_module
 from rules.definitions import load_environment
 from rules.errors import StackyardError
 from rules.model import PlanNode
 from rules.plan import plan_cluster
 from rules.workspace import Workspace
 from tests.helpers import write_component, write_config, write_environment
-
-
-@pytest.fixture(autouse=True)
-def _fresh_warnings() -> None:
-    """Warnings are said once per process; each test must see its own."""
-    plan_module._warned.clear()
 
 
 def plan(root: Path, cluster: str = "c") -> dict[str, PlanNode]:

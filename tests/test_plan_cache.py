@@ -15,7 +15,7 @@ from rules.errors import StackyardError
 from rules.plan import plan_fleet
 from rules.plan_cache import cache_path, load_fleet
 from rules.workspace import Workspace
-from tests.doit_runner import link_chart, write
+from tests.doit_runner import DoitRun, doit, install_dodo, link_chart, write
 
 
 def fleet(root: Path) -> None:
@@ -50,14 +50,15 @@ def test_unchanged_layer_files_are_not_parsed_again(tmp_path: Path) -> None:
                                    *(str(root / f"stacks/s/config/{n}.yaml")
                                      for n in ("c1", "c2", "common"))])
     # prove the stored parse is what a re-plan uses: plant another value for c1's layer
-    planted = pickle.loads(rows[c1_layer])
+    planted, warnings = pickle.loads(rows[c1_layer])  # a parse and what it warned of
+    assert warnings == ()
     planted["subcomponents"]["app"]["namespace"] = "from-the-cache"
     c2_environment = str(root / "environments/c2.yaml")
     with sqlite3.connect(cache_path(Workspace.at(root))) as connection:
         connection.execute("update layers set data = ? where path = ?",
-                           (pickle.dumps(planted), c1_layer))
+                           (pickle.dumps((planted, ())), c1_layer))
         connection.execute("update layers set data = ? where path = ?",  # and no layers
-                           (pickle.dumps({"stack": "../stacks/s"}), c2_environment))
+                           (pickle.dumps(({"stack": "../stacks/s"}, ())), c2_environment))
     write(root / "stacks/s/config/common.yaml", "subcomponents:\n  app:\n    namespace: b\n")
     assert namespaces(root) == {"c1": "from-the-cache", "c2": "b"}
     # a changed file is parsed again
@@ -188,3 +189,41 @@ def test_a_file_memo_saved_by_an_earlier_version_loads() -> None:
     del older.__dict__["made"]  # as a FileState of session 5 was pickled
     loaded = pickle.loads(pickle.dumps(older))
     assert loaded.made == {} and loaded.digests == {"a.yaml": ((1, 2, 3, 4), "d")}
+
+
+def test_definition_warnings_are_said_by_every_build_not_only_the_first(tmp_path: Path) -> None:
+    """A typo'd key builds something else than meant: a warning said once, by the build
+    that first read the file, would be lost in CI logs. Plans and parses that later builds
+    re-use keep what reading their files warned of."""
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          "  - {name: app, type: static, path: m, method: ftp}\n  - {name: b, source: b}\n")
+    write(root / "stacks/s/m/cm.yaml", "kind: ConfigMap\n")
+    write(root / "stacks/s/b/component.yaml", "name: b\ntype: static\npath: m\nsource: x\n"
+          "source: m\n")
+    write(root / "stacks/s/b/m/cm.yaml", "kind: Secret\n")
+    write(root / "stacks/s/config/common.yaml", "subcomponents:\n  app: {replicas: 2}\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\nlayer: [prod]\n")
+    write(root / "environments/c2.yaml", "stack: ../stacks/s\n")
+    expected = [
+        "environments/c1.yaml: unknown key(s) layer (did you mean `layers`?) ignored",
+        "stacks/s/component.yaml: subcomponents[0].method: unknown method 'ftp' is read as "
+        "`local`",
+        "stacks/s/b/component.yaml: line 5: key 'source' is written twice in one mapping",
+        "stacks/s/config/common.yaml: subcomponents.app: unknown key(s) replicas ignored",
+    ]
+
+    def said_each_once(run: DoitRun) -> None:
+        assert run.returncode == 0, run.stderr
+        for text in expected:
+            assert run.stderr.count(text) == 1, (text, run.stderr)
+        assert run.stderr.count("warning:") == len(expected), run.stderr
+
+    said_each_once(doit(root))  # reads and plans everything
+    said_each_once(doit(root))  # plans nothing: both plans are re-used
+    write(root / "environments/c2.yaml", "stack: ../stacks/s\nlayers: []\n")
+    said_each_once(doit(root))  # re-plans c2 from kept parses, re-uses c1's plan
+    os.remove(root / "environments/c1.yaml")
+    expected.pop(0)
+    said_each_once(doit(root))  # c2 alone reads the other files

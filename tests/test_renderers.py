@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rules import plan as plan_module
 from rules.definitions import load_environment
 from rules.errors import StackyardError
 from rules.model import PlanNode
@@ -17,11 +16,6 @@ from rules.renderers import REGISTRY
 from rules.renderers.helm import HelmRenderer
 from rules.workspace import Workspace
 from tests.doit_runner import doit, install_dodo, link_chart, write
-
-
-@pytest.fixture(autouse=True)
-def _fresh_warnings() -> None:
-    plan_module._warned.clear()
 
 
 def nodes(root: Path, layers: str = "[]") -> dict[str, PlanNode]:
