@@ -23,9 +23,9 @@ class FileState:
     """Path -> (stat key, digest), loaded with the plan cache and saved after the run."""
 
     digests: dict[str, tuple[FileKey, str]] = field(default_factory=dict)
-    made: dict[str, str] = field(default_factory=dict)
-    """What a generated file must hold, by what it was made from: its content digest (a
-    cluster's `provenance.json` by the cluster digest), so it is worked out once."""
+    made: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Cluster -> (what its `provenance.json` is made from, that file's content digest),
+    so a no-op build works it out once, not every run."""
     changed: bool = False
 
     def __setstate__(self, state: dict[str, object]) -> None:

@@ -16,7 +16,6 @@ from .doit_context import current_invocation
 from .errors import StackyardError, warn
 from .housekeeping import tidy
 from .lock_task import LOCK_TASK, lock_task
-from .output import provenance_key
 from .plan_cache import load_fleet, save_file_memo
 from .progress import ProgressReporter
 from .runner import use_stackyard_runners
@@ -98,8 +97,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                                         selected=invocation.selected):
                     names.append(task.name)
                     yield task
-                save_file_memo(workspace, fleet.files,
-                               {provenance_key(s) for s in fleet.summaries.values()})
+                save_file_memo(workspace, fleet.files, set(fleet.summaries))
                 if not invocation.executes_tasks:
                     names.append(LOCK_TASK)
                     yield lock_task(workspace)  # listed and explained; runs only when named

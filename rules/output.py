@@ -17,7 +17,7 @@ from typing import Any
 
 from . import __version__
 from .atomic import write_atomic
-from .errors import StackyardError
+from .errors import StackyardError, display_path
 from .filestate import FileState, content_digest
 from .plan_cache import ClusterSummary, NodeSummary
 from .render_store import Fingerprint
@@ -33,7 +33,7 @@ def cluster_dir(cluster: str, workspace: Workspace) -> Path:
 
 
 def read_provenance(folder: Path) -> dict[str, Any]:
-    return _parse_provenance(_read(folder / PROVENANCE))
+    return _parse_provenance(_read(folder / PROVENANCE), folder / PROVENANCE)
 
 
 def _read(path: Path | str) -> bytes | None:
@@ -44,12 +44,23 @@ def _read(path: Path | str) -> bytes | None:
         return None
 
 
-def _parse_provenance(raw: bytes | None) -> dict[str, Any]:
-    try:
-        data = json.loads(raw) if raw is not None else {}
-    except ValueError:
+def _parse_provenance(raw: bytes | None, path: Path) -> dict[str, Any]:
+    """The file says which files this tool wrote, so which it may remove. When it cannot
+    be read (a merge conflict, a hand edit), guessing would leave stale files for ever or
+    remove the wrong ones: an error that says how to recover."""
+    if raw is None:
         return {}
-    return data if isinstance(data, dict) else {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    files = data.get("files", {}) if isinstance(data, dict) else None
+    if not (isinstance(files, dict) and all(isinstance(info, dict) for info in files.values())):
+        raise StackyardError(
+            "not the provenance file this tool writes (a merge conflict? a hand edit?), so "
+            "which files it wrote before is unknown; restore it from git, or delete the "
+            f"folder {display_path(path.parent)}/ to have it written anew", file=path)
+    return data
 
 
 def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
@@ -59,7 +70,7 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
     so mostly without reading it): a hand edit or a bad merge is repaired."""
     folder = cluster_dir(plan.name, workspace)
     old_provenance = _read(folder / PROVENANCE)
-    previous = _parse_provenance(old_provenance).get("files", {})
+    previous = _parse_provenance(old_provenance, folder / PROVENANCE).get("files", {})
     written: dict[str, dict[str, Any]] = {}
     prefix = f"{folder}{os.sep}"
     scratch = workspace.temp_dir  # not generated/: a killed write leaves no litter there
@@ -96,12 +107,14 @@ def output_current(plan: ClusterSummary, workspace: Workspace, files: FileState)
     resources = tuple(sorted(output for output, size in sizes.items() if size))
     if files.file_digest(prefix + KUSTOMIZATION) != _kustomization_digest(resources):
         return False
-    made = provenance_key(plan)
-    if made not in files.made:  # the cluster digest covers the sizes too
-        files.made[made] = content_digest(provenance(plan, {
-            node.output: _entry(node, sizes[node.output]) for node in plan.nodes}))
+    made = _provenance_source(plan, sizes)
+    known = files.made.get(plan.name)
+    if known is None or known[0] != made:
+        known = (made, content_digest(provenance(plan, {
+            node.output: _entry(node, sizes[node.output]) for node in plan.nodes})))
+        files.made[plan.name] = known
         files.changed = True
-    return files.file_digest(prefix + PROVENANCE) == files.made[made]
+    return files.file_digest(prefix + PROVENANCE) == known[1]
 
 
 def held_render(path: Path | str, node: NodeSummary, workspace: Workspace,
@@ -114,10 +127,11 @@ def held_render(path: Path | str, node: NodeSummary, workspace: Workspace,
     return fingerprint
 
 
-def provenance_key(plan: ClusterSummary) -> str:
-    """What a cluster's `provenance.json` is made from: its name and digest (clusters
-    with equal plans still name themselves)."""
-    return f"{plan.name}\0{plan.digest}"
+def _provenance_source(plan: ClusterSummary, sizes: dict[str, int]) -> str:
+    """Everything of a cluster's `provenance.json` besides its name, in one string: the
+    sizes too (a render with hooks, made again, may differ in size under one digest)."""
+    return repr((__version__, plan.environment, plan.stack, plan.layers, plan.digest,
+                 sorted(sizes.items())))
 
 
 def _entry(node: NodeSummary, size: int) -> dict[str, Any]:
@@ -205,10 +219,12 @@ def _write_if_changed(path: Path, content: bytes, temp_dir: Path) -> None:
 
 
 def _remove(folder: Path, relative: str) -> None:
-    """Delete a file this tool wrote earlier, then any folders it leaves empty."""
-    target = folder / relative
-    if ".." in Path(relative).parts:
+    """Delete a file this tool wrote earlier, then any folders it leaves empty. The name
+    comes from a committed file that anyone may edit: only a file inside `folder`, not
+    reached through a link, is ever removed."""
+    if not _inside(folder, relative):
         return
+    target = folder / relative
     target.unlink(missing_ok=True)
     parent = target.parent
     while parent != folder and parent.is_relative_to(folder):
@@ -217,3 +233,12 @@ def _remove(folder: Path, relative: str) -> None:
         except OSError:
             break
         parent = parent.parent
+
+
+def _inside(folder: Path, relative: str) -> bool:
+    """`folder/relative` is in `folder` itself, not elsewhere through a link."""
+    if os.path.isabs(relative) or ".." in Path(relative).parts:
+        return False
+    parent = os.path.dirname(relative)
+    return os.path.realpath(folder / parent) == os.path.normpath(
+        os.path.join(os.path.realpath(folder), parent))

@@ -244,13 +244,13 @@ class _Validator:
                    for pin, value in seen.pins.items())
 
 
-def save_file_memo(workspace: Workspace, files: FileState, made_now: set[str]) -> None:
+def save_file_memo(workspace: Workspace, files: FileState, clusters: set[str]) -> None:
     """The file-digest memo as task creation left it (it checked output files too): the
     next run then knows them by their stat. Saved only when it changed; of `made`, only
-    what this fleet makes now is kept."""
+    what the fleet's clusters make now is kept."""
     if not files.changed:
         return
-    files.made = {made: digest for made, digest in files.made.items() if made in made_now}
+    files.made = {name: made for name, made in files.made.items() if name in clusters}
     with closing(_Store(workspace, code_fingerprint())) as store:
         try:
             store.save(files, {}, set())

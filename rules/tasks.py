@@ -112,7 +112,10 @@ class ClusterCheck:
         self.folder = cluster_dir(summary.name, workspace)
 
     def __str__(self) -> str:
-        written = read_provenance(self.folder).get("files", {})
+        try:
+            written = read_provenance(self.folder).get("files", {})
+        except StackyardError as err:
+            return str(err)
         stale = [n.output for n in self.summary.nodes
                  if held_render(self.folder / n.output, n, self.workspace, self.files) is None]
         gone = sorted(set(written) - {n.output for n in self.summary.nodes})
@@ -200,6 +203,8 @@ def retire_cluster(cluster: str, workspace: Workspace) -> TaskFailed | None:
         retire(cluster, workspace)
     except OSError as err:
         return TaskFailed(f"{cluster}: cannot remove {err.filename}: {err.strerror}")
+    except StackyardError as err:  # an unreadable provenance.json
+        return TaskFailed(f"{cluster}: {err}")
     return None
 
 

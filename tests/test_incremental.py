@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -230,13 +231,53 @@ def test_a_removed_environment_retires_its_output(fleet: Path) -> None:
     assert doit(fleet).executed == []
 
 
-def test_a_damaged_provenance_file_is_written_again(fleet: Path) -> None:
+@pytest.mark.parametrize("damage", ['{"files": ', '{"files": 5}', '{"files": {"a": 1}}',
+                                    '<<<<<<< HEAD\n{"files": {}}\n=======\n'])
+def test_a_damaged_provenance_file_stops_the_cluster_until_restored(
+        fleet: Path, damage: str) -> None:
+    """It says which files Stackyard wrote: without it, files of a removed component
+    would stay in the output for ever. A clear error; deleting the folder recovers."""
     before = snapshot(fleet / "generated")
-    (fleet / "generated/dev/provenance.json").write_text('{"files": ')
+    (fleet / "environments/dev.yaml").write_text(
+        (fleet / "environments/dev.yaml").read_text() + "config: {subcomponents: {web: "
+        "{disabled: true}}}\n")
+    (fleet / "generated/dev/provenance.json").write_text(damage)
+    damaged = snapshot(fleet / "generated")
+    for command in ((), ("info", "dev")):
+        run = doit(fleet, *command)
+        assert run.returncode != 0
+        assert ("generated/dev/provenance.json: not the provenance file this tool writes (a "
+                "merge conflict? a hand edit?), so which files it wrote before is unknown; "
+                "restore it from git, or delete the folder generated/dev/ to have it written "
+                "anew") in run.stdout + run.stderr, run.stdout + run.stderr
+    assert snapshot(fleet / "generated") == damaged
+    shutil.rmtree(fleet / "generated/dev")
     run = doit(fleet)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.executed == ["dev"] and run.renders == []
-    assert snapshot(fleet / "generated") == before
+    after = snapshot(fleet / "generated")
+    assert "dev/web/web.yaml" in before and "dev/web/web.yaml" not in after
+    assert after["dev/base.yaml"] == before["dev/base.yaml"]
+
+
+def test_names_in_provenance_outside_the_folder_are_never_removed(
+        fleet: Path, tmp_path: Path) -> None:
+    """provenance.json is committed, so anyone may edit it: what it names is removed only
+    inside the cluster's folder, not through a link."""
+    outside = tmp_path / "precious.yaml"
+    outside.write_text("keep\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/also.yaml").write_text("keep\n")
+    os.symlink(tmp_path / "elsewhere", fleet / "generated/dev/link")
+    provenance = fleet / "generated/dev/provenance.json"
+    data = json.loads(provenance.read_text())
+    for name in (str(outside), "../../../precious.yaml", "link/also.yaml"):
+        data["files"][name] = {"component": "x", "type": "static", "digest": "d", "bytes": 5}
+    provenance.write_text(json.dumps(data))
+    run = doit(fleet)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert outside.read_text() == "keep\n"
+    assert (tmp_path / "elsewhere/also.yaml").read_text() == "keep\n"
+    assert run.executed == ["dev"] and str(outside) not in provenance.read_text()
 
 
 def test_a_damaged_doit_state_is_started_again(fleet: Path) -> None:
@@ -330,3 +371,22 @@ def test_a_render_store_of_an_earlier_version_gets_fingerprints(fleet: Path) -> 
     assert connection.execute("select count(*) from fingerprints").fetchone() == \
         connection.execute("select count(*) from rendered").fetchone()
     connection.close()
+
+
+def test_provenance_follows_a_change_that_leaves_every_render_as_it_was(fleet: Path) -> None:
+    """Pointing a cluster at a copy of its stack and back changes no render, but
+    provenance.json names the stack: the output must still be what a fresh build writes."""
+    shutil.copytree(fleet / "stacks/platform", fleet / "stacks/platform-v2")
+    environment = fleet / "environments/dev.yaml"
+    original = environment.read_text()
+    environment.write_text(original.replace("stacks/platform", "stacks/platform-v2"))
+    assert doit(fleet).returncode == 0
+    assert '"stack": "stacks/platform-v2"' in (fleet / "generated/dev/provenance.json").read_text()
+    environment.write_text(original)
+    run = doit(fleet)
+    assert run.returncode == 0 and run.renders == [], run.stdout + run.stderr
+    kept = snapshot(fleet / "generated")
+    shutil.rmtree(fleet / ".stackyard")
+    shutil.rmtree(fleet / "generated")
+    assert doit(fleet).returncode == 0
+    assert snapshot(fleet / "generated") == kept
