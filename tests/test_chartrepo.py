@@ -226,6 +226,28 @@ def test_a_local_chart_gets_its_repository_dependency_from_the_store(
     assert not (root / "stacks/s/cache/charts").exists()  # the user's chart is untouched
 
 
+def test_one_chart_at_two_versions_under_two_aliases_renders_both(
+        tmp_path: Path, server: ChartServer) -> None:
+    """Helm tells dependencies apart by name and version: memcached 2.7.1 as `old` and
+    3.0.0 as `new` are two charts in the built copy, not one written over the other."""
+    publish(server, SHARED_CHARTS / "memcached")
+    publish(server, SHARED_CHARTS / "memcached", "3.0.0")
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, "{name: cache, type: helm, path: cache}")
+    write(root / "stacks/s/cache/Chart.yaml",
+          "apiVersion: v2\nname: cache\nversion: 0.1.0\ndependencies:\n"
+          f"  - {{name: memcached, alias: old, version: 2.7.1, repository: '{server.url}'}}\n"
+          f"  - {{name: memcached, alias: new, version: 3.0.0, repository: '{server.url}'}}\n")
+    write(root / "stacks/s/config/common.yaml", "subcomponents:\n  cache:\n    config:\n"
+          "      old: {replicaCount: 5}\n      new: {replicaCount: 7}\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    sets = [d for d in yaml.safe_load_all((root / "generated/c1/cache.yaml").read_text())
+            if d["kind"] == "StatefulSet"]
+    assert sorted((s["metadata"]["labels"]["chart"], s["spec"]["replicas"]) for s in sets) == [
+        ("new-3.0.0", 7), ("old-2.7.1", 5)]
+
+
 def test_dependencies_named_by_alias_come_from_helms_repositories_yaml(
         tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server = ChartServer(tmp_path / "served", credentials="ci:pw-0b5e")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from importlib.metadata import version
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from rules.plan import plan_cluster
 from rules.renderers import REGISTRY
 from rules.renderers.helm import HelmRenderer
 from rules.workspace import Workspace
-from tests.doit_runner import doit, install_dodo, link_chart, write
+from tests.doit_runner import SHARED_CHARTS, doit, edit, install_dodo, link_chart, write
 
 
 def nodes(root: Path, layers: str = "[]") -> dict[str, PlanNode]:
@@ -89,6 +90,84 @@ def test_file_dependency_is_built_into_the_chart(tmp_path: Path) -> None:
     kinds = [d["kind"] for d in yaml.safe_load_all(output)]
     assert "APIService" in kinds
     assert kinds.index("ServiceAccount") < kinds.index("Deployment")  # Helm install order
+
+
+def test_file_dependencies_in_folders_of_one_name_both_render_and_both_are_inputs(
+        tmp_path: Path) -> None:
+    """`file://../team-a/common` and `file://../team-b/common` (memcached and kured): both
+    are placed (as `helm dependency build` does, by chart name and version, not by folder
+    name), and an edit in either one renders the chart again."""
+    install_dodo(tmp_path)
+    for team, chart in (("team-a", "memcached"), ("team-b", "kured")):
+        shutil.copytree(SHARED_CHARTS / chart, tmp_path / f"stacks/s/{team}/common")
+    write(tmp_path / "stacks/s/app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n"
+          "dependencies:\n"
+          "  - {name: memcached, version: 2.7.1, repository: 'file://../team-a/common'}\n"
+          "  - {name: kured, version: 1.1.1, repository: 'file://../team-b/common'}\n")
+    write(tmp_path / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n  - {name: app, type: helm, path: app}\n")
+    write(tmp_path / "environments/c1.yaml", "stack: ../stacks/s\n")
+    output = tmp_path / "generated/c1/app.yaml"
+
+    def kinds() -> list[str]:
+        return [d["kind"] for d in yaml.safe_load_all(output.read_text())]
+
+    run = doit(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "StatefulSet" in kinds() and "DaemonSet" in kinds()  # memcached and kured
+    edit(tmp_path / "stacks/s/team-a/common/values.yaml", "replicaCount: 3", "replicaCount: 4")
+    run = doit(tmp_path)
+    assert run.renders == ["render:c1:s/app"], run.stdout
+    assert "replicas: 4" in output.read_text()
+    write(tmp_path / "stacks/s/team-b/common/templates/extra.yaml",
+          "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n")
+    run = doit(tmp_path)
+    assert run.renders == ["render:c1:s/app"], run.stdout
+    assert "ConfigMap" in kinds()
+
+
+def test_two_dependencies_that_helm_cannot_tell_apart_are_an_error(tmp_path: Path) -> None:
+    """Two different folders holding the same chart name and version: Helm matches a
+    dependency by name and version only, so which one renders would be chance."""
+    for team in ("team-a", "team-b"):
+        shutil.copytree(SHARED_CHARTS / "memcached", tmp_path / f"stacks/s/{team}/memcached")
+    edit(tmp_path / "stacks/s/team-b/memcached/values.yaml", "replicaCount: 3", "replicaCount: 4")
+    write(tmp_path / "stacks/s/app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n"
+          "dependencies:\n" + "".join(
+              f"  - {{name: memcached, alias: {team}, version: 2.7.1, "
+              f"repository: 'file://../{team}/memcached'}}\n" for team in ("team-a", "team-b")))
+    write(tmp_path / "stacks/s/component.yaml", "name: s\ntype: helm\npath: app\n")
+    with pytest.raises(StackyardError, match=r"two different dependencies that are both chart "
+                       r"memcached-2\.7\.1 \(stacks/s/team-a/memcached and "
+                       r"stacks/s/team-b/memcached\)"):
+        render(tmp_path, nodes(tmp_path)["s"])
+
+
+@pytest.mark.parametrize("versions", [("2.7.1",), ("2.7.1", "3.0.0")])
+def test_repository_dependencies_vendored_in_charts_render_as_they_are(
+        tmp_path: Path, versions: tuple[str, ...]) -> None:
+    """What `helm dependency build` leaves in charts/ (one archive per version, even for one
+    chart at two versions) and an unpacked folder render without their repository, which
+    is never asked."""
+    import helm_python  # the test process is not doit's: loading Go here is fine
+
+    charts = tmp_path / "stacks/s/app/charts"
+    charts.mkdir(parents=True)
+    for number in versions:
+        helm_python.package(SHARED_CHARTS / "memcached", destination=charts, version=number)
+    shutil.copytree(SHARED_CHARTS / "kured", charts / "kured")
+    entries = "".join(f"  - {{name: memcached, alias: m{index}, version: {number}, "
+                      "repository: 'https://charts.invalid'}\n"
+                      for index, number in enumerate(versions))
+    write(tmp_path / "stacks/s/app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n"
+          f"dependencies:\n{entries}"
+          "  - {name: kured, version: 1.1.1, repository: 'https://charts.invalid'}\n")
+    write(tmp_path / "stacks/s/component.yaml", "name: s\ntype: helm\npath: app\n")
+    output = render(tmp_path, nodes(tmp_path)["s"]).decode()
+    for index, number in enumerate(versions):
+        assert f"chart: \"m{index}-{number}\"" in output
+    assert "kind: DaemonSet" in output
+    assert not (tmp_path / ".stackyard/charts").exists()  # rendered in place, no copy
 
 
 def test_helm_from_vendored_helm_repos(tmp_path: Path) -> None:

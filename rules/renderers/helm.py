@@ -200,8 +200,8 @@ class HelmRenderer:
                 where["key"], "path")
             raise StackyardError(f"no Helm chart at {workspace.display(chart)}",
                                  file=where["file"], key=field)
-        dependencies = {f.name: path for f, path in zip(node.fetches, fetched, strict=True)
-                        if not f.own}
+        dependencies = [(f.name, path) for f, path in zip(node.fetches, fetched, strict=True)
+                        if not f.own]
         helm_python = engine()
         try:
             ready = self._with_dependencies(chart, key, workspace, where, dependencies)
@@ -213,14 +213,16 @@ class HelmRenderer:
         return loaded
 
     def _with_dependencies(self, chart: Path, digest: str, workspace: Workspace,
-                           where: dict[str, Any], fetched: dict[str, Path]) -> Path:
+                           where: dict[str, Any], fetched: list[tuple[str, Path]]) -> Path:
         """The chart itself, or a built copy when declared dependencies are not in charts/:
-        `file://` ones from their folders, repository ones from the store (`fetched`)."""
-        missing = [d for d in engine().dependency_list(chart) if d.get("status") != "ok"]
-        if not missing:
+        `file://` ones from their folders, repository ones from the store (`fetched`, as
+        (chart name, folder)). What charts/ already holds is used as it is, as Helm does."""
+        absent = [d for d in engine().dependency_list(chart) if d.get("status") not in _IN_CHARTS]
+        if not absent:
             return chart
-        unresolved = [d for d in missing if d["name"] not in fetched
-                      and not str(d.get("repository", "")).startswith("file://")]
+        local = [d for d in absent if str(d.get("repository", "")).startswith("file://")]
+        fetched_names = {name for name, _ in fetched}
+        unresolved = [d for d in absent if d not in local and d["name"] not in fetched_names]
         if unresolved:
             names = ", ".join(f"{d['name']} ({d.get('repository') or 'no repository'})"
                               for d in unresolved)
@@ -233,31 +235,46 @@ class HelmRenderer:
         if built.is_dir():  # renew its date: housekeeping drops copies unused for weeks
             os.utime(built.parent)
         else:
-            _build_copy(chart, built, [*local_dependency_dirs(chart), *fetched.items()],
-                        workspace, where)
+            folders = [Path(os.path.normpath(chart / d["repository"][len("file://"):]))
+                       for d in local]
+            _build_copy(chart, built, [*folders, *(path for _, path in fetched)], workspace,
+                        where)
         return built
 
 
-def _build_copy(chart: Path, target: Path, dependencies: list[Path | tuple[str, Path]],
-                workspace: Workspace, where: dict[str, Any]) -> None:
-    """Copy the chart, and its dependencies into charts/, then rename into place.
+_IN_CHARTS = ("ok", "unpacked", "too many matches")
+"""Statuses of Helm's `dependency list` for a dependency that charts/ holds: as an archive,
+as a folder, or as archives of several versions (what `helm dependency build` leaves for
+one chart used at two versions; Helm picks by version when it loads them)."""
 
-    A dependency is a `file://` folder (copied under its folder name) or (name, folder).
+
+def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: Workspace,
+                where: dict[str, Any]) -> None:
+    """Copy the chart, and its dependencies (chart folders) into charts/, then rename into
+    place.
+
+    Each goes to `charts/<name>-<version>`, the name `helm dependency build` gives its
+    archive: Helm finds a dependency by name and version, never by its folder, so two
+    `file://` folders both called `common`, or one chart at two versions, both stay.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:
         copy = staging / chart.name
         shutil.copytree(chart, copy, symlinks=False)
+        placed: dict[str, Path] = {}
         for dependency in dependencies:
-            name, dependency = (dependency if isinstance(dependency, tuple)
-                                else (dependency.name, dependency))
-            if not (dependency / "Chart.yaml").is_file():
-                raise StackyardError(f"file:// dependency {workspace.display(dependency)} of "
-                                     f"chart {workspace.display(chart)} is not a chart", **where)
-            destination = copy / "charts" / name
-            shutil.rmtree(destination, ignore_errors=True)
-            shutil.copytree(dependency, destination, symlinks=False)
+            place = _vendored_name(dependency, chart, workspace, where)
+            earlier = placed.setdefault(place, dependency)
+            if earlier == dependency:
+                shutil.rmtree(copy / "charts" / place, ignore_errors=True)
+                shutil.copytree(dependency, copy / "charts" / place, symlinks=False)
+            elif FileState().tree_digest(earlier) != FileState().tree_digest(dependency):
+                raise StackyardError(
+                    f"chart {workspace.display(chart)} has two different dependencies that "
+                    f"are both chart {place} ({workspace.display(earlier)} and "
+                    f"{workspace.display(dependency)}); Helm tells dependencies apart only "
+                    "by name and version", **where)
         try:
             os.replace(copy, target)
         except OSError:
@@ -265,6 +282,22 @@ def _build_copy(chart: Path, target: Path, dependencies: list[Path | tuple[str, 
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _vendored_name(dependency: Path, chart: Path, workspace: Workspace,
+                   where: dict[str, Any]) -> str:
+    """`<name>-<version>` from the dependency's Chart.yaml."""
+    file = dependency / "Chart.yaml"
+    metadata = load_file(file) if file.is_file() else None
+    if not isinstance(metadata, dict) or not metadata.get("name"):
+        raise StackyardError(f"file:// dependency {workspace.display(dependency)} of "
+                             f"chart {workspace.display(chart)} is not a chart", **where)
+    name = f"{metadata['name']}-{metadata.get('version', '')}"
+    if Path(name).name != name:  # a downloaded chart may name itself anything
+        raise StackyardError(f"dependency {workspace.display(dependency)} of chart "
+                             f"{workspace.display(chart)} has an invalid name or version: "
+                             f"{name!r}", **where)
+    return name
 
 
 RENDERER = HelmRenderer()
