@@ -21,6 +21,7 @@ from .yamlio import load_config_layer, load_environment_file, load_file
 
 COMPONENT_FILES = ("component.yaml", "component.json")
 HOOK_NAMES = ("before-install", "after-install", "before-generate", "after-generate")
+_INSTALL_HOOKS = frozenset(HOOK_NAMES[:2])
 _STRING_FIELDS = ("name", "type", "generator", "source", "method", "path", "version", "branch")
 _COMPONENT_KEYS = {*_STRING_FIELDS, "hooks", "subcomponents", "repositories", "config"}
 _METHODS = {"", "git", "helm", "http", "local"}
@@ -191,6 +192,12 @@ def _hooks(value: Any, file: Path, key: str) -> tuple[tuple[str, tuple[str, ...]
                                  file=file, key=join_key(key, name))
         lines = tuple(_text(c, file, join_key(join_key(key, name), i))
                       for i, c in enumerate(commands))
+        if name in _INSTALL_HOOKS:  # not kept: they would stop renders being shared
+            if any(lines):
+                warn("not run: Stackyard has no install step, sources are fetched while "
+                     "planning (D18 in docs/fabrikate-compat.md); what this hook made must be "
+                     "in the repository", file=file, key=join_key(key, name))
+            continue
         hooks.append((name, tuple(line for line in lines if line)))
     return tuple(sorted(hooks))
 

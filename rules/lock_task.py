@@ -1,5 +1,5 @@
-"""`doit lock [TEXT ...]`: move every pin in `stacks.lock` (or only those whose source,
-chart or URL contains one of the texts) to the newest commit, chart version or file
+"""`doit lock [TEXT ...]`: move every pin in `stacks.lock` (or only those the texts name:
+a chart, a source URL, a `*` pattern) to the newest commit, chart version or file
 content. It runs only when named, and plans nothing first: planning would resolve (and
 could fail on) exactly what is being re-locked."""
 
@@ -47,5 +47,5 @@ def lock_task(workspace: Workspace) -> Task:
                 pos_arg="pins",
                 doc="re-resolve every branch, tag, chart version and download in "
                     "stacks.lock to its newest commit / version / content; `doit lock TEXT` "
-                    "only the pins whose source, chart or URL contains TEXT (run only when "
-                    "named)")
+                    "only the pins TEXT names: a chart, a source URL, a * pattern (run only "
+                    "when named)")

@@ -257,14 +257,18 @@ class Staleness:
 
     A cluster is current when doit has a record of it and of each of its renders, and its
     output folder holds exactly what `assemble` writes (`output_current`).
-    A render of a stale cluster is current when doit has a record of it and its render
-    is in the workspace. `doit forget` removes records, so forgotten tasks run again.
+    A render of a stale cluster is current when doit's record of it has the render's
+    digest (what doit's own check compares: after a revert, an older record would make
+    `doit info` say "run" for a task never handed to doit, and a render with hooks would
+    not run) and its render is in the workspace. `doit forget` removes records, so
+    forgotten tasks run again.
     """
 
     def __init__(self, workspace: Workspace, files: FileState) -> None:
         self.workspace = workspace
         self.files = files
         self.recorded = _recorded_tasks(workspace.doit_db)
+        self._digests: dict[str, str] | None = None
 
     def cluster_current(self, summary: ClusterSummary) -> bool:
         if summary.name not in self.recorded:
@@ -274,19 +278,31 @@ class Staleness:
         return output_current(summary, self.workspace, self.files)
 
     def render_current(self, cluster: str, node: NodeSummary) -> bool:
-        return (render_task_name(cluster, node) in self.recorded
+        if self._digests is None:  # only builds with a stale cluster need them
+            self._digests = _recorded_digests(self.workspace.doit_db)
+        return (self._digests.get(render_task_name(cluster, node)) == node.digest
                 and node.digest in self.workspace.renders.digests())
 
 
 def _recorded_tasks(database: Path) -> frozenset[str]:
     """Task ids in doit's sqlite3 state (read directly: one query, no JSON decoding)."""
+    return frozenset(task for task, in _read_state(database, "select task_id from doit"))
+
+
+def _recorded_digests(database: Path) -> dict[str, str]:
+    """Task id -> the `digest` value doit saved for it (SQLite reads it out of the JSON)."""
+    return dict(_read_state(database, "select task_id, json_extract(task_data, "
+                                      "'$.\"_values_:\".digest') from doit"))
+
+
+def _read_state(database: Path, query: str) -> list[tuple[Any, ...]]:
     if not database.is_file():
-        return frozenset()
+        return []
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        return frozenset(row[0] for row in connection.execute("select task_id from doit"))
+        return connection.execute(query).fetchall()
     except sqlite3.DatabaseError:
-        return frozenset()
+        return []
     finally:
         connection.close()
 

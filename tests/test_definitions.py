@@ -267,6 +267,7 @@ def test_hooks_are_parsed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
           before-generate: [./fetch.sh, "", echo done]
           after-generate: ~
           after-install: []
+          before-install: [curl -sL https://example.com/chart.tgz | tar xz]
           on-deploy: [echo nope]
         """)
 
@@ -274,8 +275,13 @@ def test_hooks_are_parsed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
     assert app.hook("before-generate") == ("./fetch.sh", "echo done")
     assert app.hook("after-generate") == ()
-    assert app.hooks == (("after-install", ()), ("before-generate", ("./fetch.sh", "echo done")))
-    assert "component.yaml: hooks.on-deploy: unknown hook ignored" in capsys.readouterr().err
+    # install hooks are never run (D18): not kept, so they cannot stop renders being shared
+    assert app.hooks == (("before-generate", ("./fetch.sh", "echo done")),)
+    said = capsys.readouterr().err
+    assert "component.yaml: hooks.on-deploy: unknown hook ignored" in said
+    assert ("component.yaml: hooks.before-install: not run: Stackyard has no install step, "
+            "sources are fetched while planning (D18 in docs/fabrikate-compat.md)") in said
+    assert "hooks.after-install" not in said  # nothing to run
 
 
 def test_a_hook_that_is_a_scalar_instead_of_a_list_is_an_error(tmp_path: Path) -> None:

@@ -390,3 +390,21 @@ def test_provenance_follows_a_change_that_leaves_every_render_as_it_was(fleet: P
     shutil.rmtree(fleet / "generated")
     assert doit(fleet).returncode == 0
     assert snapshot(fleet / "generated") == kept
+
+
+def test_a_revert_leaves_doit_s_records_agreeing_with_the_build(fleet: Path) -> None:
+    """A→B→A: the renders of A are still in the store, so nothing runs Helm, but each
+    render task goes to doit so that its record is A's again (`doit info` said "run" for
+    ever, and a render with hooks did not run its hooks)."""
+    environment = fleet / "environments/prod-east.yaml"
+    original = environment.read_text()
+    environment.write_text(original.replace("layers: [east, prod]", "layers: []"))
+    assert doit(fleet).returncode == 0
+    environment.write_text(original)
+    run = doit(fleet)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "render:prod-east:platform/web" in run.executed
+    assert "found in the store" in run.stderr
+    info = doit(fleet, "info", "render:prod-east:platform/web")
+    assert info.returncode == 0 and "up-to-date" in info.stdout, info.stdout
+    assert doit(fleet).executed == []

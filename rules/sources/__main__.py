@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
     lock.add_argument("root", nargs="?", default=".", type=Path,
                       help="the repository root (default: the current folder)")
     lock.add_argument("--only", action="append", default=[], metavar="TEXT",
-                      help="move only the pins whose source, chart or URL contains TEXT "
+                      help="move only the pins TEXT names: a chart, a source URL, a * pattern "
                            "(repeatable)")
     args = parser.parse_args(argv)
     if not args.root.is_dir():
