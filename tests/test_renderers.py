@@ -259,3 +259,27 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
     assert HelmRenderer().version == f"1+helm-python-sdk-{version('helm-python-sdk')}"
+
+
+def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(
+        tmp_path: Path) -> None:
+    """A render reads its folders when it runs: an edit (or a `git checkout`) since
+    planning would otherwise be stored under the digest of what planning saw, and be
+    served from the store for good. The render fails instead; a new plan renders it."""
+    shutil.copytree(SHARED_CHARTS / "kured", tmp_path / "stacks/charts/kured")
+    write(tmp_path / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          "  - {name: m, type: static, path: m}\n"
+          "  - {name: kured, type: helm, path: ../charts/kured}\n")
+    write(tmp_path / "stacks/s/m/a.yaml", "kind: A\n")
+    planned = nodes(tmp_path)
+    write(tmp_path / "stacks/s/m/a.yaml", "kind: B\n")
+    edit(tmp_path / "stacks/charts/kured/templates/daemonset.yaml", "kind: DaemonSet",
+         "kind: DaemonSet\n# edited")
+    helm = HelmRenderer()
+    for node, renderer in ((planned["s/m"], REGISTRY["static"]), (planned["s/kured"], helm)):
+        with pytest.raises(StackyardError, match="changed while this build was running, so "
+                                                 "this render is not kept; run doit again"):
+            renderer.render(node, Workspace.at(tmp_path))
+    replanned = nodes(tmp_path)
+    assert render(tmp_path, replanned["s/m"]) == b"---\nkind: B\n\n"
+    assert b"# edited" in helm.render(replanned["s/kured"], Workspace.at(tmp_path))

@@ -32,6 +32,7 @@ from ..model import ComponentDef, PlanNode
 from ..sources import artifacts
 from ..workspace import Workspace
 from ..yamlio import load_file
+from .unchanged import check_unchanged
 
 if TYPE_CHECKING:
     import helm_python
@@ -209,6 +210,15 @@ class HelmRenderer:
         except helm_python.HelmError as err:
             raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
                                  f"{' '.join(err.detail.split())}", **where) from err
+        if not definition.hooks:  # a hook changes the chart on purpose
+            try:  # once per loaded chart: every later render of it uses what was loaded
+                check_unchanged(node, self.input_paths(definition, node.physical_dir,
+                                                       node.checkout), workspace)
+            except StackyardError:
+                loaded.close()
+                if ready != chart:  # a copy built from the changed files is not kept either
+                    shutil.rmtree(ready, ignore_errors=True)
+                raise
         self._charts[key] = loaded
         return loaded
 

@@ -10,6 +10,7 @@ from ..errors import StackyardError, join_key, warn
 from ..model import ComponentDef, PlanNode
 from ..sources import artifacts
 from ..workspace import Workspace
+from .unchanged import check_unchanged
 
 
 def manifest_dir(definition: ComponentDef, directory: Path) -> Path:
@@ -49,6 +50,8 @@ class StaticRenderer:
             content = path.read_bytes()
             _warn_unless_yaml(path, content, workspace)
             parts.append(b"---\n" + content + b"\n")
+        if not node.definition.hooks:  # a hook changes the folder on purpose
+            check_unchanged(node, (folder,), workspace)
         return b"".join(parts)
 
 
