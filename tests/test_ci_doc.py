@@ -84,6 +84,40 @@ def test_the_check_job_fails_on_a_hand_edit_of_generated(repo: Path, cached: boo
     assert "generated/ does not match stacks/ and environments/" in check.stderr
 
 
+def test_the_check_job_fails_when_gitignore_hides_generated(repo: Path) -> None:
+    """Fabrikate's .gitignore lists `generated`: git status then reports nothing, so the
+    check must refuse it instead of passing whatever is committed."""
+    (repo / ".gitignore").write_text("generated\n/.stackyard/\n")
+    assert run(repo, "git rm -rq --cached generated && git commit -qam 'fab gitignore'"
+               ).returncode == 0
+    edit(repo / "stacks/platform/config/west.yaml", "web.west.example.com",
+         "www.west.example.com")
+    assert run(repo, "git commit -qam 'edit a layer, forget to render'").returncode == 0
+
+    check = run(repo, script("The check job"))
+
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert check.stdout == "", "it stops before building"
+    assert check.stderr.splitlines() == [
+        ".gitignore:1:generated\tgenerated/",
+        "generated/ is git-ignored, so git cannot compare it: remove that line from "
+        ".gitignore and commit generated/"]
+
+
+def test_the_check_job_fails_when_gitignore_hides_files_below_generated(repo: Path) -> None:
+    (repo / ".gitignore").write_text("*.json\n/.stackyard/\n")
+    assert run(repo, "git rm -rq --cached '*.json' && git commit -qam 'ignore json'"
+               ).returncode == 0
+
+    check = run(repo, script("The check job"))
+
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert [line for line in check.stdout.splitlines() if line.startswith("!!")] == [
+        f"!! generated/{cluster}/provenance.json" for cluster in ("dev", "prod-east",
+                                                                  "prod-west")]
+    assert "!! marks files .gitignore hides" in check.stderr
+
+
 def test_the_render_job_commits_what_changed(repo: Path) -> None:
     (repo / "environments/staging.yaml").write_text("stack: ../stacks/platform\n"
                                                     "layers: [dev]\n")
