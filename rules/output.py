@@ -67,28 +67,40 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
              ) -> dict[str, Any]:
     """Bring `generated/<cluster>/` in line with the plan; returns what doit stores. Each
     file is checked by content against its render (through the stat-keyed digest memo,
-    so mostly without reading it): a hand edit or a bad merge is repaired."""
+    so mostly without reading it): a hand edit or a bad merge is repaired.
+
+    `provenance.json` is the only record of which files this tool wrote, so a name is in
+    it before its file is written, and leaves it only after its file is removed: a build
+    killed half-way leaves no file that a later build would not know to remove."""
     folder = cluster_dir(plan.name, workspace)
     old_provenance = _read(folder / PROVENANCE)
     previous = _parse_provenance(old_provenance, folder / PROVENANCE).get("files", {})
     written: dict[str, dict[str, Any]] = {}
+    to_write: dict[str, bytes] = {}
     prefix = f"{folder}{os.sep}"
     scratch = workspace.temp_dir  # not generated/: a killed write leaves no litter there
     for node in plan.nodes:
         target = prefix + node.output
         held = held_render(target, node, workspace, files)
         if held is None:
-            content = workspace.renders.get(node.digest)
-            write_atomic(target, content, scratch)
-            size = len(content)
+            to_write[target] = workspace.renders.get(node.digest)
+            size = len(to_write[target])
         else:
             size = held.size
         written[node.output] = _entry(node, size)
-    for stale in sorted(set(previous) - set(written)):
-        _remove(folder, stale)
-    _write_if_changed(folder / KUSTOMIZATION, kustomization(written), scratch)
+    stale = sorted(set(previous) - set(written))
     new_provenance = provenance(plan, written)
-    if new_provenance != old_provenance:  # read once above, not again
+    if set(written) - set(previous):  # new names: listed before their files exist
+        listed = provenance(plan, {**previous, **written}) if stale else new_provenance
+        if listed != old_provenance:
+            write_atomic(folder / PROVENANCE, listed, scratch)
+            old_provenance = listed
+    for target, content in to_write.items():
+        write_atomic(target, content, scratch)
+    for name in stale:
+        _remove(folder, name)
+    _write_if_changed(folder / KUSTOMIZATION, kustomization(written), scratch)
+    if new_provenance != old_provenance:
         write_atomic(folder / PROVENANCE, new_provenance, scratch)
     return {"digest": plan.digest}
 

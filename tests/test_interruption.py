@@ -3,6 +3,7 @@ one (SIGKILL) loses doit's record of that run, not the output or the renders."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -148,3 +149,56 @@ def test_workers_end_when_the_main_process_is_killed(tmp_path: Path) -> None:
     while not gone(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert gone(worker), "a worker outlived the main process"
+
+
+KILLER = """\
+import os, signal
+import rules.output as output
+_write = output.write_atomic
+def _killing_write(path, *args):
+    if os.fspath(path).endswith(os.environ["KILL_AT"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _write(path, *args)
+output.write_atomic = _killing_write
+from dodo import *
+"""
+
+
+@pytest.mark.parametrize("kill_at", ["dev/extra.yaml", "dev/kustomization.yaml",
+                                     "dev/provenance.json"])
+def test_a_cluster_write_killed_half_way_leaves_no_file_later_builds_cannot_remove(
+        tmp_path: Path, kill_at: str) -> None:
+    """provenance.json is the only record of what Stackyard wrote: a name is in it before
+    its file is written. Killed at each write of a cluster gaining a component, then the
+    component removed again: the next build removes its file."""
+    root = copy_example_fleet(tmp_path / "fleet")
+    assert doit(root).returncode == 0
+    before = snapshot(root / "generated")
+    definition = root / "stacks/platform/component.yaml"
+    original = definition.read_text()
+    write(root / "stacks/platform/extra/cm.yaml", "kind: ConfigMap\n")
+    definition.write_text(original + "  - name: extra\n    type: static\n    path: extra\n")
+    write(root / "killer.py", KILLER)
+    killed = subprocess.run([sys.executable, "-m", "doit", "-f", "killer.py", "dev"], cwd=root,
+                            env={**os.environ, "KILL_AT": kill_at}, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    definition.write_text(original)
+    assert doit(root).returncode == 0
+    assert snapshot(root / "generated") == before
+
+
+def test_a_new_cluster_killed_half_way_is_retired_when_its_environment_goes(
+        tmp_path: Path) -> None:
+    root = copy_example_fleet(tmp_path / "fleet")
+    assert doit(root).returncode == 0
+    before = snapshot(root / "generated")
+    environment = root / "environments/pw.yaml"
+    environment.write_text((root / "environments/prod-west.yaml").read_text())
+    write(root / "killer.py", KILLER)
+    killed = subprocess.run([sys.executable, "-m", "doit", "-f", "killer.py", "pw"], cwd=root,
+                            env={**os.environ, "KILL_AT": "pw/web/web.yaml"},
+                            capture_output=True)
+    assert killed.returncode == -signal.SIGKILL and (root / "generated/pw").is_dir()
+    environment.unlink()
+    assert doit(root).returncode == 0
+    assert snapshot(root / "generated") == before and not (root / "generated/pw").exists()
