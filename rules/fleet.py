@@ -12,6 +12,7 @@ from typing import Any
 from doit.exceptions import InvalidDodoFile
 from doit.task import Task
 
+from .build_lock import hold_build_lock
 from .doit_context import current_invocation
 from .errors import StackyardError, warn
 from .housekeeping import tidy
@@ -79,6 +80,8 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
     def task_stackyard() -> Iterator[Task]:
         """Stackyard: plan the fleet, hand doit the tasks that are not up to date."""
         invocation = current_invocation()
+        if invocation.executes_tasks:
+            hold_build_lock(workspace)
         if invocation.executes_tasks and invocation.selected[:1] == (LOCK_TASK,):
             yield lock_task(workspace)
             return

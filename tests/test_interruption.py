@@ -79,8 +79,7 @@ def test_sigkill_keeps_the_output_and_the_renders(tmp_path: Path) -> None:
 
 def test_two_builds_at_once_on_one_repo_both_finish_with_whole_output(
         tmp_path: Path) -> None:
-    """Two CI jobs, or a developer's second terminal: SQLite's locks, atomic renames and
-    per-process temp names keep them apart."""
+    """Two CI jobs, or a developer's second terminal: the second waits for the first."""
     reference = copy_example_fleet(tmp_path / "reference")
     assert doit(reference).returncode == 0
     root = copy_example_fleet(tmp_path / "fleet")
@@ -202,3 +201,26 @@ def test_a_new_cluster_killed_half_way_is_retired_when_its_environment_goes(
     environment.unlink()
     assert doit(root).returncode == 0
     assert snapshot(root / "generated") == before and not (root / "generated/pw").exists()
+
+
+def test_a_second_build_of_one_repo_waits_for_the_first(tmp_path: Path) -> None:
+    """Two builds at once could each write some clusters last (a mixed output), and one's
+    housekeeping could drop the renders the other has just stored."""
+    root = tmp_path / "fleet"
+    quick_and_slow_fleet(root)
+    write(root / "stacks/slow/component.yaml", "name: slow\ntype: static\npath: m\n"
+          "hooks:\n  before-generate:\n    - touch ../../started; sleep 2\n")
+    first = subprocess.Popen([sys.executable, "-m", "doit"], cwd=root, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not (root / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    looking = doit(root, "list")  # commands that only look do not wait
+    assert looking.returncode == 0 and "waiting" not in looking.stderr, looking.stderr
+    second = doit(root, "-n", "2")
+    first_output, _ = first.communicate(timeout=60)
+    assert first.returncode == 0, first_output
+    assert second.returncode == 0, second.stderr
+    assert (f"stackyard: another build of this repository is running (pid {first.pid}); "
+            "waiting for it to finish") in second.stderr
+    assert second.executed == []  # the first built everything; the second found it so

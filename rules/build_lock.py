@@ -1,0 +1,40 @@
+"""One build at a time per repository. Two builds of different commits at once would each
+write some clusters last (a mixed `generated/`), and one's housekeeping could drop the
+renders the other has just stored. A second build waits for the first, as a second
+`cargo build` or `apt-get` does."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+from pathlib import Path
+from typing import IO
+
+from .workspace import Workspace
+
+_held: dict[Path, IO[str]] = {}
+"""Held until the process ends: `doit -n` workers, forked later, share the lock."""
+
+
+def hold_build_lock(workspace: Workspace) -> None:
+    path = workspace.state_dir / "build.lock"
+    if path in _held:
+        return
+    handle = open(path, "a+")  # noqa: SIM115 (kept open for the life of the process)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        print(f"stackyard: another build of this repository is running (pid {holder}); "
+              "waiting for it to finish", file=sys.stderr, flush=True)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except KeyboardInterrupt:
+            raise SystemExit("interrupted while waiting for the other build") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _held[path] = handle
