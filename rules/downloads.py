@@ -43,22 +43,32 @@ def node_downloads(sources: Sources, definition: ComponentDef, directory: Path,
     return tuple(fetches), pins
 
 
+def vendored_copy(definition: ComponentDef, directory: Path) -> Path | None:
+    """Where `fab install` would have put the node's download (`helm_repos/<name>` for a
+    `method: helm` chart, `components/<name>` for a `method: http` manifest); a copy there
+    is read instead of downloading."""
+    if definition.type == "helm" and definition.method == "helm":
+        return directory / "helm_repos" / definition.name
+    if definition.type == "static" and definition.method.lower() == "http":
+        return directory / "components" / definition.name
+    return None
+
+
 def _own_download(definition: ComponentDef, directory: Path) -> Pin | None:
     """A `method: helm` chart or `method: http` manifest that is not vendored."""
-    if definition.type == "helm" and definition.method == "helm" \
-            and not (directory / "helm_repos" / definition.name).is_dir():
+    vendored = vendored_copy(definition, directory)
+    if vendored is None or vendored.is_dir():
+        return None
+    if definition.type == "helm":
         for field, meaning in (("source", "the chart repository URL"), ("path", "the chart name")):
             if not getattr(definition, field):
                 raise StackyardError(
                     f"helm {definition.name!r} with method helm needs `{field}` ({meaning})",
                     file=definition.file, key=join_key(definition.key, field))
         return ("chart", definition.source, definition.path, definition.version)
-    if definition.type == "static" and definition.method.lower() == "http" \
-            and not (directory / "components" / definition.name).is_dir():
-        if not definition.source.lower().endswith((".yaml", ".yml")):
-            raise StackyardError(
-                f"static {definition.name!r} with method http needs the URL of a .yaml or "
-                f".yml file, not {redact(definition.source)!r}",
-                file=definition.file, key=join_key(definition.key, "source"))
-        return ("file", definition.source)
-    return None
+    if not definition.source.lower().endswith((".yaml", ".yml")):
+        raise StackyardError(
+            f"static {definition.name!r} with method http needs the URL of a .yaml or "
+            f".yml file, not {redact(definition.source)!r}",
+            file=definition.file, key=join_key(definition.key, "source"))
+    return ("file", definition.source)

@@ -27,7 +27,7 @@ from .definitions import (
     load_environment,
 )
 from .digest import digest_texts, digest_value
-from .downloads import node_downloads
+from .downloads import node_downloads, vendored_copy
 from .errors import StackyardError, collected_warnings, join_key, locate, warn
 from .filestate import FileState
 from .layering import child_layers, is_disabled, layers_digest, merge_config
@@ -377,9 +377,18 @@ class _ClusterWalk:
         """`<parent>/components/<name>/<path>` when vendored (Fabrikate's `fab install`
         layout), else the entry's `source`/`path` fetched into the store."""
         vendored = self.planner.child_folder(parent, f"components/{entry.name}")
-        if vendored.is_dir():
+        if self._vendored(vendored):
             return self.planner.child_folder(vendored, entry.path.lstrip("/"))
         return self._git(entry)
+
+    def _vendored(self, folder: Path) -> bool:
+        """Whether a `fab install` copy is at `folder`. When it is not, the folder is
+        watched: a copy added later wins from the next build on (one that goes away is
+        seen through the files read from it)."""
+        if folder.is_dir():
+            return True
+        self.watch.trees.add(folder)
+        return False
 
     def _git(self, entry: ComponentDef) -> Path:
         """The entry's `source`/`path` from the store, at the commit the lock pins."""
@@ -392,6 +401,9 @@ class _ClusterWalk:
     def _downloads(self, definition: ComponentDef, directory: Path, checkout: Path | None
                    ) -> tuple[Fetch, ...]:
         """The node's downloads, with the pins they used recorded in the watch."""
+        vendored = vendored_copy(definition, directory)
+        if vendored is not None:
+            self._vendored(vendored)
         fetches, pins = self.planner.downloads(definition, directory, checkout)
         self.watch.pins.update(pins)
         return fetches
@@ -421,7 +433,7 @@ class _ClusterWalk:
         renderer = self._renderer(definition)
         checkout = None
         if definition.type == "helm" and definition.method == "git" \
-                and not (visit.directory / "helm_repos" / definition.name).is_dir():
+                and not self._vendored(visit.directory / "helm_repos" / definition.name):
             checkout = self._git(definition)
         fetches = self._downloads(definition, visit.directory, checkout)
         if fetches and fetches[0].own:

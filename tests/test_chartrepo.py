@@ -487,3 +487,18 @@ def test_two_builds_sharing_the_store_download_each_archive_once(
     assert (roots[0] / "generated/c1/kibana.yaml").read_bytes() == (
         roots[1] / "generated/c2/kibana.yaml").read_bytes()
     assert temp_entries(cache) == []
+
+
+def test_a_vendored_repository_chart_added_after_a_build_wins_from_the_next_build(
+        tmp_path: Path, server: ChartServer) -> None:
+    for chart in EFK:
+        publish(server, SHARED_CHARTS / chart)
+    root = tmp_path / "fleet"
+    efk_fleet(root, server.url, clusters=("c1",))
+    assert doit(root).returncode == 0
+    shutil.copytree(SHARED_CHARTS / "kibana", root / "stacks/efk/helm_repos/kibana")
+    chart = root / "stacks/efk/helm_repos/kibana/Chart.yaml"
+    chart.write_text(chart.read_text().replace("version: 2.3.0", "version: 2.3.0-vendored"))
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "chart: kibana-2.3.0-vendored" in (root / "generated/c1/kibana.yaml").read_text()

@@ -19,7 +19,15 @@ from rules.plan_cache import load_fleet
 from rules.sources.redact import redact
 from rules.sources.store import Store, tree_ids_file
 from rules.workspace import Workspace
-from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, one_cluster_fleet, snapshot, write
+from tests.doit_runner import (
+    SHARED_CHARTS,
+    doit,
+    edit,
+    install_dodo,
+    one_cluster_fleet,
+    snapshot,
+    write,
+)
 
 EFK_CHARTS = ("elasticsearch", "elasticsearch-curator", "fluentd-elasticsearch", "kibana")
 
@@ -466,6 +474,40 @@ def single_git_stack(root: Path, url: str) -> Path:
     repository at `url`, branch main."""
     one_cluster_fleet(root, f"{{name: d, method: git, source: {url}, branch: main}}")
     return root
+
+
+def test_a_vendored_component_added_after_a_build_wins_from_the_next_build(
+        tmp_path: Path, cache: Path) -> None:
+    """`components/<name>` is read instead of the store when present (`fab install`'s
+    layout): one that appears later is seen, though no file the last plan read changed."""
+    url = make_repo(tmp_path / "remote", {"component.yaml": "name: d\ntype: static\n"
+                                          "path: m\n", "m/a.yaml": "kind: Fetched\n"})
+    root = single_git_stack(tmp_path / "fleet", url)
+    assert doit(root).returncode == 0
+    write(root / "stacks/s/components/d/component.yaml", "name: d\ntype: static\npath: m\n")
+    write(root / "stacks/s/components/d/m/a.yaml", "kind: Vendored\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert outputs(root, "c1")["d/d.yaml"] == b"---\nkind: Vendored\n\n"
+
+
+def test_a_vendored_git_chart_added_after_a_build_wins_from_the_next_build(
+        tmp_path: Path, cache: Path) -> None:
+    """Likewise `helm_repos/<name>` for a `type: helm, method: git` chart."""
+    chart = SHARED_CHARTS / "kured"
+    url = make_repo(tmp_path / "remote", {
+        f"kured/{path.relative_to(chart)}": path.read_text()
+        for path in chart.rglob("*") if path.is_file()})
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: kured, type: helm, method: git, source: {url}, "
+                            "path: kured}")
+    assert doit(root).returncode == 0
+    shutil.copytree(chart, root / "stacks/s/helm_repos/kured/kured")
+    edit(root / "stacks/s/helm_repos/kured/kured/templates/daemonset.yaml", "kind: DaemonSet",
+         "kind: DaemonSet\n# vendored")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert b"# vendored" in outputs(root, "c1")["kured.yaml"]
 
 
 def input_digests(root: Path, node_path: str) -> list[str]:
