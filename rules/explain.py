@@ -107,7 +107,15 @@ def _diff(old: Any, new: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ..
         for key in sorted(set(old) | set(new)):
             changes.extend(_diff(old.get(key, _MISSING), new.get(key, _MISSING), (*path, key)))
         return changes
-    return [] if old == new else [(path, old, new)]
+    return [] if _same(old, new) else [(path, old, new)]
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal as JSON, which is what the render is given: `1` and `true`, or `1` and `1.0`,
+    differ there (Python's `==` says they are the same)."""
+    if old is _MISSING or new is _MISSING:
+        return old is new
+    return json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)
 
 
 def _provenance(layers: tuple[Layer, ...], top: str, path: tuple[str, ...]) -> str:

@@ -196,6 +196,14 @@ def test_info_explains_which_layer_and_key_changed(fleet: Path) -> None:
             ) in info.stdout
 
 
+def test_info_tells_a_number_from_a_boolean(fleet: Path) -> None:
+    """`1` and `true` are equal in Python but not in the values Helm is given."""
+    edit(fleet / "stacks/platform/config/dev.yaml", "replicaCount: 1", "replicaCount: true")
+    info = doit(fleet, "info", "render:dev:platform/web")
+    assert ('config.replicaCount changed from 1 to true, set in stacks/platform/config/dev.yaml'
+            in info.stdout), info.stdout
+
+
 def test_info_explains_added_and_removed_keys_and_shortens_long_lists(fleet: Path) -> None:
     web = fleet / "stacks/platform/config/west.yaml"
     edit(web, "        region: west\n", "".join(f"        z{i}: {i}\n" for i in range(13)))
