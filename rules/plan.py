@@ -504,3 +504,12 @@ def _check_outputs(nodes: list[PlanNode], environment: Environment) -> None:
                 f"generated/{environment.cluster}/{node.output}; rename one of them",
                 file=node.definition.file, key=node.definition.key or "name")
         owners[node.output] = node
+    folders = {os.path.dirname(output)[:index]: node for output, node in owners.items()
+               for index, char in enumerate(os.path.dirname(output) + "/") if char == "/"}
+    for output, node in owners.items():
+        if output in folders:  # one writes a file where the other needs a folder
+            raise StackyardError(
+                f"component {node.node_path!r} would write generated/{environment.cluster}/"
+                f"{output}, which component {folders[output].node_path!r} needs as a folder; "
+                "rename one of them", file=node.definition.file,
+                key=node.definition.key or "name")

@@ -460,6 +460,20 @@ def test_two_nodes_writing_the_same_file_is_an_error(tmp_path: Path) -> None:
                        "'app/app' would both write generated/c/app.yaml; rename one of them")
 
 
+def test_a_file_where_another_node_needs_a_folder_is_an_error(tmp_path: Path) -> None:
+    """Inline `x` writes x.yaml; a non-inline `x.yaml` writes into the folder x.yaml/."""
+    stack = tmp_path / "stack"
+    write_component(stack, "name: app\nsubcomponents:\n  - {name: x, type: static, path: m}\n"
+                    "  - {name: x.yaml, source: sub}\n")
+    write_component(stack / "sub", "name: z\ntype: static\npath: m\n")
+
+    message = error_of(plan, tmp_path)
+
+    assert message == (f"{shown(stack, 'component.yaml')}: subcomponents[0]: component 'app/x' "
+                       "would write generated/c/x.yaml, which component 'app/x.yaml' needs "
+                       "as a folder; rename one of them")
+
+
 @pytest.mark.parametrize(("text", "key"), [
     ("name: kustomization\n", "name"),
     ("name: app\nsubcomponents:\n  - {name: kustomization, type: static}\n", "subcomponents[0]"),
