@@ -336,6 +336,10 @@ def environment_from(file: Path, data: Any) -> Environment:
         raise StackyardError(f"expected the path of a stack folder, got {_kind(stack)}",
                              file=file, key="stack")
     stack_dir = Path(os.path.normpath(file.parent / stack))
+    if stack_dir.is_file():
+        raise StackyardError(f"{display_path(stack_dir)} is a file; `stack:` names the stack's "
+                             f"folder (here {display_path(stack_dir.parent)})", file=file,
+                             key="stack")
     if not stack_dir.is_dir():
         raise StackyardError(f"stack folder {display_path(stack_dir)} does not exist",
                              file=file, key="stack")
@@ -375,16 +379,20 @@ def _layers(value: Any, file: Path) -> tuple[str, ...]:
 
 
 def environment_files(environments_dir: Path) -> list[Path]:
-    """Every `<cluster>.yaml` / `.json`; a cluster defined twice is an error."""
+    """Every `<cluster>.yaml` / `.json`; a cluster defined twice is an error. Hidden files
+    (an editor's `.#c1.yaml` lock, `.c1.yaml.swp`) are no cluster: a cluster name starts
+    with a letter or digit."""
     if not environments_dir.is_dir():
         raise StackyardError("the environments folder does not exist", file=environments_dir)
     files: dict[str, Path] = {}
     for entry in sorted(os.listdir(environments_dir)):
         path = environments_dir / entry
+        if entry.startswith("."):
+            continue
         if path.suffix not in (".yaml", ".json"):
             if path.suffix.lower() in (".yml", ".yaml", ".json"):
                 warn("ignored: environment files end in .yaml or .json", file=path)
-            elif not entry.startswith(".") and path.is_dir():
+            elif path.is_dir():
                 warn("ignored: a folder; each cluster is one file directly in environments/",
                      file=path)
             continue

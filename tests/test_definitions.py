@@ -391,6 +391,17 @@ def test_a_missing_stack_folder_is_an_error(tmp_path: Path) -> None:
     assert message == f"{display_path(env)}: stack: stack folder {missing} does not exist"
 
 
+def test_a_stack_that_names_a_file_says_to_name_its_folder(tmp_path: Path) -> None:
+    write_component(tmp_path / "stacks" / "s", "name: s\n")
+    env = write_environment(tmp_path, "c", "stack: ../stacks/s/component.yaml\n")
+
+    message = error_of(load_environment, env)
+
+    shown_file = display_path(tmp_path / "stacks" / "s" / "component.yaml")
+    assert message == (f"{display_path(env)}: stack: {shown_file} is a file; `stack:` names "
+                       f"the stack's folder (here {display_path(tmp_path / 'stacks' / 's')})")
+
+
 def test_layers_that_is_not_a_list_is_an_error(tmp_path: Path) -> None:
     write_component(tmp_path / "stack", "name: app\n")
     env = write_environment(tmp_path, "c", "stack: ../stack\nlayers: prod\n")
@@ -507,3 +518,12 @@ def test_an_environments_folder_without_clusters_says_so(
 
     assert (f"{shown(tmp_path, 'environments')}: no clusters: add one file per cluster, "
             "<cluster>.yaml, with its `stack:`") in capsys.readouterr().err
+
+
+def test_hidden_files_in_environments_are_no_clusters(tmp_path: Path) -> None:
+    """An editor's lock (`.#c1.yaml`, a link to nowhere) or a hidden copy stops nothing."""
+    write_environment(tmp_path, "c1", "stack: ../stack\n")
+    (tmp_path / "environments/.#c1.yaml").symlink_to("user@host.1234:1700000000")
+    write_environment(tmp_path, ".c2", "stack: ../stack\n")
+
+    assert environment_files(tmp_path / "environments") == [tmp_path / "environments/c1.yaml"]
