@@ -89,11 +89,13 @@ class MissingComponent(StackyardError):
 
     def __init__(self, directory: Path) -> None:
         self.exists = directory.is_dir()
+        self.yml = (directory / "component.yml").is_file()
         super().__init__(self.describe(display_path(directory)))
 
     def describe(self, folder: str) -> str:
         if self.exists:
-            return f"component folder {folder} has no component.yaml or component.json"
+            return (f"component folder {folder} has no component.yaml or component.json"
+                    + (" (a component.yml is not read: rename it)" if self.yml else ""))
         return f"component folder {folder} does not exist"
 
 
@@ -215,6 +217,10 @@ def config_files(directory: Path) -> dict[str, Path]:
         raise StackyardError(f"cannot list the layer files: {err.strerror}",
                              file=directory / "config") from None
     found: dict[str, Path] = {}
+    for name in sorted(names):
+        if name.endswith(".yml"):
+            warn("ignored: layer files end in .yaml or .json, as Fabrikate read them",
+                 file=directory / "config" / name)
     for suffix in (".json", ".yaml"):
         for name in names:
             if name.endswith(suffix):
@@ -367,7 +373,10 @@ def _layers(value: Any, file: Path) -> tuple[str, ...]:
     layers: list[str] = []
     for i, item in enumerate(value):
         key = f"layers[{i}]"
-        if not isinstance(item, str) or not LAYER_NAME.match(item):
+        if not isinstance(item, str):  # `no`, `1.10`: YAML read another type
+            raise StackyardError(f"expected a layer name, got {_kind(item)}; put the name in "
+                                 "quotes", file=file, key=key)
+        if not LAYER_NAME.match(item):
             raise StackyardError(f"expected a layer name, got {_kind(item)}", file=file, key=key)
         if item == "common":
             raise StackyardError("`common` is always applied last; do not list it",

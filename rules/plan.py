@@ -116,6 +116,7 @@ class Planner:
         self._children: dict[tuple[Path, str], Path] = {}
         self._components: dict[Path, ComponentDef] = {}
         self._warnings: dict[str, tuple[str, ...]] = {}
+        self._listing_warnings: dict[str, tuple[str, ...]] = {}
         """Watched file -> what reading it warned of: every cluster that reads the file
         keeps these with its plan, so a run that re-uses the plan says them again."""
 
@@ -164,7 +165,10 @@ class Planner:
         """`config_files`, listed once per planner: a stack shared by 500 clusters has
         500 layer files in one folder."""
         if directory not in self._config_files:
-            self._config_files[directory] = config_files(directory)
+            with collected_warnings() as said:
+                self._config_files[directory] = config_files(directory)
+            # said again by every cluster using the folder, as all of them read `common`
+            self._listing_warnings[f"{directory}/config/common.yaml"] = tuple(said)
         return self._config_files[directory]
 
     def file_digest(self, path: Path | str) -> str | None:
@@ -214,7 +218,8 @@ class Planner:
     def warnings_of(self, watch: Watch) -> list[str]:
         """What reading the files a cluster watches warned of (few files warn: the loop
         is over those)."""
-        return [message for name, said in sorted(self._warnings.items())
+        return [message for warnings in (self._warnings, self._listing_warnings)
+                for name, said in sorted(warnings.items())
                 if said and name in watch.files for message in said]
 
     @cached_property

@@ -155,16 +155,32 @@ def _yaml_error(path: Path, err: yaml.YAMLError) -> StackyardError:
     mark = getattr(err, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
     problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if mark is not None and _character_at(path, mark.line, mark.column) == "\t":
+        problem += " (a tab: YAML indents with spaces)"
     return StackyardError(f"malformed YAML{where}: {problem}", file=path)
 
 
-def read_text(path: Path) -> str:
+def _character_at(path: Path, line: int, column: int) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise StackyardError(f"not UTF-8 text: {err}", file=path) from err
+        return path.read_text(encoding="utf-8").splitlines()[line][column]
+    except (OSError, UnicodeDecodeError, IndexError):
+        return ""
+
+
+def read_text(path: Path) -> str:
+    """UTF-8, with or without the byte-order mark some Windows editors write."""
+    try:
+        raw = path.read_bytes()
     except OSError as err:
         raise StackyardError(f"cannot read: {err.strerror}", file=path) from err
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        utf16 = " (it looks like UTF-16)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise StackyardError(f"not UTF-8 text: byte 0x{raw[err.start]:02x} on line {line} "
+                             f"cannot be decoded{utf16}; save the file as UTF-8",
+                             file=path) from None
 
 
 def parse_document(path: Path, text: str, *, as_text: bool = False) -> Any:

@@ -62,7 +62,7 @@ def test_component_yml_is_not_recognised(tmp_path: Path) -> None:
     message = error_of(load_component, tmp_path)
 
     assert message == (f"component folder {display_path(tmp_path)} has no component.yaml or "
-                       "component.json")
+                       "component.json (a component.yml is not read: rename it)")
 
 
 def test_unknown_keys_are_ignored_with_a_warning_that_suggests_the_key_meant(
@@ -389,6 +389,33 @@ def test_a_missing_stack_folder_is_an_error(tmp_path: Path) -> None:
 
     missing = display_path(tmp_path / "stacks" / "nope")
     assert message == f"{display_path(env)}: stack: stack folder {missing} does not exist"
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"stack: ../stack\nlayers: [prod, no]\n",
+     "layers[1]: expected a layer name, got bool False; put the name in quotes"),
+    (b"stack: ../stack\nconfig:\n\tx: 1\n", "malformed YAML (line 3, column 1): found "
+     "character that cannot start any token (a tab: YAML indents with spaces)"),
+    ("stack: ../stack\n".encode("utf-16"), "not UTF-8 text: byte 0xff on line 1 cannot be "
+     "decoded (it looks like UTF-16); save the file as UTF-8"),
+])
+def test_environment_file_mistakes_say_what_to_do(tmp_path: Path, content: bytes,
+                                                  expected: str) -> None:
+    write_component(tmp_path / "stack", "name: s\n")
+    env = write_environment(tmp_path, "c", "")
+    env.write_bytes(content)
+
+    assert error_of(load_environment, env) == f"{display_path(env)}: {expected}"
+
+
+def test_a_byte_order_mark_is_read_past_in_yaml_and_json(tmp_path: Path) -> None:
+    """Some Windows editors start UTF-8 files with one; YAML allowed it, JSON did not."""
+    write_component(tmp_path / "stack", "name: s\n")
+    (tmp_path / "environments").mkdir()
+    for name, text in (("c.json", '{"stack": "../stack"}'), ("d.yaml", "stack: ../stack\n")):
+        env = tmp_path / "environments" / name
+        env.write_bytes(b"\xef\xbb\xbf" + text.encode())
+        assert load_environment(env).stack_dir == tmp_path / "stack"
 
 
 def test_a_stack_that_names_a_file_says_to_name_its_folder(tmp_path: Path) -> None:

@@ -204,6 +204,7 @@ def test_definition_warnings_are_said_by_every_build_not_only_the_first(tmp_path
           "source: m\n")
     write(root / "stacks/s/b/m/cm.yaml", "kind: Secret\n")
     write(root / "stacks/s/config/common.yaml", "subcomponents:\n  app: {replicas: 2}\n")
+    write(root / "stacks/s/config/prod.yml", "config: {}\n")
     write(root / "environments/c1.yaml", "stack: ../stacks/s\nlayer: [prod]\n")
     write(root / "environments/c2.yaml", "stack: ../stacks/s\n")
     expected = [
@@ -212,6 +213,7 @@ def test_definition_warnings_are_said_by_every_build_not_only_the_first(tmp_path
         "`local`",
         "stacks/s/b/component.yaml: line 5: key 'source' is written twice in one mapping",
         "stacks/s/config/common.yaml: subcomponents.app: unknown key(s) replicas ignored",
+        "stacks/s/config/prod.yml: ignored: layer files end in .yaml or .json",
     ]
 
     def said_each_once(run: DoitRun) -> None:
