@@ -19,7 +19,7 @@ from .housekeeping import tidy
 from .lock_task import LOCK_TASK, lock_task
 from .plan_cache import load_fleet, save_file_memo
 from .progress import ProgressReporter
-from .runner import use_stackyard_runners
+from .runner import stop_on_sigterm, use_stackyard_runners
 from .tasks import check_patterns, fleet_tasks
 from .workspace import Workspace
 
@@ -81,6 +81,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
         """Stackyard: plan the fleet, hand doit the tasks that are not up to date."""
         invocation = current_invocation()
         if invocation.executes_tasks:
+            stop_on_sigterm()
             hold_build_lock(workspace)
         if invocation.executes_tasks and invocation.selected[:1] == (LOCK_TASK,):
             yield lock_task(workspace)
@@ -107,5 +108,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 check_patterns(invocation.selected, names, exact=invocation.command == "info")
             except StackyardError as err:
                 raise InvalidDodoFile(str(err)) from None
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM, while planning
+                raise InvalidDodoFile("interrupted while planning; nothing was built") from None
 
     return task_stackyard

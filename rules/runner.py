@@ -12,7 +12,6 @@ cancelled CI job's SIGTERM) with one line instead of doit's traceback.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import queue
@@ -35,9 +34,9 @@ def _stop_like_ctrl_c(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _stop_on_sigterm() -> None:
+def stop_on_sigterm() -> None:
     """A cancelled CI job sends SIGTERM: from here on, stop as for Ctrl-C, so that doit
-    saves the finished tasks. (Before tasks run, SIGTERM ends the process as usual.)"""
+    saves the finished tasks (set while planning too, so one line says what happened)."""
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
 
 
@@ -62,7 +61,7 @@ class InterruptibleRunner(_SaysWhenStateIsNotSaved):
     a traceback. doit saves finished tasks either way."""
 
     def run_tasks(self, task_dispatcher: Any) -> None:
-        _stop_on_sigterm()
+        stop_on_sigterm()
         try:
             super().run_tasks(task_dispatcher)
         except KeyboardInterrupt:
@@ -76,7 +75,7 @@ class QueueAheadRunner(_SaysWhenStateIsNotSaved, MRunner):
         if self.num_process < 1:
             raise InvalidTask(f"-n {self.num_process}: the number of processes must be at "
                               "least 1")
-        _stop_on_sigterm()  # before the workers fork: they inherit it
+        stop_on_sigterm()
         result_q = self.Queue()
         job_q = self.Queue()
         self._run_tasks_init(task_dispatcher)
@@ -140,11 +139,20 @@ class QueueAheadRunner(_SaysWhenStateIsNotSaved, MRunner):
             getattr(self.reporter, result["reporter"])(task_dispatcher.tasks[result["name"]])
 
     def _worker(self, parent: int, job_q: Any, result_q: Any, reporter_class: Any) -> None:
-        """doit's worker loop, ended with the main process, and quiet on Ctrl-C (the main
-        process reports the interruption)."""
+        """doit's worker loop, ended with the main process. The main process handles
+        Ctrl-C and SIGTERM, and ends the workers with SIGTERM: a worker dies of it quietly
+        (the handler it inherited raised KeyboardInterrupt wherever it was, in
+        multiprocessing's own exit code too, which printed a traceback), and ignores
+        Ctrl-C (its hooks' processes still get it: a handler, unlike SIG_IGN, is not
+        inherited across exec)."""
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, _left_to_the_main_process)
         _end_with(parent)
-        with contextlib.suppress(KeyboardInterrupt):
-            self.execute_task_subprocess(job_q, result_q, reporter_class)
+        self.execute_task_subprocess(job_q, result_q, reporter_class)
+
+
+def _left_to_the_main_process(signum: int, frame: object) -> None:
+    """A worker's Ctrl-C: the main process stops the run."""
 
 
 def _end_with(parent: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.doit_runner import copy_example_fleet, doit, install_dodo, snapshot, write
+from tests.doit_runner import (
+    copy_example_fleet,
+    doit,
+    install_dodo,
+    one_cluster_fleet,
+    snapshot,
+    write,
+)
 
 
 def quick_and_slow_fleet(root: Path) -> None:
@@ -224,3 +232,24 @@ def test_a_second_build_of_one_repo_waits_for_the_first(tmp_path: Path) -> None:
     assert (f"stackyard: another build of this repository is running (pid {first.pid}); "
             "waiting for it to finish") in second.stderr
     assert second.executed == []  # the first built everything; the second found it so
+
+
+def test_a_build_stopped_while_planning_says_so_in_one_line(tmp_path: Path) -> None:
+    """Planning fetches git sources; a cancelled job (SIGTERM) stops there with one line,
+    not doit's traceback or a silent exit 143."""
+    silent = socket.socket()  # accepts connections (the kernel's backlog), never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        root = tmp_path / "fleet"
+        one_cluster_fleet(root, "{name: d, method: git, source: "
+                                f"'http://127.0.0.1:{silent.getsockname()[1]}/x.git'}}")
+        process = subprocess.Popen([sys.executable, "-m", "doit"], cwd=root, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        time.sleep(2)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        silent.close()
+    assert process.returncode != 0
+    assert output.strip() == "ERROR: interrupted while planning; nothing was built"
