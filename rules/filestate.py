@@ -15,6 +15,8 @@ from pathlib import Path
 
 import xxhash
 
+from .errors import StackyardError, display_path
+
 FileKey = tuple[int, int, int, int]
 
 
@@ -44,16 +46,25 @@ class FileState:
         return self._digest(name, info)
 
     def tree_digest(self, root: Path | str) -> str | None:
-        """Digest of a folder (names, executable bits, contents), or None when absent."""
+        """Digest of a folder (names, executable bits, contents), or None when absent.
+
+        Links are followed, as Helm does; a link to a folder that contains it is an error
+        (Helm would follow it until the path is too long, and two such links in a folder
+        make that walk exponential). Folders on the current path are known by
+        (device, inode), so two links to one shared folder are no loop."""
         top = os.fspath(root)
-        if not os.path.isdir(top):
+        try:
+            top_info = os.stat(top)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(top_info.st_mode):
             return None
         hasher = xxhash.xxh3_128()
-        stack = [(top, "")]
+        stack = [(top, "", ((top_info.st_dev, top_info.st_ino),))]
         entries: list[tuple[str, str, os.stat_result]] = []
         unreadable: list[str] = []
         while stack:
-            folder, prefix = stack.pop()
+            folder, prefix, above = stack.pop()
             for entry in os.scandir(folder):
                 try:
                     info = entry.stat()  # follows symlinks, as Helm does
@@ -61,7 +72,14 @@ class FileState:
                     unreadable.append(f"{prefix}{entry.name}\0{err.errno}\n")
                     continue
                 if stat.S_ISDIR(info.st_mode):
-                    stack.append((entry.path, f"{prefix}{entry.name}/"))
+                    folder_key = (info.st_dev, info.st_ino)
+                    if folder_key in above:
+                        raise StackyardError(
+                            f"a link to {display_path(os.path.realpath(entry.path))}, a "
+                            "folder that contains the link: a loop of links, which Helm "
+                            "would follow for ever; remove the link or point it elsewhere",
+                            file=entry.path)
+                    stack.append((entry.path, f"{prefix}{entry.name}/", (*above, folder_key)))
                 elif stat.S_ISREG(info.st_mode):
                     entries.append((f"{prefix}{entry.name}", entry.path, info))
         for relative, path, info in sorted(entries):

@@ -1,0 +1,49 @@
+"""The file-digest memo and folder digests (`rules/filestate.py`), on real files and through
+real builds."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.doit_runner import DoitRun, doit, one_cluster_fleet, write
+
+
+def doit_within(root: Path, seconds: float, *args: str) -> DoitRun:
+    """`doit`, failing the test when it has not finished after `seconds` (a hang)."""
+    result = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root,
+                            capture_output=True, text=True, check=False, timeout=seconds)
+    return DoitRun(result.returncode, result.stdout, result.stderr)
+
+
+def chart(folder: Path) -> Path:
+    """A minimal local chart with one template."""
+    write(folder / "Chart.yaml", "apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
+    write(folder / "templates/cm.yaml",
+          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n")
+    return folder
+
+
+def test_a_loop_of_links_is_an_error_naming_the_link_and_shared_links_work(
+        tmp_path: Path) -> None:
+    one_cluster_fleet(tmp_path, "{name: web, type: helm, path: ../charts/tiny}")
+    templates = chart(tmp_path / "stacks/charts/tiny") / "templates"
+    (templates / "a").symlink_to(".")  # two links back: the walk was exponential
+    (templates / "b").symlink_to(".")
+    run = doit_within(tmp_path, 60)
+    assert run.returncode != 0
+    assert re.search(r"ERROR: stacks/charts/tiny/templates/[ab]: a link to "
+                     "stacks/charts/tiny/templates, a folder that contains the link: a loop "
+                     "of links", run.stderr), run.stderr
+    # two links to one folder outside the loop are read twice, as Helm reads them
+    for name in "ab":
+        (templates / name).unlink()
+        (templates / name).symlink_to("../../shared", target_is_directory=True)
+    write(tmp_path / "stacks/charts/shared/extra.yaml",
+          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra-{{ .Template.Name | base }}\n")
+    run = doit_within(tmp_path, 60)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "generated/c1/web.yaml").read_text().count("name: extra-") == 2
+    assert doit(tmp_path).executed == []
