@@ -13,8 +13,9 @@ _listeners: list[list[str]] = []
 
 
 def display_path(path: Path | str) -> str:
-    """Paths in messages: relative to the working folder (doit runs in the repo root)."""
-    text = str(path)
+    """Paths in messages: relative to the working folder (doit runs in the repo root). A
+    name that is not UTF-8 shows its odd bytes as `\\xe9`, not as Python's `\\udce9`."""
+    text = os.fsencode(path).decode(errors="backslashreplace")
     if os.path.isabs(text):
         relative = os.path.relpath(text)
         if not relative.startswith(".."):

@@ -84,9 +84,11 @@ class FileState:
                     entries.append((f"{prefix}{entry.name}", entry.path, info))
         for relative, path, info in sorted(entries):
             executable = int(bool(info.st_mode & stat.S_IXUSR))
-            hasher.update(f"{relative}\0{executable}\0{self._digest(path, info)}\n".encode())
+            # fsencode: a name that is not UTF-8 comes back as the bytes it was on disk
+            hasher.update(os.fsencode(f"{relative}\0{executable}\0"
+                                      f"{self._digest(path, info)}\n"))
         for line in sorted(unreadable):
-            hasher.update(line.encode())
+            hasher.update(os.fsencode(line))
         return hasher.hexdigest()
 
     def _digest(self, name: str, info: os.stat_result) -> str:

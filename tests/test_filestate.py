@@ -3,6 +3,7 @@ real builds."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -46,4 +47,27 @@ def test_a_loop_of_links_is_an_error_naming_the_link_and_shared_links_work(
     run = doit_within(tmp_path, 60)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "generated/c1/web.yaml").read_text().count("name: extra-") == 2
+    assert doit(tmp_path).executed == []
+
+
+def test_file_names_that_are_not_utf8_are_digested_rendered_and_named_readably(
+        tmp_path: Path) -> None:
+    one_cluster_fleet(tmp_path, "{name: web, type: helm, path: ../charts/tiny}",
+                      "{name: base, type: static, path: base}")
+    chart(tmp_path / "stacks/charts/tiny")
+    base = os.fsencode(tmp_path / "stacks/s/base")
+    os.makedirs(base)
+    for name, text in ((b"caf\xe9.yaml", b"kind: A\n"), ("caf\u9000.yaml".encode(), b"kind: B\n"),
+                       (b"bad\xff.yaml", b"a: [\n")):
+        with open(os.path.join(base, name), "wb") as handle:
+            handle.write(text)
+    with open(os.fsencode(tmp_path / "stacks/charts/tiny/templates") + b"/notes\xe9.txt",
+              "wb") as handle:
+        handle.write(b"not a template\n")
+    run = doit(tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "stacks/s/base/bad\\xff.yaml: not valid YAML" in run.stderr
+    # in the order of the names' bytes, as Fabrikate (Go) lists a folder: caf\xe9 first
+    assert (tmp_path / "generated/c1/base.yaml").read_bytes() == \
+        b"---\na: [\n\n---\nkind: A\n\n---\nkind: B\n\n"
     assert doit(tmp_path).executed == []

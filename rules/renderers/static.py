@@ -41,7 +41,7 @@ class StaticRenderer:
                                  "exist", file=node.definition.file,
                                  key=join_key(node.definition.key, "path"))
         parts: list[bytes] = []
-        for name in sorted(os.listdir(folder)):
+        for name in sorted(os.listdir(folder), key=os.fsencode):  # Fabrikate's byte order
             path = folder / name
             if path.is_dir():
                 raise StackyardError(f"static manifest folder {workspace.display(folder)} "
