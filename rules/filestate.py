@@ -8,8 +8,10 @@ A fresh checkout changes every ctime, so a CI clone re-hashes each input once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +47,12 @@ class FileState:
             return None
         return self._digest(name, info)
 
-    def tree_digest(self, root: Path | str) -> str | None:
+    def tree_digest(self, root: Path | str, skip: Iterable[Path] = ()) -> str | None:
         """Digest of a folder (names, executable bits, contents), or None when absent.
+
+        The folders in `skip` (Stackyard's own state and output, rewritten by every
+        build) and any `.git` are left out: a chart at the repository root holds them,
+        and they are never chart content.
 
         Links are followed, as Helm does; a link to a folder that contains it is an error
         (Helm would follow it until the path is too long, and two such links in a folder
@@ -59,6 +65,11 @@ class FileState:
             return None
         if not stat.S_ISDIR(top_info.st_mode):
             return None
+        skipped = set()
+        for folder in skip:
+            with contextlib.suppress(OSError):  # absent: nothing to leave out
+                info = os.stat(folder)
+                skipped.add((info.st_dev, info.st_ino))
         hasher = xxhash.xxh3_128()
         stack = [(top, "", ((top_info.st_dev, top_info.st_ino),))]
         entries: list[tuple[str, str, os.stat_result]] = []
@@ -66,6 +77,8 @@ class FileState:
         while stack:
             folder, prefix, above = stack.pop()
             for entry in os.scandir(folder):
+                if entry.name == ".git":
+                    continue
                 try:
                     info = entry.stat()  # follows symlinks, as Helm does
                 except OSError as err:  # a link to nowhere: the render reading it says so
@@ -73,6 +86,8 @@ class FileState:
                     continue
                 if stat.S_ISDIR(info.st_mode):
                     folder_key = (info.st_dev, info.st_ino)
+                    if folder_key in skipped:
+                        continue
                     if folder_key in above:
                         raise StackyardError(
                             f"a link to {display_path(os.path.realpath(entry.path))}, a "

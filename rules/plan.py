@@ -281,7 +281,8 @@ class Planner:
         as it was), else the digest of the folder's files; None when it does not exist."""
         if path not in self._tree_digests:
             tree = self.tree_ids.of(path)
-            self._tree_digests[path] = f"git:{tree}" if tree else self.files.tree_digest(path)
+            self._tree_digests[path] = f"git:{tree}" if tree else self.files.tree_digest(
+                path, skip=(self.workspace.state_dir, self.workspace.output_dir))
         return self._tree_digests[path]
 
 

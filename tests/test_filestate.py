@@ -71,3 +71,22 @@ def test_file_names_that_are_not_utf8_are_digested_rendered_and_named_readably(
     assert (tmp_path / "generated/c1/base.yaml").read_bytes() == \
         b"---\na: [\n\n---\nkind: A\n\n---\nkind: B\n\n"
     assert doit(tmp_path).executed == []
+
+
+def test_a_chart_at_the_repository_root_becomes_up_to_date(tmp_path: Path) -> None:
+    """Its folder holds `.stackyard/` and `generated/` (rewritten by each build) and `.git`:
+    none of them is chart content."""
+    one_cluster_fleet(tmp_path)
+    write(tmp_path / "environments/c1.yaml", "stack: ..\n")
+    write(tmp_path / "component.yaml", "name: root\ntype: helm\npath: .\n")
+    chart(tmp_path)
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    assert doit(tmp_path).renders == ["render:c1:root"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "built"], check=True)
+    assert doit(tmp_path).executed == []
+    assert doit(tmp_path).executed == []
+    write(tmp_path / "templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\n"
+          "metadata:\n  name: other\n")
+    assert doit(tmp_path).renders == ["render:c1:root"]

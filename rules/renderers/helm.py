@@ -154,7 +154,8 @@ class HelmRenderer:
         key = node.inputs_digest
         if definition.hooks:  # a hook may have changed the chart: know it by what it holds
             chart = chart_dir(definition, node.physical_dir, node.checkout)
-            key = digest_texts(key, FileState().tree_digest(chart) or "")
+            key = digest_texts(key, FileState().tree_digest(
+                chart, skip=(workspace.state_dir, workspace.output_dir)) or "")
         loaded = self._charts.get(key)
         if loaded is None:  # else loaded by an earlier render: same chart, same inputs
             loaded = self._load(node, workspace, where, key)
