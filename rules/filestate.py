@@ -4,6 +4,10 @@ A file is hashed again whenever any of the four changed. Unlike doit's md5 check
 cannot be fooled by an edit whose mtime was restored (`cp -p`, `rsync -a`, a CI cache
 restore): every such write also sets the inode's ctime, which user space cannot set back.
 A fresh checkout changes every ctime, so a CI clone re-hashes each input once.
+
+As git does ("racy clean"), a digest taken within a timestamp tick of the file's last
+change is not remembered: an edit of the same size later in that tick would leave all four
+as they were. Such a file is hashed again the next time, when its change is in the past.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +25,11 @@ import xxhash
 from .errors import StackyardError, display_path
 
 FileKey = tuple[int, int, int, int]
+
+RACY_NS = 2_000_000_000
+"""A file changed less than this long before it is hashed may change again within the same
+timestamp tick: FAT's tick is 2 s, ext3's and HFS+'s 1 s, and Linux stamps even
+nanosecond file systems from a clock that moves a few milliseconds at a time."""
 
 
 @dataclass
@@ -111,11 +121,16 @@ class FileState:
         known = self.digests.get(name)
         if known is not None and known[0] == key:
             return known[1]
+        hashed_at = time.time_ns()
         try:
             with open(name, "rb") as handle:
                 digest = content_digest(handle.read())
         except OSError as err:  # no permission: the reader of the file says so
             return f"unreadable:{err.errno}"
+        if max(info.st_mtime_ns, info.st_ctime_ns) > hashed_at - RACY_NS:
+            if self.digests.pop(name, None) is not None:  # not trusted: hashed next time
+                self.changed = True
+            return digest
         self.digests[name] = (key, digest)
         self.changed = True
         return digest

@@ -4,11 +4,19 @@ real builds."""
 from __future__ import annotations
 
 import os
+import pickle
 import re
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from rules.filestate import RACY_NS, FileState, content_digest
 from tests.doit_runner import DoitRun, doit, one_cluster_fleet, write
 
 
@@ -90,3 +98,56 @@ def test_a_chart_at_the_repository_root_becomes_up_to_date(tmp_path: Path) -> No
     write(tmp_path / "templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\n"
           "metadata:\n  name: other\n")
     assert doit(tmp_path).renders == ["render:c1:root"]
+
+
+@contextmanager
+def whole_second_timestamps(folder: Path) -> Iterator[Path]:
+    """`folder` as an ext4 file system with 128-byte inodes, which keep whole seconds (as
+    ext3, HFS+ and FAT do), mounted from an image file. Needs root: skipped elsewhere."""
+    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
+    image = folder.with_name(folder.name + ".img")
+    with open(image, "wb") as handle:
+        handle.truncate(8 << 20)
+    folder.mkdir()
+    for command in ([mkfs, "-q", "-F", "-I", "128", str(image)],
+                    ["mount", "-o", "loop", str(image), str(folder)]):
+        made = subprocess.run(command, capture_output=True, check=False)
+        if made.returncode != 0:
+            pytest.skip(f"cannot make a file system with whole-second timestamps: "
+                        f"{made.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def stat_key(path: Path) -> tuple[int, int, int, int]:
+    info = os.stat(path)
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def test_an_edit_in_the_tick_a_file_was_hashed_in_is_seen(tmp_path: Path) -> None:
+    """On whole-second timestamps, a same-size edit within the second the file was hashed
+    in leaves inode, size, mtime and ctime as they were: only the content tells."""
+    with whole_second_timestamps(tmp_path / "fs") as folder:
+        path = folder / "values.yaml"
+        for _ in range(5):
+            time.sleep(1.05 - time.time() % 1)  # early in a second: both writes fit in it
+            path.write_bytes(b"replicas: 1\n")
+            files = FileState()
+            first = files.file_digest(path)
+            before = stat_key(path)
+            path.write_bytes(b"replicas: 2\n")
+            if stat_key(path) == before:
+                break
+        else:
+            pytest.skip("two writes never fell in one second")
+        assert first == content_digest(b"replicas: 1\n")
+        assert files.file_digest(path) == content_digest(b"replicas: 2\n")
+        saved = pickle.loads(pickle.dumps(files))  # the memo as the next run loads it
+        assert saved.file_digest(path) == content_digest(b"replicas: 2\n")
+        # once its change is in the past, the digest is remembered: no-op runs read nothing
+        time.sleep(RACY_NS / 1e9)
+        assert files.file_digest(path) == content_digest(b"replicas: 2\n")
+        assert files.digests[os.fspath(path)] == (stat_key(path),
+                                                  content_digest(b"replicas: 2\n"))
