@@ -16,7 +16,7 @@ import contextlib
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +41,25 @@ class FileState:
     """Cluster -> (what its `provenance.json` is made from, that file's content digest),
     so a no-op build works it out once, not every run."""
     changed: bool = False
+    seen: set[str] = field(default_factory=set, repr=False, compare=False)
+    """Paths this process took a digest of: what `prune` keeps. Not saved."""
+
+    def __getstate__(self) -> dict[str, object]:
+        return {name: value for name, value in self.__dict__.items() if name != "seen"}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         """A memo that an earlier Stackyard saved lacks the newer fields."""
-        self.__dict__.update({"made": {}, **state})
+        self.__dict__.update({"made": {}, **state, "seen": set()})
+
+    def prune(self, keep: Callable[[str], bool]) -> None:
+        """Forget every file this process did not look at, unless `keep(path)`: files
+        deleted or no longer read, and all of them after the repository moved (a CI
+        runner checks out to a new path each job). Called only when the memo is saved
+        anyway, so a no-op run pays nothing."""
+        stale = [name for name in self.digests.keys() - self.seen if not keep(name)]
+        for name in stale:
+            del self.digests[name]
+        self.changed = self.changed or bool(stale)
 
     def file_digest(self, path: Path | str) -> str | None:
         """Digest of a regular file's bytes, or None when it does not exist."""
@@ -117,6 +132,7 @@ class FileState:
         return hasher.hexdigest()
 
     def _digest(self, name: str, info: os.stat_result) -> str:
+        self.seen.add(name)
         key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         known = self.digests.get(name)
         if known is not None and known[0] == key:

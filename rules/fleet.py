@@ -101,7 +101,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                                         selected=invocation.selected):
                     names.append(task.name)
                     yield task
-                save_file_memo(workspace, fleet.files, set(fleet.summaries))
+                save_file_memo(workspace, fleet.files, fleet.summaries)
                 if not invocation.executes_tasks:
                     names.append(LOCK_TASK)
                     yield lock_task(workspace)  # listed and explained; runs only when named

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,17 @@ def output_current(plan: ClusterSummary, workspace: Workspace, files: FileState)
         files.made[plan.name] = known
         files.changed = True
     return files.file_digest(prefix + PROVENANCE) == known[1]
+
+
+def output_files(plans: Iterable[ClusterSummary], workspace: Workspace) -> set[str]:
+    """Every file `assemble` writes for these clusters, named as `output_current` names
+    them."""
+    names: set[str] = set()
+    for plan in plans:
+        prefix = f"{cluster_dir(plan.name, workspace)}{os.sep}"
+        names.update(prefix + node.output for node in plan.nodes)
+        names.update((prefix + KUSTOMIZATION, prefix + PROVENANCE))
+    return names
 
 
 def held_render(path: Path | str, node: NodeSummary, workspace: Workspace,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -178,6 +178,10 @@ class Planner:
         if name not in self._file_digests:
             self._file_digests[name] = self.files.file_digest(name)
         return self._file_digests[name]
+
+    def files_looked_up(self) -> Collection[str]:
+        """Every file this planner took the digest of: all that the fleet's plans read."""
+        return self._file_digests.keys()
 
     def file_digests(self, names: Iterable[str]) -> dict[str, str | None]:
         """`file_digest` of each: one call for the ~150 files a cluster watches."""

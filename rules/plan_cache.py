@@ -14,6 +14,7 @@ import importlib.util
 import os
 import pickle
 import sqlite3
+from collections.abc import Collection, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +197,9 @@ class _Store:
         return files, {}
 
     def save(self, files: FileState | None, changed: dict[str, _Entry],
-             removed: set[str]) -> None:
+             removed: set[str], used: Collection[str] | None = None) -> None:
+        """`used`: every file the fleet reads now; parsed files at other paths (deleted,
+        or from before the repository moved) are dropped."""
         rows = [(name, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
                 for name, entry in changed.items()]
         rows.append(("\0fingerprint", self.fingerprint.encode()))
@@ -208,6 +211,11 @@ class _Store:
             self.connection.executemany("insert or replace into entries values (?, ?)", rows)
             self.connection.executemany("insert or replace into layers values (?, ?, ?)",
                                         [(path, *row) for path, row in self._parsed.items()])
+            if used is not None:
+                self.connection.executemany(
+                    "delete from layers where path = ?",
+                    [row for row in self.connection.execute("select path from layers")
+                     if row[0] not in used])
         self._parsed.clear()
 
 
@@ -244,13 +252,21 @@ class _Validator:
                    for pin, value in seen.pins.items())
 
 
-def save_file_memo(workspace: Workspace, files: FileState, clusters: set[str]) -> None:
+def save_file_memo(workspace: Workspace, files: FileState,
+                   summaries: Mapping[str, ClusterSummary]) -> None:
     """The file-digest memo as task creation left it (it checked output files too): the
     next run then knows them by their stat. Saved only when it changed; of `made`, only
-    what the fleet's clusters make now is kept."""
+    what the fleet's clusters make now is kept, and of the digests, only the files this
+    run looked at and the fleet's output files (a command that does not run tasks, or a
+    stale cluster, does not look at all of them)."""
+    if files.changed:
+        from .output import output_files  # output.py imports this module
+
+        outputs = output_files(summaries.values(), workspace)
+        files.prune(outputs.__contains__)
     if not files.changed:
         return
-    files.made = {name: made for name, made in files.made.items() if name in clusters}
+    files.made = {name: made for name, made in files.made.items() if name in summaries}
     with closing(_Store(workspace, code_fingerprint())) as store:
         try:
             store.save(files, {}, set())
@@ -288,9 +304,13 @@ def load_fleet(workspace: Workspace, records_pins: bool = True) -> Fleet:
                 changed[cluster] = entry
             entries[cluster] = entry
         removed = set(cached) - set(entries)
+        if files.changed:  # output files are looked at later, by task creation
+            output = f"{workspace.output_dir}{os.sep}"
+            files.prune(lambda name: name.startswith(output))
         if changed or removed or files.changed:
             try:
-                store.save(files if files.changed else None, changed, removed)
+                store.save(files if files.changed else None, changed, removed,
+                           planner.files_looked_up())
                 files.changed = False
             except sqlite3.OperationalError as err:  # a full disk, a lock held too long
                 warn(f"cannot save the plan cache {workspace.display(store.path)} ({err}); "

@@ -7,17 +7,18 @@ import os
 import pickle
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
 
 from rules.filestate import RACY_NS, FileState, content_digest
-from tests.doit_runner import DoitRun, doit, one_cluster_fleet, write
+from tests.doit_runner import DoitRun, copy_example_fleet, doit, edit, one_cluster_fleet, write
 
 
 def doit_within(root: Path, seconds: float, *args: str) -> DoitRun:
@@ -151,3 +152,41 @@ def test_an_edit_in_the_tick_a_file_was_hashed_in_is_seen(tmp_path: Path) -> Non
         assert files.file_digest(path) == content_digest(b"replicas: 2\n")
         assert files.digests[os.fspath(path)] == (stat_key(path),
                                                   content_digest(b"replicas: 2\n"))
+
+
+def saved_state(root: Path) -> tuple[FileState, list[str]]:
+    """The file-digest memo and the paths of the parsed files, as the plan cache holds them."""
+    with closing(sqlite3.connect(root / ".stackyard/plans.sqlite3")) as database:
+        (memo,) = database.execute("select data from entries where name = ?",
+                                   ("\0files",)).fetchone()
+        parsed = [path for (path,) in database.execute("select path from layers")]
+    return pickle.loads(memo), parsed
+
+
+def test_the_memo_and_parsed_files_forget_what_the_fleet_no_longer_reads(
+        tmp_path: Path) -> None:
+    root = copy_example_fleet(tmp_path / "a")
+    time.sleep(RACY_NS / 1e9)  # the copy is then old enough to be remembered
+    assert doit(root).returncode == 0
+    time.sleep(RACY_NS / 1e9)  # and the output
+    assert doit(root).executed == []
+    quota = os.fspath(root / "stacks/platform/base/10-quota.yaml")
+    east = os.fspath(root / "generated/prod-east/web/web.yaml")
+    assert {quota, east} <= saved_state(root)[0].digests.keys()
+    os.unlink(quota)
+    edit(root / "stacks/platform/config/dev.yaml", "\n", "\n# a comment\n")
+    assert doit(root, "dev").returncode == 0  # a partial run keeps the other clusters' outputs
+    files, _ = saved_state(root)
+    assert quota not in files.digests
+    assert east in files.digests
+    size = len(files.digests)
+    for name in "bcd":  # a CI runner that checks out to a new path each job
+        moved = tmp_path / name
+        root.rename(moved)
+        root = moved
+        assert doit(root).returncode == 0
+        files, parsed = saved_state(root)
+        assert len(files.digests) <= size
+        assert all(path.startswith(f"{root}{os.sep}") for path in files.digests)
+        assert parsed
+        assert all(path.startswith(f"{root}{os.sep}") for path in parsed)
