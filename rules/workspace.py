@@ -27,6 +27,12 @@ class Workspace:
         return self.root / "generated"
 
     @property
+    def own_folders(self) -> tuple[Path, Path]:
+        """What Stackyard writes itself (state, output): never an input, even inside an
+        input folder (a chart at the repository root)."""
+        return self.state_dir, self.output_dir
+
+    @property
     def temp_dir(self) -> Path:
         """Where output files are written before they are renamed into `generated/`."""
         return self.state_dir / "tmp"

@@ -155,7 +155,7 @@ class HelmRenderer:
         if definition.hooks:  # a hook may have changed the chart: know it by what it holds
             chart = chart_dir(definition, node.physical_dir, node.checkout)
             key = digest_texts(key, FileState().tree_digest(
-                chart, skip=(workspace.state_dir, workspace.output_dir)) or "")
+                chart, skip=workspace.own_folders) or "")
         loaded = self._charts.get(key)
         if loaded is None:  # else loaded by an earlier render: same chart, same inputs
             loaded = self._load(node, workspace, where, key)
