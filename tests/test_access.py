@@ -3,14 +3,18 @@ repository on 127.0.0.1 that both refuse requests without the token."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from rules.sources import http as sources_http
+from rules.sources.access import basic_auth
 from tests.chart_server import ChartServer, publish
 from tests.doit_runner import (
     SHARED_CHARTS,
@@ -161,3 +165,62 @@ def test_relocking_walks_a_tree_of_any_depth_for_access_files(tmp_path: Path) ->
 
     assert run.returncode == 0, run.stdout + run.stderr
     assert "environment variable UNSET_FOR_THIS_TEST is not set" in run.stderr
+
+
+class _Recording(http.server.BaseHTTPRequestHandler):
+    """Records each request's path and Authorization; `/to?<url>` redirects to <url>."""
+
+    server: _RecordingServer
+
+    def do_GET(self) -> None:
+        self.server.seen.append((self.path, self.headers.get("Authorization")))
+        path, _, location = self.path.partition("?")
+        self.send_response(302 if path == "/to" else 200)
+        if path == "/to":
+            self.send_header("Location", location)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+        self.wfile.write(b"body")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+class _RecordingServer(http.server.ThreadingHTTPServer):
+    seen: list[tuple[str, str | None]]
+
+
+@pytest.fixture
+def two_hosts() -> Iterator[tuple[_RecordingServer, _RecordingServer]]:
+    servers = [_RecordingServer(("127.0.0.1", 0), _Recording) for _ in range(2)]
+    for server in servers:
+        server.seen = []
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield servers[0], servers[1]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("credentials", ["token", "userinfo"])
+def test_a_redirect_to_another_host_gets_no_token(
+        two_hosts: tuple[_RecordingServer, _RecordingServer], credentials: str) -> None:
+    """Like Go's client and Helm without --pass-credentials: the token is for the source's
+    own scheme, host and port; a redirect within it keeps it, one elsewhere drops it."""
+    source, other = two_hosts
+    here, there = (f"http://127.0.0.1:{s.server_address[1]}" for s in two_hosts)
+    if credentials == "token":
+        def get(url: str) -> bytes:
+            return sources_http.get(url, token=TOKEN)
+    else:
+        def get(url: str) -> bytes:
+            return sources_http.get(url.replace("http://", f"http://{TOKEN}:@", 1))
+    expected = basic_auth(TOKEN)
+
+    assert get(f"{here}/to?{there}/chart.tgz") == b"body"
+    assert get(f"{here}/to?{here}/to?{there}/index.yaml") == b"body"
+    assert get(f"{here}/to?/same.tgz") == b"body"
+
+    assert other.seen == [("/chart.tgz", None), ("/index.yaml", None)]
+    assert [auth for _, auth in source.seen] == [expected] * 5
+    assert source.seen[-1][0] == "/same.tgz"

@@ -24,6 +24,32 @@ def _without_userinfo(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(netloc=host)), unquote(userinfo)
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port): where a credential may be sent."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _AuthorizeOrigin(urllib.request.BaseHandler):
+    """Adds `Authorization` to each request (the first and every redirect) made to the
+    source's own origin only. urllib's redirect handler copies the headers of a request to
+    the next one, so a header set on the first request would reach any host a server
+    redirects to; Go's client and Helm (without --pass-credentials) keep it for the
+    source's host."""
+
+    def __init__(self, origin: tuple[str, str, int | None], authorization: str) -> None:
+        self.origin = origin
+        self.authorization = authorization
+
+    def http_request(self, request: urllib.request.Request) -> urllib.request.Request:
+        if _origin(request.full_url) == self.origin:
+            request.add_unredirected_header("Authorization", self.authorization)
+        return request
+
+    https_request = http_request
+
+
 def get(url: str, *, token: str | None = None) -> bytes:
     """The body of a successful GET; SourceError naming the (redacted) URL otherwise.
 
@@ -32,12 +58,15 @@ def get(url: str, *, token: str | None = None) -> bytes:
     target, userinfo = _without_userinfo(url)
     request = urllib.request.Request(target, headers={"User-Agent": "stackyard"})
     if token:
-        request.add_header("Authorization", basic_auth(token))
+        authorization: str | None = basic_auth(token)
     elif userinfo:
-        encoded = base64.b64encode(userinfo.encode()).decode()
-        request.add_header("Authorization", f"Basic {encoded}")
+        authorization = "Basic " + base64.b64encode(userinfo.encode()).decode()
+    else:
+        authorization = None
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        handlers = [_AuthorizeOrigin(_origin(target), authorization)] if authorization else []
+        with urllib.request.build_opener(*handlers).open(request,
+                                                          timeout=TIMEOUT_SECONDS) as response:
             return response.read()
     except urllib.error.HTTPError as err:
         raise SourceError(f"HTTP {err.code} {err.reason} from {redact(url)}") from None
