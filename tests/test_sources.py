@@ -677,3 +677,23 @@ def test_a_source_store_that_cannot_be_written_fails_with_a_message(
     assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
     assert f"cannot write to the source store {not_a_folder}/git: Not a directory " \
            "(STACKYARD_CACHE names another folder)" in run.stderr, run.stderr
+
+
+def test_the_default_branch_follows_the_remote(tmp_path: Path, cache: Path) -> None:
+    """A definition with neither version nor branch uses the remote's default branch as it
+    is now, not the one the store's mirror was cloned with."""
+    repo = tmp_path / "remote" / "defs"
+    url = make_repo(repo, {"component.yaml": "name: d\ntype: static\npath: m\n",
+                           "m/a.yaml": "kind: Old\n"})
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: d, method: git, source: {url}}}")
+    assert doit(root).returncode == 0
+    git(repo, "checkout", "-q", "-b", "trunk")
+    trunk = commit(repo, {"m/a.yaml": "kind: New\n"})
+    git(repo, "branch", "-q", "-D", "main")  # the old default branch is gone upstream
+
+    relocked = doit(root, "lock")
+    assert relocked.returncode == 0, relocked.stdout + relocked.stderr
+    assert lock_pins(root) == {(url, "HEAD"): trunk}
+    assert doit(root).returncode == 0
+    assert "kind: New" in (root / "generated/c1/d/d.yaml").read_text()

@@ -73,6 +73,8 @@ class Store:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_root()
         self._fetched: set[str] = set()
+        self._heads: set[str] = set()
+        """Mirrors whose HEAD is the remote's default branch in this process."""
         self.token_for: Callable[[str], str | None] = lambda url: None
         """The token for a URL (from `access.yaml`, set by `Sources`)."""
 
@@ -94,6 +96,8 @@ class Store:
     def resolve(self, url: str, ref: str) -> str:
         """The commit `ref` (a tag, branch, commit SHA or HEAD) names now, fetching first."""
         mirror = self._fresh_mirror(url)
+        if ref == "HEAD":
+            self._follow_remote_head(url, mirror)
         for candidate in (f"refs/tags/{ref}", f"refs/heads/{ref}", ref):
             if candidate == ref and ref != "HEAD" and not _COMMIT_ID.match(ref):
                 continue
@@ -169,6 +173,7 @@ class Store:
                     _gitpython().Repo.clone_from(url, staging / "m", mirror=True,
                                                  env=self._environment(url))
                     os.replace(staging / "m", path)
+                    self._heads.add(url)  # a clone takes the remote's HEAD
                 except _gitpython().GitCommandError as err:
                     raise SourceError(f"cannot fetch {redact(url)}: "
                                       f"{_git_failure(err, url)}") from None
@@ -188,6 +193,26 @@ class Store:
                                       f"{_git_failure(err, url)}") from None
             self._fetched.add(url)
         return mirror
+
+    def _follow_remote_head(self, url: str, mirror: git.Repo) -> None:
+        """Point the mirror's HEAD at the remote's default branch now. `git fetch` never
+        moves a mirror's HEAD, so it stayed the branch it was cloned with: a changed
+        default branch was never followed, and once the old one was deleted HEAD named
+        nothing."""
+        if url in self._heads:
+            return
+        with locked(self.mirror_path(url).with_suffix(".lock")):
+            try:
+                listing = mirror.git.ls_remote("--symref", "origin", "HEAD",
+                                               env=self._environment(url))
+                for line in listing.splitlines():
+                    target, _, name = line.removeprefix("ref: ").partition("\t")
+                    if line.startswith("ref: ") and name == "HEAD":
+                        mirror.git.symbolic_ref("HEAD", target)
+            except _gitpython().GitCommandError as err:
+                raise SourceError(f"cannot fetch {redact(url)}: "
+                                  f"{_git_failure(err, url)}") from None
+        self._heads.add(url)
 
 
 def _names_many_objects(mirror: git.Repo, prefix: str) -> bool:
