@@ -224,3 +224,28 @@ def test_a_redirect_to_another_host_gets_no_token(
     assert other.seen == [("/chart.tgz", None), ("/index.yaml", None)]
     assert [auth for _, auth in source.seen] == [expected] * 5
     assert source.seen[-1][0] == "/same.tgz"
+
+
+def test_the_users_own_git_config_count_settings_are_kept(
+        tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token's git setting is added after the user's `GIT_CONFIG_COUNT` ones: here an
+    `insteadOf` rewrite of the short URL the definition uses to where the repository is."""
+    work = Path(make_repo(tmp_path / "work" / "defs", {
+        "component.yaml": "name: defs\ntype: static\npath: m\n",
+        "m/cm.yaml": "kind: ConfigMap\nmetadata:\n  name: rewritten\n"}).removeprefix("file://"))
+    subprocess.run(["git", "clone", "-q", "--bare", str(work),
+                    str(tmp_path / "served/team/defs.git")], check=True)
+    server = GitServer(tmp_path / "served", token=TOKEN)
+    short = f"{server.url}/team"
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", f"url.{server.url}/team/defs.git.insteadOf")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", short)
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: defs, method: git, source: '{short}'}}")
+    write(root / "stacks/s/access.yaml", f"'{short}': PRIVATE_TOKEN\n")
+    try:
+        run = doit_with(root, TOKEN)
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "name: rewritten" in (root / "generated/c1/defs/defs.yaml").read_text()

@@ -72,6 +72,13 @@ def basic_auth(token_value: str) -> str:
 
 def git_auth_environment(url: str, token_value: str) -> dict[str, str]:
     """git configuration, passed in the environment (not argv, not the mirror's config),
-    that sends the token to `url` only."""
-    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"http.{url}.extraHeader",
-            "GIT_CONFIG_VALUE_0": f"Authorization: {basic_auth(token_value)}"}
+    that sends the token to `url` only. It is added after the user's own
+    `GIT_CONFIG_COUNT` entries (an `insteadOf` rewrite given that way), which stay."""
+    count = os.environ.get("GIT_CONFIG_COUNT") or "0"
+    if not count.isdigit():
+        raise StackyardError(f"GIT_CONFIG_COUNT is {count!r}, not a number of git settings; "
+                             "fix or unset it")
+    index = int(count)
+    return {"GIT_CONFIG_COUNT": str(index + 1),
+            f"GIT_CONFIG_KEY_{index}": f"http.{url}.extraHeader",
+            f"GIT_CONFIG_VALUE_{index}": f"Authorization: {basic_auth(token_value)}"}
