@@ -4,15 +4,21 @@ on 127.0.0.1, charts packaged by the Helm SDK, the real doit."""
 from __future__ import annotations
 
 import hashlib
+import http.server
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from rules.sources import http as sources_http
+from rules.sources.store import SourceError
 from tests.chart_server import ChartServer, publish
 from tests.doit_runner import (
     SHARED_CHARTS,
@@ -502,3 +508,44 @@ def test_a_vendored_repository_chart_added_after_a_build_wins_from_the_next_buil
     run = doit(root)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "chart: kibana-2.3.0-vendored" in (root / "generated/c1/kibana.yaml").read_text()
+
+
+class _Dribbling(http.server.BaseHTTPRequestHandler):
+    """Promises 100 bytes and sends one every 0.1 s: no single read ever waits long."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        for _ in range(100):
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(0.1)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_a_slow_or_stalled_download_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read waits at most STACKYARD_NETWORK_TIMEOUT seconds, a whole download ten times
+    that; the error names the URL (credentials hidden) and says it timed out."""
+    monkeypatch.setenv("STACKYARD_NETWORK_TIMEOUT", "0.3")
+    dribbling = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dribbling)
+    threading.Thread(target=dribbling.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(SourceError) as slow:
+            sources_http.get(f"http://u:s3cret@127.0.0.1:{dribbling.server_address[1]}/x.tgz")
+        assert time.monotonic() - started < 5
+    finally:
+        dribbling.shutdown()
+        dribbling.server_close()
+    assert str(slow.value).startswith(
+        f"http://***@127.0.0.1:{dribbling.server_address[1]}/x.tgz timed out: not downloaded "
+        "in 3 s"), slow.value
+    with socket.create_server(("127.0.0.1", 0)) as stalled_server, \
+            pytest.raises(SourceError) as stalled:  # it accepts and never answers
+        url = f"http://127.0.0.1:{stalled_server.getsockname()[1]}/index.yaml"
+        sources_http.get(url)
+    assert str(stalled.value).startswith(f"{url} timed out: nothing received for 0.3 s"), (
+        stalled.value)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -697,3 +699,30 @@ def test_the_default_branch_follows_the_remote(tmp_path: Path, cache: Path) -> N
     assert lock_pins(root) == {(url, "HEAD"): trunk}
     assert doit(root).returncode == 0
     assert "kind: New" in (root / "generated/c1/d/d.yaml").read_text()
+
+
+@pytest.fixture
+def stalled_server() -> Iterator[str]:
+    """`http://127.0.0.1:<port>`: a server that accepts connections (the kernel completes
+    them) and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+@pytest.mark.parametrize(("user_config", "stall"), [({}, 1), (
+    {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.lowSpeedTime", "GIT_CONFIG_VALUE_0": "2"},
+    2)])
+def test_a_stalled_git_server_times_out(tmp_path: Path, cache: Path, stalled_server: str,
+                                        user_config: dict[str, str], stall: int) -> None:
+    """git over HTTP gets a low-speed limit (STACKYARD_NETWORK_TIMEOUT seconds below 1000
+    bytes/s), unless the user set their own in git's configuration."""
+    url = f"{stalled_server}/defs.git"
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: d, method: git, source: '{url}'}}")
+    run = subprocess.run([sys.executable, "-m", "doit"], cwd=root, capture_output=True,
+                         text=True, check=False, timeout=60,
+                         env={**os.environ, "STACKYARD_NETWORK_TIMEOUT": "1", **user_config})
+    assert run.returncode != 0
+    assert f"cannot fetch {url}: " in run.stderr, run.stderr
+    assert f"the last {stall} seconds (timed out; STACKYARD_NETWORK_TIMEOUT" in run.stderr

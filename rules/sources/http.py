@@ -4,15 +4,18 @@ from the URL or `access.yaml` are sent as HTTP basic auth and never shown in a m
 from __future__ import annotations
 
 import base64
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .access import basic_auth
 from .redact import redact
-from .store import SourceError
+from .store import SourceError, network_timeout
 
-TIMEOUT_SECONDS = 60
+DEADLINE_FACTOR = 10
+"""A whole download may take this many times the stall timeout (10 minutes by default):
+a server dribbling a byte at a time never lets a single read time out."""
 
 
 def _without_userinfo(url: str) -> tuple[str, str | None]:
@@ -63,13 +66,26 @@ def get(url: str, *, token: str | None = None) -> bytes:
         authorization = "Basic " + base64.b64encode(userinfo.encode()).decode()
     else:
         authorization = None
+    stall = network_timeout()
+    deadline = time.monotonic() + DEADLINE_FACTOR * stall
     try:
         handlers = [_AuthorizeOrigin(_origin(target), authorization)] if authorization else []
-        with urllib.request.build_opener(*handlers).open(request,
-                                                          timeout=TIMEOUT_SECONDS) as response:
-            return response.read()
+        with urllib.request.build_opener(*handlers).open(request, timeout=stall) as response:
+            chunks = []
+            while chunk := response.read1(1 << 16):
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise SourceError(
+                        f"{redact(url)} timed out: not downloaded in {DEADLINE_FACTOR * stall:g} "
+                        f"s ({DEADLINE_FACTOR} times STACKYARD_NETWORK_TIMEOUT, {stall:g} s); "
+                        "set that variable higher for a slow link")
+            return b"".join(chunks)
     except urllib.error.HTTPError as err:
         raise SourceError(f"HTTP {err.code} {err.reason} from {redact(url)}") from None
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
+        if isinstance(reason, TimeoutError):
+            raise SourceError(f"{redact(url)} timed out: nothing received for {stall:g} s "
+                              "(STACKYARD_NETWORK_TIMEOUT); set that variable higher for a "
+                              "slow server") from None
         raise SourceError(f"cannot reach {redact(url)}: {reason}") from None

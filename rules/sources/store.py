@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -58,13 +59,46 @@ class SourceError(Exception):
     """A source could not be fetched or resolved; the caller adds file and key."""
 
 
+LOW_SPEED_BYTES = 1000
+"""git over HTTP(S) gives up below this many bytes a second for `network_timeout()`."""
+
+
+def network_timeout() -> float:
+    """Seconds a fetch may stall (`STACKYARD_NETWORK_TIMEOUT`, default 60): a server that
+    accepts and then stops sending must fail the build, not hang it."""
+    value = os.environ.get("STACKYARD_NETWORK_TIMEOUT") or "60"
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if not seconds > 0:
+        raise SourceError(f"STACKYARD_NETWORK_TIMEOUT is {value!r}; give a number of seconds")
+    return seconds
+
+
+def _low_speed_limit(url: str) -> dict[str, str]:
+    """git's low-speed limit for `url`, unless the user set theirs (in git's configuration,
+    for this URL or all, or in the environment): without one, git over HTTP waits for a
+    stalled server for ever."""
+    found = subprocess.run(["git", "config", "--get-urlmatch", "http", url],
+                           capture_output=True, text=True, check=False).stdout.lower()
+    configured = {line.split()[0] for line in found.splitlines() if line.strip()}
+    defaults = {"http.lowspeedlimit": ("GIT_HTTP_LOW_SPEED_LIMIT", str(LOW_SPEED_BYTES)),
+                "http.lowspeedtime": ("GIT_HTTP_LOW_SPEED_TIME",
+                                      str(max(1, round(network_timeout()))))}
+    return {variable: value for key, (variable, value) in defaults.items()
+            if key not in configured and variable not in os.environ}
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("STACKYARD_CACHE") or Path.home() / ".cache" / "stackyard")
 
 
 def _git_failure(err: git.GitCommandError, url: str) -> str:
-    detail = " ".join(str(err.stderr or err).split())
-    return redact_text(detail.removeprefix("stderr: ").strip("' "), url)
+    detail = " ".join(str(err.stderr or err).split()).removeprefix("stderr: ").strip("' ")
+    if "Operation too slow" in detail:  # git's low-speed limit
+        detail += " (timed out; STACKYARD_NETWORK_TIMEOUT sets how many seconds it may stall)"
+    return redact_text(detail, url)
 
 
 class Store:
@@ -75,13 +109,17 @@ class Store:
         self._fetched: set[str] = set()
         self._heads: set[str] = set()
         """Mirrors whose HEAD is the remote's default branch in this process."""
+        self._low_speed: dict[str, dict[str, str]] = {}
         self.token_for: Callable[[str], str | None] = lambda url: None
         """The token for a URL (from `access.yaml`, set by `Sources`)."""
 
     def _environment(self, url: str) -> dict[str, str]:
         """For git commands that reach the remote: never prompt; send its token if any."""
         token = self.token_for(url)
-        return {**_GIT_ENV, **(git_auth_environment(url, token) if token else {})}
+        if url not in self._low_speed:
+            self._low_speed[url] = _low_speed_limit(url)
+        return {**_GIT_ENV, **self._low_speed[url],
+                **(git_auth_environment(url, token) if token else {})}
 
     @staticmethod
     def key(url: str) -> str:
