@@ -25,11 +25,11 @@ def relock_and_report(root: Path, only: tuple[str, ...] = ()) -> None:
                              "re-lock without it")
     sources = Sources(root)
     sources.read_every_access_file(root)
+    lock = sources.lock
+    pins = len(lock.pins) + len(lock.charts) + len(lock.files)  # before any is dropped
     moved = sources.relock(only)
     for line in moved:
         print(line)
-    lock = sources.lock
-    pins = len(lock.pins) + len(lock.charts) + len(lock.files)
     print(f"{len(moved)} of {pins} pin(s) in {lock.path.name} moved", file=sys.stderr)
 
 

@@ -440,6 +440,23 @@ def test_a_changed_archive_is_a_digest_mismatch(tmp_path: Path, server: ChartSer
     assert [p for p in (cache / "charts").rglob("kured-*") if p.suffix != ".lock"] == []
 
 
+def test_lock_shows_the_digest_of_a_chart_republished_under_its_version(
+        tmp_path: Path, server: ChartServer) -> None:
+    root = kured_fleet(tmp_path, server)
+    [old] = lock(root)["charts"]
+    changed = tmp_path / "kured"
+    shutil.copytree(SHARED_CHARTS / "kured", changed)
+    write(changed / "templates/extra.yaml", "kind: Extra\n")
+    publish(server, changed)
+    run = doit(root, "lock")
+    assert run.returncode == 0, run.stdout + run.stderr
+    [new] = lock(root)["charts"]
+    assert new["resolved"] == old["resolved"] and new["digest"] != old["digest"]
+    version = old["resolved"]
+    assert (f"{server.url} kured: {version} ({old['digest'][:19]}) -> {version} "
+            f"({new['digest'][:19]})") in run.stdout, run.stdout
+
+
 def test_credentials_in_the_repository_url_are_sent_and_never_written(
         tmp_path: Path) -> None:
     server = ChartServer(tmp_path / "served", credentials="user:s3cret")

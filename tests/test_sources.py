@@ -453,6 +453,16 @@ def test_a_link_out_of_the_repository_is_refused(tmp_path: Path, cache: Path) ->
     ("sources: [\n", "stacks.lock: not valid YAML"),
     ("sources:\n- {source: x, ref: main, commit: ../../etc}\n",
      "stacks.lock: sources[0].commit: '../../etc' is not a full commit id"),
+    (f"sources:\n- {{source: x, ref: main, commit: {'a' * 40}}}\n"
+     f"- {{source: y, ref: main, commit: {'b' * 40}}}\n"
+     f"- {{source: x, ref: main, commit: {'c' * 40}}}\n",
+     "stacks.lock: sources[2]: sources[0] pins the same source and ref (x main): a merge "
+     "conflict resolved by keeping both sides? Keep one entry"),
+    ("charts:\n- {repository: r, chart: c, version: ^1, resolved: 1.0.0, digest: 'sha256:1'}\n"
+     "- {repository: r, chart: c, version: ^1, resolved: 1.1.0, digest: 'sha256:2'}\n",
+     "stacks.lock: charts[1]: charts[0] pins the same repository, chart and version (r c ^1)"),
+    ("files:\n- {url: u, digest: 'sha256:1'}\n- {url: u, digest: 'sha256:2'}\n",
+     "stacks.lock: files[1]: files[0] pins the same url (u)"),
 ])
 def test_a_damaged_lock_file_is_a_clear_error(remote_stack: tuple[Path, Path, Path],
                                               text: str, message: str) -> None:
@@ -726,3 +736,17 @@ def test_a_stalled_git_server_times_out(tmp_path: Path, cache: Path, stalled_ser
     assert run.returncode != 0
     assert f"cannot fetch {url}: " in run.stderr, run.stderr
     assert f"the last {stall} seconds (timed out; STACKYARD_NETWORK_TIMEOUT" in run.stderr
+
+
+def test_lock_counts_the_pins_it_drops(tmp_path: Path) -> None:
+    """A pin recorded with redacted credentials is dropped; the summary counts it among the
+    pins there were."""
+    root = tmp_path / "fleet"
+    write(root / "stacks.lock", f"sources:\n- source: https://***@example.invalid/x.git\n"
+                                f"  ref: main\n  commit: {'a' * 40}\n")
+    run = subprocess.run([sys.executable, "-m", "rules.sources", "lock", str(root)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"https://***@example.invalid/x.git main: {'a' * 12} -> dropped\n"
+    assert "1 of 1 pin(s) in stacks.lock moved" in run.stderr, run.stderr
+    assert yaml.safe_load((root / "stacks.lock").read_text()) == {"sources": []}

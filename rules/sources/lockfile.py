@@ -65,17 +65,17 @@ class LockFile:
                                  file=path) from None
         if not isinstance(data, dict) or not isinstance(data.get("sources", []), list):
             raise StackyardError("expected a mapping with a `sources` list", file=path)
-        for index, entry in enumerate(_entries(data, "sources", ("source", "ref", "commit"),
-                                               path)):
+        for index, entry in _entries(data, "sources", ("source", "ref", "commit"), 2, path):
             if not _COMMIT.match(entry["commit"]):
                 raise StackyardError(f"{entry['commit']!r} is not a full commit id",
                                      file=path, key=f"sources[{index}].commit")
             lock.pins[(entry["source"], entry["ref"])] = entry["commit"]
-        for entry in _entries(data, "charts",
-                              ("repository", "chart", "version", "resolved", "digest"), path):
+        for _, entry in _entries(data, "charts",
+                                 ("repository", "chart", "version", "resolved", "digest"), 3,
+                                 path):
             key = (entry["repository"], entry["chart"], entry["version"])
             lock.charts[key] = ChartPin(entry["resolved"], entry["digest"])
-        for entry in _entries(data, "files", ("url", "digest"), path):
+        for _, entry in _entries(data, "files", ("url", "digest"), 1, path):
             lock.files[entry["url"]] = entry["digest"]
         return lock
 
@@ -115,18 +115,29 @@ class LockFile:
                      Workspace.at(self.path.parent).temp_dir)
 
 
-def _entries(data: dict[str, Any], section: str, keys: tuple[str, ...],
-             path: Path) -> list[dict[str, str]]:
-    """One section's mappings, each checked to have every key as a string."""
+def _entries(data: dict[str, Any], section: str, keys: tuple[str, ...], pinned_by: int,
+             path: Path) -> list[tuple[int, dict[str, str]]]:
+    """One section's mappings with their index, each checked to have every key as a string
+    and to pin something (its first `pinned_by` keys) no earlier entry pins: with two pins
+    of one thing (both sides of a merge conflict kept) the last would silently win."""
     entries = data.get(section) or []
     if not isinstance(entries, list):
         raise StackyardError(f"expected `{section}` to be a list", file=path, key=section)
+    first: dict[tuple[str, ...], int] = {}
     for index, entry in enumerate(entries):
         if not (isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in keys)):
             raise StackyardError(f"expected a mapping with string {_listed(keys)}",
                                  file=path, key=f"{section}[{index}]")
-    return entries
+        pinned = tuple(entry[k] for k in keys[:pinned_by])
+        if pinned in first:
+            raise StackyardError(
+                f"{section}[{first[pinned]}] pins the same {_listed(keys[:pinned_by])} "
+                f"({' '.join(pinned)}): a merge conflict resolved by keeping both sides? Keep "
+                "one entry (or delete both: the next build pins it afresh)",
+                file=path, key=f"{section}[{index}]")
+        first[pinned] = index
+    return list(enumerate(entries))
 
 
 def _listed(keys: tuple[str, ...]) -> str:
-    return ", ".join(keys[:-1]) + f" and {keys[-1]}"
+    return keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + f" and {keys[-1]}"

@@ -20,7 +20,7 @@ from ..model import ComponentDef
 from . import access, artifacts
 from .access import ACCESS_FILE, AccessTokens
 from .artifacts import Fetch
-from .lockfile import LockFile
+from .lockfile import ChartPin, LockFile
 from .redact import redact, was_redacted
 from .store import SourceError, Store
 
@@ -175,8 +175,8 @@ class Sources:
                 if fresh is not None:
                     artifacts.chart_fetch(repository, chart, fresh, variable)  # checks it
                 if fresh != pin:
-                    moved.append(f"{what}: {pin.version} -> "
-                                 f"{'dropped' if fresh is None else fresh.version}")
+                    moved.append(f"{what}: {_chart_pin(pin, fresh)} -> "
+                                 f"{'dropped' if fresh is None else _chart_pin(fresh, pin)}")
                     self._repin(self.lock.charts, (repository, chart, constraint), fresh)
             for url, digest in sorted(self.lock.files.items()):
                 if url not in chosen:
@@ -198,6 +198,14 @@ class Sources:
             del pins[key]
         else:
             pins[key] = value
+
+
+def _chart_pin(pin: ChartPin, other: ChartPin | None) -> str:
+    """The version, and the digest too when the other side has the same version: a chart
+    re-published under its version moved only in its digest."""
+    if other is None or other.version != pin.version:
+        return pin.version
+    return f"{pin.version} ({pin.digest[:19]})"
 
 
 def _chosen(only: tuple[str, ...], pins: dict[str, tuple[str, ...]], lock: Path) -> set[str]:
