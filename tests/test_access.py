@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from rules.sources import chartrepo
 from rules.sources import http as sources_http
 from rules.sources.access import basic_auth
 from tests.chart_server import ChartServer, publish
@@ -249,3 +252,62 @@ def test_the_users_own_git_config_count_settings_are_kept(
         server.stop()
     assert run.returncode == 0, run.stdout + run.stderr
     assert "name: rewritten" in (root / "generated/c1/defs/defs.yaml").read_text()
+
+
+class _Repository(http.server.BaseHTTPRequestHandler):
+    """A chart repository whose index lists its archive at `http://` on its own host and
+    port; records (scheme, path, Authorization) of each request."""
+
+    server: _EitherProtocol
+
+    def do_GET(self) -> None:
+        scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        self.server.seen.append((scheme, self.path, self.headers.get("Authorization")))
+        port = self.server.server_address[1]
+        body = (f"apiVersion: v1\nentries:\n  kured:\n  - version: 1.0.0\n    urls: "
+                f"['http://127.0.0.1:{port}/kured-1.0.0.tgz']\n".encode()
+                if self.path == "/index.yaml" else b"archive")
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+class _EitherProtocol(http.server.ThreadingHTTPServer):
+    """Speaks TLS to a client that starts with a TLS handshake, plain HTTP otherwise, on
+    one port: `https://host:port` and `http://host:port` differ only in their scheme."""
+
+    seen: list[tuple[str, str, str | None]]
+    context: ssl.SSLContext
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        connection, address = super().get_request()
+        if connection.recv(1, socket.MSG_PEEK) == b"\x16":  # a TLS ClientHello
+            connection = self.context.wrap_socket(connection, server_side=True)
+        return connection, address
+
+
+def test_an_archive_over_plain_http_gets_no_token_of_an_https_repository(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same host and port, other scheme: the token would cross the network in clear."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
+                   check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))  # urllib trusts it
+    server = _EitherProtocol(("127.0.0.1", 0), _Repository)
+    server.seen = []
+    server.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    repository = f"https://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert chartrepo.download(repository, "kured", "1.0.0", TOKEN) == b"archive"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert server.seen == [("https", "/index.yaml", basic_auth(TOKEN)),
+                           ("http", "/kured-1.0.0.tgz", None)]

@@ -8,7 +8,7 @@ An index is read at most once per process per repository; once a chart is pinned
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import yaml
 
@@ -87,6 +87,7 @@ def download(repository: str, chart: str, version: str, token: str | None) -> by
         raise SourceError(f"chart {chart!r} {version} has no download URL in "
                           f"{redact(index_url(repository))}")
     url = urljoin(repository.rstrip("/") + "/", urls[0])
-    # like Helm without --pass-credentials: a token is for the repository's own host
-    same_host = urlsplit(url).netloc == urlsplit(repository).netloc
-    return http.get(url, token=token if same_host else None)
+    # like Helm without --pass-credentials: a token is for the repository's own scheme,
+    # host and port (an `http://` archive of an `https://` repository would expose it)
+    same_origin = http.origin(url) == http.origin(repository)
+    return http.get(url, token=token if same_origin else None)

@@ -27,7 +27,7 @@ def _without_userinfo(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(netloc=host)), unquote(userinfo)
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def origin(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port): where a credential may be sent."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -41,12 +41,12 @@ class _AuthorizeOrigin(urllib.request.BaseHandler):
     redirects to; Go's client and Helm (without --pass-credentials) keep it for the
     source's host."""
 
-    def __init__(self, origin: tuple[str, str, int | None], authorization: str) -> None:
-        self.origin = origin
+    def __init__(self, allowed: tuple[str, str, int | None], authorization: str) -> None:
+        self.allowed = allowed
         self.authorization = authorization
 
     def http_request(self, request: urllib.request.Request) -> urllib.request.Request:
-        if _origin(request.full_url) == self.origin:
+        if origin(request.full_url) == self.allowed:
             request.add_unredirected_header("Authorization", self.authorization)
         return request
 
@@ -69,7 +69,7 @@ def get(url: str, *, token: str | None = None) -> bytes:
     stall = network_timeout()
     deadline = time.monotonic() + DEADLINE_FACTOR * stall
     try:
-        handlers = [_AuthorizeOrigin(_origin(target), authorization)] if authorization else []
+        handlers = [_AuthorizeOrigin(origin(target), authorization)] if authorization else []
         with urllib.request.build_opener(*handlers).open(request, timeout=stall) as response:
             chunks = []
             while chunk := response.read1(1 << 16):
