@@ -722,14 +722,19 @@ def stalled_server() -> Iterator[str]:
 
 @pytest.mark.parametrize(("user_config", "stall"), [({}, 1), (
     {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.lowSpeedTime", "GIT_CONFIG_VALUE_0": "2"},
-    2)])
+    2), ("fleet repository", 1)])
 def test_a_stalled_git_server_times_out(tmp_path: Path, cache: Path, stalled_server: str,
-                                        user_config: dict[str, str], stall: int) -> None:
+                                        user_config: dict[str, str] | str, stall: int) -> None:
     """git over HTTP gets a low-speed limit (STACKYARD_NETWORK_TIMEOUT seconds below 1000
-    bytes/s), unless the user set their own in git's configuration."""
+    bytes/s), unless the user set their own in git's configuration (not in the fleet's own
+    repository's: that does not configure the store's mirrors)."""
     url = f"{stalled_server}/defs.git"
     root = tmp_path / "fleet"
     one_cluster_fleet(root, f"{{name: d, method: git, source: '{url}'}}")
+    if user_config == "fleet repository":
+        git(root, "init", "-q")
+        git(root, "config", "http.lowSpeedTime", "600")
+        user_config = {}
     run = subprocess.run([sys.executable, "-m", "doit"], cwd=root, capture_output=True,
                          text=True, check=False, timeout=60,
                          env={**os.environ, "STACKYARD_NETWORK_TIMEOUT": "1", **user_config})

@@ -79,8 +79,9 @@ def network_timeout() -> float:
 def _low_speed_limit(url: str) -> dict[str, str]:
     """git's low-speed limit for `url`, unless the user set theirs (in git's configuration,
     for this URL or all, or in the environment): without one, git over HTTP waits for a
-    stalled server for ever."""
-    found = subprocess.run(["git", "config", "--get-urlmatch", "http", url],
+    stalled server for ever. Read outside any repository: the one the build runs in does
+    not configure the mirror's fetches."""
+    found = subprocess.run(["git", "config", "--get-urlmatch", "http", url], cwd="/",
                            capture_output=True, text=True, check=False).stdout.lower()
     configured = {line.split()[0] for line in found.splitlines() if line.strip()}
     defaults = {"http.lowspeedlimit": ("GIT_HTTP_LOW_SPEED_LIMIT", str(LOW_SPEED_BYTES)),
