@@ -182,6 +182,24 @@ def test_rebuild_offline_after_the_remotes_are_gone(
     assert files["app/deeper/nested.yaml"] == b"---\nkind: Nested\n\n"
 
 
+def test_a_killed_fetch_leaves_nothing_the_next_fetch_does_not_clear(
+        remote_stack: tuple[Path, Path, Path], cache: Path) -> None:
+    """SIGKILL runs no clean-up: the temp folder a clone or checkout was being built in
+    stays in the shared store. The next writer of that entry, holding its lock, clears
+    it."""
+    root, defs, _ = remote_stack
+    store = Store(cache)
+    url, commit = f"file://{defs}", git(defs, "rev-parse", "HEAD")
+    leftovers = [store.mirror_path(url).parent / f".{store.mirror_path(url).name}.killed1",
+                 store.tree_path(url, commit).parent / f".{commit}.killed2"]
+    for leftover in leftovers:
+        (leftover / "m").mkdir(parents=True)
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [leftover.exists() for leftover in leftovers] == [False, False]
+    assert no_partial_entries(cache)
+
+
 def test_a_pinned_commit_gone_from_the_remote_is_a_clear_error(tmp_path: Path,
                                                                cache: Path) -> None:
     """A force-push drops the commit stacks.lock pins; a fresh machine cannot fetch it."""

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,7 +23,7 @@ from ..atomic import write_atomic
 from ..errors import StackyardError
 from . import access, helm_repos
 from .lockfile import ChartPin
-from .locking import locked
+from .locking import locked, staging_beside
 from .redact import redact
 from .store import SourceError, cache_root
 
@@ -187,7 +186,7 @@ def sha256(data: bytes) -> str:
 def _extract_chart(archive: bytes, target: Path, fetch: Fetch) -> None:
     """The archive's one top folder (the chart) becomes `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    staging = staging_beside(target, f".{target.name}.")
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             # "data": a link pointing out of the chart would let a render read this machine

@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -29,7 +28,7 @@ import xxhash
 
 from ..atomic import write_atomic
 from .access import git_auth_environment
-from .locking import locked
+from .locking import locked, staging_beside
 from .redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -170,7 +169,7 @@ class Store:
                                       "`doit lock` pins the current one")
             _plain_attributes(self.mirror_path(url))
             archive = mirror.git.archive("--format=tar", commit, stdout_as_string=False)
-            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{commit}."))
+            staging = staging_beside(target, f".{commit}.")
             try:
                 with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                     # "data": a link pointing out of the checkout would let a render read
@@ -207,7 +206,7 @@ class Store:
         path = self.mirror_path(url)
         with locked(path.with_suffix(".lock")):
             if not path.is_dir():
-                staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+                staging = staging_beside(path, f".{path.name}.")
                 try:
                     _gitpython().Repo.clone_from(url, staging / "m", mirror=True,
                                                  env=self._environment(url))
