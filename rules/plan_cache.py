@@ -14,7 +14,7 @@ import importlib.util
 import os
 import pickle
 import sqlite3
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,7 @@ from .model import Environment
 from .plan import ClusterPlan, Planner, Watch
 from .sources.artifacts import Fetch
 from .sources.redact import redact
-from .sources.resolver import Pin, ref_of
+from .sources.resolver import Pin, frozen, ref_of
 from .workspace import Workspace
 
 _FORMAT = 3
@@ -275,6 +275,16 @@ def save_file_memo(workspace: Workspace, files: FileState,
             warn(f"cannot save the plan cache {workspace.display(store.path)} ({err})")
 
 
+def _drop_unused_pins(planner: Planner, entries: Iterable[_Entry]) -> None:
+    """After a change of plans: `stacks.lock` keeps only what some cluster uses (a build
+    knows every cluster's pins), so `doit lock` never asks for a branch nothing uses,
+    which may be gone. Not under STACKYARD_FROZEN: there the lock must not change."""
+    lock = planner.sources.lock
+    if not frozen() and lock.path.is_file() and lock.keep_only(
+            {pin for entry in entries for pin in entry.seen.pins}):
+        lock.save()
+
+
 def load_fleet(workspace: Workspace, records_pins: bool = True) -> Fleet:
     """Summaries for every cluster; re-plans only clusters whose inputs changed.
     `records_pins`: whether what planning resolves is written to `stacks.lock`.
@@ -304,6 +314,8 @@ def load_fleet(workspace: Workspace, records_pins: bool = True) -> Fleet:
                 changed[cluster] = entry
             entries[cluster] = entry
         removed = set(cached) - set(entries)
+        if records_pins and (changed or removed):
+            _drop_unused_pins(planner, entries.values())
         if files.changed:  # output files are looked at later, by task creation
             output = f"{workspace.output_dir}{os.sep}"
             files.prune(lambda name: name.startswith(output))

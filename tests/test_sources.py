@@ -200,6 +200,24 @@ def test_a_killed_fetch_leaves_nothing_the_next_fetch_does_not_clear(
     assert no_partial_entries(cache)
 
 
+def test_a_pin_no_cluster_uses_is_dropped_so_lock_never_asks_for_it(
+        tmp_path: Path, cache: Path) -> None:
+    """A removed component's branch may be deleted upstream: `doit lock` failed on it."""
+    component = {"component.yaml": "name: d\ntype: static\npath: m\n", "m/a.yaml": "kind: A\n"}
+    kept, dropped = (make_repo(tmp_path / name, component) for name in ("kept", "dropped"))
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}",
+                      f"{{name: b, method: git, source: {dropped}, branch: main}}")
+    assert doit(root).returncode == 0
+    assert set(lock_pins(root)) == {(kept, "main"), (dropped, "main")}
+    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}")
+    assert doit(root).returncode == 0
+    assert set(lock_pins(root)) == {(kept, "main")}
+    shutil.rmtree(tmp_path / "dropped")
+    relock = doit(root, "lock")
+    assert relock.returncode == 0, relock.stdout + relock.stderr
+
+
 def test_a_pinned_commit_gone_from_the_remote_is_a_clear_error(tmp_path: Path,
                                                                cache: Path) -> None:
     """A force-push drops the commit stacks.lock pins; a fresh machine cannot fetch it."""

@@ -97,6 +97,16 @@ class LockFile:
     def pin_file(self, url: str, digest: str) -> None:
         self.files[redact(url)] = digest
 
+    def keep_only(self, used: set[tuple[str, ...]]) -> bool:
+        """Drop the pins no plan uses (`used`: pins as plans record them, see
+        `resolver.Pin`), as other lock files drop what nothing depends on any more; an
+        entry used again later is resolved afresh. Whether any was dropped."""
+        before = len(self.pins) + len(self.charts) + len(self.files)
+        self.pins = {key: commit for key, commit in self.pins.items() if ("git", *key) in used}
+        self.charts = {key: pin for key, pin in self.charts.items() if ("chart", *key) in used}
+        self.files = {url: digest for url, digest in self.files.items() if ("file", url) in used}
+        return len(self.pins) + len(self.charts) + len(self.files) != before
+
     def save(self) -> None:
         data: dict[str, list[dict[str, str]]] = {
             "sources": [{"source": source, "ref": ref, "commit": commit}
