@@ -12,6 +12,7 @@ from doit.exceptions import TaskFailed
 from doit.task import Task
 
 from .errors import StackyardError
+from .plan_cache import access_files_read
 from .sources.resolver import Sources, frozen
 from .workspace import Workspace
 
@@ -25,6 +26,8 @@ def relock_and_report(root: Path, only: tuple[str, ...] = ()) -> None:
                              "re-lock without it")
     sources = Sources(root)
     sources.read_every_access_file(root)
+    for file in access_files_read(Workspace.at(root)):  # of git-sourced stacks too
+        sources.access.register(file)
     lock = sources.lock
     pins = len(lock.pins) + len(lock.charts) + len(lock.files)  # before any is dropped
     moved = sources.relock(only)

@@ -28,6 +28,7 @@ from .errors import StackyardError, warn
 from .filestate import FileState
 from .model import Environment
 from .plan import ClusterPlan, Planner, Watch
+from .sources.access import ACCESS_FILE
 from .sources.artifacts import Fetch
 from .sources.redact import redact
 from .sources.resolver import Pin, frozen, ref_of
@@ -273,6 +274,18 @@ def save_file_memo(workspace: Workspace, files: FileState,
             files.changed = False
         except sqlite3.OperationalError as err:  # only a memo: the next run hashes again
             warn(f"cannot save the plan cache {workspace.display(store.path)} ({err})")
+
+
+def access_files_read(workspace: Workspace) -> list[Path]:
+    """The `access.yaml` files the kept plans read, those of git-sourced stacks too (in
+    the store, where a walk of the repository does not look), for `doit lock`."""
+    if not cache_path(workspace).is_file():
+        return []
+    with closing(_Store(workspace, code_fingerprint())) as store:
+        _, entries = store.load()
+    return sorted({Path(path) for entry in entries.values()
+                   for path, digest in entry.seen.files.items()
+                   if digest is not None and path.endswith(f"/{ACCESS_FILE}")})
 
 
 def _drop_unused_pins(planner: Planner, entries: Iterable[_Entry]) -> None:

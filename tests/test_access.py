@@ -110,6 +110,24 @@ def test_doit_lock_uses_the_tokens_too(tmp_path: Path, private: tuple[str, str])
     assert doit_with(root, None, "lock").returncode != 0
 
 
+def test_doit_lock_uses_access_files_of_git_sourced_stacks(
+        tmp_path: Path, private: tuple[str, str]) -> None:
+    """The stack itself comes from git, with its own access.yaml for a private chart
+    repository: a walk of the fleet's repository does not see that file."""
+    _, chart_url = private
+    stack = make_repo(tmp_path / "remote" / "stack", {
+        "component.yaml": "name: s\nsubcomponents:\n  - {name: kured, type: helm, "
+                          f"method: helm, source: '{chart_url}', path: kured}}\n",
+        "access.yaml": f"'{chart_url}': PRIVATE_TOKEN\n"})
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "environments/c1.yaml", f"stack: {{source: '{stack}', method: git}}\n")
+    assert doit_with(root, TOKEN).returncode == 0
+    relock = doit_with(root, TOKEN, "lock")
+    assert relock.returncode == 0, relock.stdout + relock.stderr
+    assert "0 of 2 pin(s) in stacks.lock moved" in relock.stderr
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("- a\n", "stacks/s/access.yaml: expected a mapping of source URL to environment variable"),
     ("'https://h/x.git': [A]\n",
