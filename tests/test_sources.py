@@ -416,6 +416,23 @@ def test_version_as_tag_or_commit_and_branch_pins(tmp_path: Path, cache: Path) -
     assert len(mirrors(cache)) == 1 and len(trees(cache)) == 2
 
 
+def test_a_name_that_is_both_a_tag_and_a_branch_is_said(tmp_path: Path, cache: Path) -> None:
+    """D40: the tag is used, and the build says so."""
+    repo = tmp_path / "remote" / "defs"
+    url = make_repo(repo, {"component.yaml": "name: d\ntype: static\npath: m\n",
+                           "m/a.yaml": "kind: Tagged\n"})
+    git(repo, "tag", "same")
+    commit(repo, {"m/a.yaml": "kind: Later\n"})
+    git(repo, "branch", "same")  # the branch is at the later commit
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: d, method: git, source: {url}, branch: same}}")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (f"stackyard: warning: {url} has a tag and a branch named 'same': the tag is used "
+            "(D40 in docs/fabrikate-compat.md)") in run.stderr
+    assert outputs(root, "c1")["d/d.yaml"] == b"---\nkind: Tagged\n\n"
+
+
 def test_an_abbreviated_commit_naming_two_commits_says_so(tmp_path: Path, cache: Path
                                                           ) -> None:
     repo = tmp_path / "remote" / "defs"

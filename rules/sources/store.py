@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import xxhash
 
 from ..atomic import write_atomic
+from ..errors import warn
 from .access import git_auth_environment
 from .locking import locked, staging_beside
 from .redact import redact, redact_text
@@ -140,9 +141,14 @@ class Store:
             if candidate == ref and ref != "HEAD" and not _COMMIT_ID.match(ref):
                 continue
             try:
-                return str(mirror.git.rev_parse("--verify", "--quiet", f"{candidate}^{{commit}}"))
+                commit = str(mirror.git.rev_parse("--verify", "--quiet",
+                                                  f"{candidate}^{{commit}}"))
             except _gitpython().GitCommandError:
                 continue
+            if candidate.startswith("refs/tags/") and _names_a_branch(mirror, ref):
+                warn(f"{redact(url)} has a tag and a branch named {ref!r}: the tag is used "
+                     "(D40 in docs/fabrikate-compat.md)")
+            return commit
         hint = ""
         if _COMMIT_ID.match(ref) and len(ref) < 40 and _names_many_objects(mirror, ref):
             hint = " (more than one object starts with it: give more of the commit id)"
@@ -258,6 +264,14 @@ def _names_many_objects(mirror: git.Repo, prefix: str) -> bool:
         return len(mirror.git.rev_parse(f"--disambiguate={prefix}").split()) > 1
     except _gitpython().GitCommandError:
         return False
+
+
+def _names_a_branch(mirror: git.Repo, name: str) -> bool:
+    try:
+        mirror.git.rev_parse("--verify", "--quiet", f"refs/heads/{name}")
+    except _gitpython().GitCommandError:
+        return False
+    return True
 
 
 def _has_commit(mirror: git.Repo, commit: str) -> bool:
