@@ -7,10 +7,13 @@ there, not in a folder that users commit, and `remove_abandoned` clears it later
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import glob
 import itertools
 import os
 import shutil
+import time
 from pathlib import Path
 
 _known_folders: set[str] = set()
@@ -96,6 +99,16 @@ def remove_abandoned(temp_dir: Path) -> int:
                 path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def remove_stale(folder: Path, prefix: str, age: float = 86400) -> None:
+    """Temp folders `<prefix>*` in `folder` last changed over `age` seconds ago: a killed
+    process's (SIGKILL runs no clean-up; a live one is done long before)."""
+    cutoff = time.time() - age
+    for path in folder.glob(glob.escape(prefix) + "*"):
+        with contextlib.suppress(OSError):
+            if path.lstat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _running(pid: int) -> bool:

@@ -12,7 +12,7 @@ import os
 import re
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .digest import digest_value
 from .errors import StackyardError, display_path, join_key, warn
@@ -207,29 +207,40 @@ def _hooks(value: Any, file: Path, key: str) -> tuple[tuple[str, tuple[str, ...]
 # ---------------------------------------------------------------- config files
 
 
-def config_files(directory: Path) -> dict[str, Path]:
+class LayerFiles(NamedTuple):
+    """What `config/` holds: the file read for each layer, and files that are not read
+    (`<layer>.json` beside `<layer>.yaml`, `<layer>.yml`), with why, for a warning."""
+
+    files: dict[str, Path]
+    ignored: dict[str, list[tuple[Path, str]]]
+
+
+def config_files(directory: Path) -> LayerFiles:
     """Layer name -> file in `directory/config`; `.yaml` wins over `.json` (as Fabrikate)."""
     try:
         names = os.listdir(directory / "config")
     except (FileNotFoundError, NotADirectoryError):
-        return {}
+        return LayerFiles({}, {})
     except OSError as err:  # a loop of links, no permission
         raise StackyardError(f"cannot list the layer files: {err.strerror}",
                              file=directory / "config") from None
     found: dict[str, Path] = {}
+    ignored: dict[str, list[tuple[Path, str]]] = {}
     for name in sorted(names):
         if name.endswith(".yml"):
-            warn("ignored: layer files end in .yaml or .json, as Fabrikate read them",
-                 file=directory / "config" / name)
+            ignored.setdefault(name[:-4], []).append(
+                (directory / "config" / name, "ignored: layer files end in .yaml or .json, "
+                                              "as Fabrikate read them"))
     for suffix in (".json", ".yaml"):
         for name in names:
             if name.endswith(suffix):
                 layer = name[: -len(suffix)]
                 if layer in found:
-                    warn(f"ignored: config/{layer}.yaml is read instead, as Fabrikate read it",
-                         file=found[layer])
+                    ignored.setdefault(layer, []).append(
+                        (found[layer], f"ignored: config/{layer}.yaml is read instead, as "
+                                       "Fabrikate read it"))
                 found[layer] = directory / "config" / name
-    return found
+    return LayerFiles(found, ignored)
 
 
 def load_config_file(file: Path) -> dict[str, Any]:

@@ -54,6 +54,13 @@ def vendored_copy(definition: ComponentDef, directory: Path) -> Path | None:
     return None
 
 
+def download_pin(definition: ComponentDef) -> Pin:
+    """The pin of the node's own download, as plans record it (see `resolver.Pin`)."""
+    if definition.type == "helm":
+        return ("chart", redact(definition.source), definition.path, definition.version)
+    return ("file", redact(definition.source))
+
+
 def _own_download(definition: ComponentDef, directory: Path) -> Pin | None:
     """A `method: helm` chart or `method: http` manifest that is not vendored."""
     vendored = vendored_copy(definition, directory)

@@ -23,6 +23,10 @@ from .runner import stop_on_sigterm, use_stackyard_runners
 from .tasks import check_patterns, fleet_tasks
 from .workspace import Workspace
 
+CHANGES_STATE = frozenset({"clean", "forget", "ignore", "reset-dep"})
+"""doit commands that run no task but change `generated/` or doit's records: they wait
+for a build, as a second build does."""
+
 
 def doit_config(root: Path) -> dict[str, Any]:
     """State in `.stackyard/doit.sqlite3` (transactional, unlike doit's dbm/json defaults),
@@ -82,6 +86,7 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
         invocation = current_invocation()
         if invocation.executes_tasks:
             stop_on_sigterm()
+        if invocation.executes_tasks or invocation.command in CHANGES_STATE:
             hold_build_lock(workspace)
         if invocation.executes_tasks and invocation.selected[:1] == (LOCK_TASK,):
             yield lock_task(workspace)

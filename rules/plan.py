@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from .definitions import (
     COMPONENT_FILES,
+    LayerFiles,
     MissingComponent,
     config_files,
     environment_files,
@@ -27,7 +28,7 @@ from .definitions import (
     load_environment,
 )
 from .digest import digest_texts, digest_value
-from .downloads import node_downloads, vendored_copy
+from .downloads import download_pin, node_downloads, vendored_copy
 from .errors import StackyardError, collected_warnings, join_key, locate, warn
 from .filestate import FileState
 from .layering import child_layers, is_disabled, layers_digest, merge_config
@@ -105,9 +106,10 @@ class Planner:
         self.files = files or FileState()
         self.parsed = parsed
         self._file_digests: dict[str, str | None] = {}
-        self._config_files: dict[Path, dict[str, Path]] = {}
+        self._config_files: dict[Path, LayerFiles] = {}
         self._tree_digests: dict[Path, str | None] = {}
-        self._layers: dict[tuple[Path, str], tuple[tuple[str, str], Layer | None]] = {}
+        self._layers: dict[tuple[Path, str],
+                           tuple[tuple[str, ...], Layer | None, tuple[str, ...]]] = {}
         self._displayed: dict[Path, str] = {}
         self._inputs: dict[tuple[int, Path], tuple[tuple[Path, ...],
                                                    tuple[tuple[str, str], ...], str]] = {}
@@ -116,9 +118,9 @@ class Planner:
         self._children: dict[tuple[Path, str], Path] = {}
         self._components: dict[Path, ComponentDef] = {}
         self._warnings: dict[str, tuple[str, ...]] = {}
-        self._listing_warnings: dict[str, tuple[str, ...]] = {}
-        """Watched file -> what reading it warned of: every cluster that reads the file
-        keeps these with its plan, so a run that re-uses the plan says them again."""
+        """Watched file -> what reading it warned of (files that did only): every cluster
+        that reads the file keeps these with its plan, so a run that re-uses the plan says
+        them again."""
 
     def folder(self, path: Path) -> Path:
         """One Path object per folder for the planner: the many dicts keyed by folder
@@ -132,20 +134,27 @@ class Planner:
             self._children[key] = self.folder(Path(os.path.normpath(parent / relative)))
         return self._children[key]
 
-    def layer(self, directory: Path, name: str) -> tuple[tuple[str, str], Layer | None]:
-        """The files `config/<name>.yaml|json` that may exist, and the layer if one does.
+    def layer(self, directory: Path, name: str
+              ) -> tuple[tuple[str, ...], Layer | None, tuple[str, ...]]:
+        """The files `config/<name>.yaml|json` that may exist, the layer if one does, and
+        warnings of files for the layer that are not read.
 
         Shared by every cluster that uses the folder and the layer name.
         """
         key = (directory, name)
         if key not in self._layers:
             config = f"{directory}/config"
-            candidates = (f"{config}/{name}.yaml", f"{config}/{name}.json")
-            file = self.config_files(directory).get(name)
+            listed = self._listed(directory)
+            ignored = tuple((os.fspath(path), locate(why, file=path))
+                            for path, why in listed.ignored.get(name, ()))
+            # a file not read is watched too: when it goes, so does its warning
+            candidates = (f"{config}/{name}.yaml", f"{config}/{name}.json",
+                          *(path for path, _ in ignored if path.endswith(".yml")))
+            file = listed.files.get(name)
             layer = None
             if file is not None:
                 layer = Layer(self.workspace.display(file), "", self._parse_layer(file))
-            self._layers[key] = (candidates, layer)
+            self._layers[key] = (candidates, layer, tuple(why for _, why in ignored))
         return self._layers[key]
 
     def component(self, directory: Path) -> ComponentDef:
@@ -158,17 +167,19 @@ class Planner:
                 self.file_digest(candidate)
             with collected_warnings() as said:
                 self._components[directory] = load_component(directory)
-            self._warnings[candidates[0]] = tuple(said)
+            if said:
+                self._warnings[candidates[0]] = tuple(said)
         return self._components[directory]
 
     def config_files(self, directory: Path) -> dict[str, Path]:
+        """Layer name -> the file read for it."""
+        return self._listed(directory).files
+
+    def _listed(self, directory: Path) -> LayerFiles:
         """`config_files`, listed once per planner: a stack shared by 500 clusters has
         500 layer files in one folder."""
         if directory not in self._config_files:
-            with collected_warnings() as said:
-                self._config_files[directory] = config_files(directory)
-            # said again by every cluster using the folder, as all of them read `common`
-            self._listing_warnings[f"{directory}/config/common.yaml"] = tuple(said)
+            self._config_files[directory] = config_files(directory)
         return self._config_files[directory]
 
     def file_digest(self, path: Path | str) -> str | None:
@@ -198,7 +209,8 @@ class Planner:
         with collected_warnings() as said:
             environment = environment_from(file, self._parsed(file, load_environment_file))
         name = os.fspath(file)
-        self._warnings[name] = tuple(dict.fromkeys((*self._warnings[name], *said)))
+        if said:
+            self._warnings[name] = tuple(dict.fromkeys((*self._warnings.get(name, ()), *said)))
         return environment
 
     def _parse_layer(self, file: Path) -> dict[str, Any]:
@@ -216,15 +228,16 @@ class Planner:
                 kept = (parse(file), tuple(said))
             if self.parsed is not None and digest:
                 self.parsed.put(name, digest, kept)
-        data, self._warnings[name] = kept
+        data, said = kept
+        if said:
+            self._warnings[name] = said
         return data
 
     def warnings_of(self, watch: Watch) -> list[str]:
-        """What reading the files a cluster watches warned of (few files warn: the loop
-        is over those)."""
-        return [message for warnings in (self._warnings, self._listing_warnings)
-                for name, said in sorted(warnings.items())
-                if said and name in watch.files for message in said]
+        """What reading the files a cluster watches warned of (few files warn: only
+        those are kept, so the loop is short)."""
+        return [message for name, said in sorted(self._warnings.items())
+                if name in watch.files for message in said]
 
     @cached_property
     def sources(self) -> Sources:
@@ -377,8 +390,10 @@ class _ClusterWalk:
     def _own_layers(self, directory: Path) -> tuple[Layer, ...]:
         layers = []
         for name in (*self.environment.layers, "common"):
-            candidates, layer = self.planner.layer(directory, name)
+            candidates, layer, ignored = self.planner.layer(directory, name)
             self.watch.files.update(candidates)
+            for message in ignored:
+                self.warn(message)
             if layer is not None:
                 layers.append(layer)
         return tuple(layers)
@@ -387,15 +402,20 @@ class _ClusterWalk:
         """`<parent>/components/<name>/<path>` when vendored (Fabrikate's `fab install`
         layout), else the entry's `source`/`path` fetched into the store."""
         vendored = self.planner.child_folder(parent, f"components/{entry.name}")
-        if self._vendored(vendored):
+        if self._vendored(vendored, _git_pin(entry)):
             return self.planner.child_folder(vendored, entry.path.lstrip("/"))
         return self._git(entry)
 
-    def _vendored(self, folder: Path) -> bool:
+    def _vendored(self, folder: Path, pin: Pin) -> bool:
         """Whether a `fab install` copy is at `folder`. When it is not, the folder is
         watched: a copy added later wins from the next build on (one that goes away is
-        seen through the files read from it)."""
+        seen through the files read from it). While it is, the `pin` of the source it
+        stands for is kept as it is: a copy left on one machine must not drop from
+        `stacks.lock` the pin that CI, without the copy, uses."""
         if folder.is_dir():
+            pinned = self.planner.sources.pinned(pin)
+            if pinned is not None:
+                self.watch.pins[pin] = pinned
             return True
         self.watch.trees.add(folder)
         return False
@@ -404,7 +424,7 @@ class _ClusterWalk:
         """The entry's `source`/`path` from the store, at the commit the lock pins."""
         sources = self.planner.sources
         directory = self.planner.folder(sources.directory(entry))
-        pin = ("git", redact(entry.source), ref_of(entry))
+        pin = _git_pin(entry)
         self.watch.pins[pin] = sources.pinned(pin) or ""
         return directory
 
@@ -413,7 +433,7 @@ class _ClusterWalk:
         """The node's downloads, with the pins they used recorded in the watch."""
         vendored = vendored_copy(definition, directory)
         if vendored is not None:
-            self._vendored(vendored)
+            self._vendored(vendored, download_pin(definition))
         fetches, pins = self.planner.downloads(definition, directory, checkout)
         self.watch.pins.update(pins)
         return fetches
@@ -443,7 +463,8 @@ class _ClusterWalk:
         renderer = self._renderer(definition)
         checkout = None
         if definition.type == "helm" and definition.method == "git" \
-                and not self._vendored(visit.directory / "helm_repos" / definition.name):
+                and not self._vendored(visit.directory / "helm_repos" / definition.name,
+                                       _git_pin(definition)):
             checkout = self._git(definition)
         fetches = self._downloads(definition, visit.directory, checkout)
         if fetches and fetches[0].own:
@@ -494,6 +515,10 @@ class _ClusterWalk:
 
 
 @cache
+def _git_pin(entry: ComponentDef) -> Pin:
+    return ("git", redact(entry.source), ref_of(entry))
+
+
 def _component_candidates(directory: Path) -> tuple[str, ...]:
     """`component.yaml`, `component.json`, then `access.yaml`."""
     return tuple(f"{directory}/{name}" for name in (*COMPONENT_FILES, ACCESS_FILE))

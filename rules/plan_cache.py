@@ -279,13 +279,20 @@ def save_file_memo(workspace: Workspace, files: FileState,
 def access_files_read(workspace: Workspace) -> list[Path]:
     """The `access.yaml` files the kept plans read, those of git-sourced stacks too (in
     the store, where a walk of the repository does not look), for `doit lock`."""
-    if not cache_path(workspace).is_file():
+    path = cache_path(workspace)
+    if not path.is_file():
         return []
-    with closing(_Store(workspace, code_fingerprint())) as store:
-        _, entries = store.load()
-    return sorted({Path(path) for entry in entries.values()
-                   for path, digest in entry.seen.files.items()
-                   if digest is not None and path.endswith(f"/{ACCESS_FILE}")})
+    try:  # read only: a cache of other code is left for the next build to reset
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            rows = dict(connection.execute("select name, data from entries"))
+        if rows.pop("\0fingerprint", None) != code_fingerprint().encode():
+            return []
+        rows.pop("\0files", None)
+        entries = [pickle.loads(data) for data in rows.values()]
+    except (sqlite3.Error, pickle.UnpicklingError, AttributeError, EOFError):
+        return []
+    return sorted({Path(name) for entry in entries for name, digest in entry.seen.files.items()
+                   if digest is not None and name.endswith(f"/{ACCESS_FILE}")})
 
 
 def _drop_unused_pins(planner: Planner, entries: Iterable[_Entry]) -> None:

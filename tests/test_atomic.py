@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from rules import atomic
-from rules.atomic import remove_abandoned
+from rules.atomic import remove_abandoned, remove_stale
 from tests.doit_runner import REPO, copy_example_fleet, doit, install_dodo, snapshot, tmpfs, write
 
 SIZE = 4_000_000
@@ -107,3 +107,15 @@ def test_state_on_another_file_system_writes_output_beside_its_place(tmp_path: P
         reference = copy_example_fleet(tmp_path / "reference")
         assert doit(reference).returncode == 0
         assert snapshot(root / "generated") == snapshot(reference / "generated")
+
+
+def test_stale_temp_folders_of_killed_processes_are_removed(tmp_path: Path) -> None:
+    """An OCI pull or a chart copy killed by SIGKILL leaves its temp folder in a shared
+    place; the next one removes those a day old, and nothing else."""
+    day_old = time.time() - 86401
+    for name in ("oci-killed", "oci-running", "other-killed"):
+        (tmp_path / name / "inside").mkdir(parents=True)
+    for name in ("oci-killed", "other-killed"):
+        os.utime(tmp_path / name, (day_old, day_old))
+    remove_stale(tmp_path, "oci-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["oci-running", "other-killed"]

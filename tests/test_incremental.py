@@ -251,7 +251,7 @@ def test_a_damaged_provenance_file_stops_the_cluster_until_restored(
         "{disabled: true}}}\n")
     (fleet / "generated/dev/provenance.json").write_text(damage)
     damaged = snapshot(fleet / "generated")
-    for command in ((), ("info", "dev")):
+    for command in ((), ("info", "dev"), ("clean", "dev")):
         run = doit(fleet, *command)
         assert run.returncode != 0
         assert ("generated/dev/provenance.json: not the provenance file this tool writes (a "

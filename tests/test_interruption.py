@@ -3,6 +3,7 @@ one (SIGKILL) loses doit's record of that run, not the output or the renders."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -253,3 +254,23 @@ def test_a_build_stopped_while_planning_says_so_in_one_line(tmp_path: Path) -> N
         silent.close()
     assert process.returncode != 0
     assert output.strip() == "ERROR: interrupted while planning; nothing was built"
+
+
+@pytest.mark.parametrize("command", [("clean", "a-quick"), ("forget", "a-quick")])
+def test_clean_and_forget_wait_for_a_build(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """They change generated/ or doit's records under a running build."""
+    root = tmp_path / "fleet"
+    quick_and_slow_fleet(root)
+    (root / ".stackyard").mkdir()
+    with open(root / ".stackyard/build.lock", "a+") as held:  # as a running build holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        waiting = subprocess.Popen([sys.executable, "-m", "doit", *command], cwd=root,
+                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        assert waiting.poll() is None, waiting.communicate()
+    _, stderr = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, stderr
+    assert ("stackyard: another build of this repository is running (pid 4242); waiting for "
+            "it to finish") in stderr

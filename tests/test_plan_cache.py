@@ -204,7 +204,7 @@ def test_definition_warnings_are_said_by_every_build_not_only_the_first(tmp_path
           "source: m\n")
     write(root / "stacks/s/b/m/cm.yaml", "kind: Secret\n")
     write(root / "stacks/s/config/common.yaml", "subcomponents:\n  app: {replicas: 2}\n")
-    write(root / "stacks/s/config/prod.yml", "config: {}\n")
+    write(root / "stacks/s/config/common.yml", "config: {}\n")
     write(root / "environments/c1.yaml", "stack: ../stacks/s\nlayer: [prod]\n")
     write(root / "environments/c2.yaml", "stack: ../stacks/s\n")
     expected = [
@@ -213,7 +213,7 @@ def test_definition_warnings_are_said_by_every_build_not_only_the_first(tmp_path
         "`local`",
         "stacks/s/b/component.yaml: line 5: key 'source' is written twice in one mapping",
         "stacks/s/config/common.yaml: subcomponents.app: unknown key(s) replicas ignored",
-        "stacks/s/config/prod.yml: ignored: layer files end in .yaml or .json",
+        "stacks/s/config/common.yml: ignored: layer files end in .yaml or .json",
     ]
 
     def said_each_once(run: DoitRun) -> None:
@@ -229,3 +229,6 @@ def test_definition_warnings_are_said_by_every_build_not_only_the_first(tmp_path
     os.remove(root / "environments/c1.yaml")
     expected.pop(0)
     said_each_once(doit(root))  # c2 alone reads the other files
+    os.remove(root / "stacks/s/config/common.yml")
+    expected.pop()
+    said_each_once(doit(root))  # a warning goes with its file

@@ -551,9 +551,17 @@ def test_a_vendored_component_added_after_a_build_wins_from_the_next_build(
     assert doit(root).returncode == 0
     write(root / "stacks/s/components/d/component.yaml", "name: d\ntype: static\npath: m\n")
     write(root / "stacks/s/components/d/m/a.yaml", "kind: Vendored\n")
+    pins = lock_pins(root)
     run = doit(root)
     assert run.returncode == 0, run.stdout + run.stderr
     assert outputs(root, "c1")["d/d.yaml"] == b"---\nkind: Vendored\n\n"
+    # a copy left on one machine keeps the pin that CI, without the copy, uses
+    assert lock_pins(root) == pins
+    shutil.rmtree(root / "stacks/s/components")
+    frozen = subprocess.run([sys.executable, "-m", "doit"], cwd=root, capture_output=True,
+                            text=True, env={**os.environ, "STACKYARD_FROZEN": "1"})
+    assert frozen.returncode == 0, frozen.stderr
+    assert outputs(root, "c1")["d/d.yaml"] == b"---\nkind: Fetched\n\n"
 
 
 def test_a_vendored_git_chart_added_after_a_build_wins_from_the_next_build(

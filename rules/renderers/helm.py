@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cachetools import LRUCache
 
 from .. import manifests
+from ..atomic import remove_stale
 from ..digest import digest_texts
 from ..errors import StackyardError, join_key
 from ..filestate import FileState
@@ -269,6 +270,7 @@ def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: 
     `file://` folders both called `common`, or one chart at two versions, both stay.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(target.parent, ".build-")
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:
         copy = staging / chart.name

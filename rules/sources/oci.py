@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ..atomic import remove_stale
 from . import access
 from .lockfile import ChartPin
 from .redact import redact
@@ -106,6 +107,7 @@ def download(repository: str, chart: str, version: str, token_variable: str) -> 
     credentials = login(repository, token_variable)
     scratch = cache_root() / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
+    remove_stale(scratch, "oci-")
     folder = Path(tempfile.mkdtemp(dir=scratch, prefix="oci-"))
     try:
         try:
