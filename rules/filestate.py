@@ -45,11 +45,14 @@ class FileState:
     """Paths this process took a digest of: what `prune` keeps. Not saved."""
 
     def __getstate__(self) -> dict[str, object]:
-        return {name: value for name, value in self.__dict__.items() if name != "seen"}
+        """Saved while `changed` (that is why it is saved): it must load unchanged, or
+        every no-op run would save it again."""
+        return {name: value for name, value in self.__dict__.items()
+                if name not in ("seen", "changed")}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         """A memo that an earlier Stackyard saved lacks the newer fields."""
-        self.__dict__.update({"made": {}, **state, "seen": set()})
+        self.__dict__.update({"made": {}, **state, "changed": False, "seen": set()})
 
     def prune(self, keep: Callable[[str], bool]) -> None:
         """Forget every file this process did not look at, unless `keep(path)`: files

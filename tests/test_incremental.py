@@ -30,6 +30,16 @@ def test_nothing_changed_runs_nothing(fleet: Path) -> None:
     assert run.executed == []
 
 
+def test_a_no_op_build_writes_no_state(fleet: Path) -> None:
+    """The file-digest memo was saved with its `changed` flag set, so it loaded changed and
+    every no-op pickled and wrote it again."""
+    assert doit(fleet).executed == []  # the first build's outputs are known now
+    state = {name: (fleet / ".stackyard" / name).read_bytes()
+             for name in ("plans.sqlite3", "renders.sqlite3")}
+    assert doit(fleet).executed == []
+    assert {name: (fleet / ".stackyard" / name).read_bytes() for name in state} == state
+
+
 def test_touching_every_input_runs_nothing(fleet: Path) -> None:
     for path in list((fleet / "stacks").rglob("*")) + list((fleet / "environments").rglob("*")):
         os.utime(path, (1_000_000_000, 1_000_000_000))
