@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -216,6 +217,22 @@ def test_a_pin_no_cluster_uses_is_dropped_so_lock_never_asks_for_it(
     shutil.rmtree(tmp_path / "dropped")
     relock = doit(root, "lock")
     assert relock.returncode == 0, relock.stdout + relock.stderr
+
+
+def test_lock_leaves_a_plan_cache_of_other_code_as_it_is(
+        remote_stack: tuple[Path, Path, Path], cache: Path) -> None:
+    """`doit lock` reads the plans' access files; a cache made by another version of
+    Stackyard is the next build's to reset, not the lock's (it ran without the build's
+    view of the fleet)."""
+    root, _, _ = remote_stack
+    assert doit(root).returncode == 0
+    plans = root / ".stackyard/plans.sqlite3"
+    with sqlite3.connect(plans) as connection:
+        connection.execute("update entries set data = ? where name = ?",
+                           (b"other code", "\0fingerprint"))
+    before = plans.read_bytes()
+    assert doit(root, "lock").returncode == 0
+    assert plans.read_bytes() == before
 
 
 def test_a_pinned_commit_gone_from_the_remote_is_a_clear_error(tmp_path: Path,
