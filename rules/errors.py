@@ -10,14 +10,22 @@ from pathlib import Path
 
 _said: set[str] = set()
 _listeners: list[list[str]] = []
+_root: list[str] = []
+"""The repository root paths in messages are relative to, once a dodo names it."""
+
+
+def show_paths_from(root: Path) -> None:
+    """Messages name files relative to `root`: doit runs in the dodo's folder, which is
+    not the root when the dodo lives elsewhere (`doit -f ci/dodo.py`)."""
+    _root[:] = [os.fspath(root)]
 
 
 def display_path(path: Path | str) -> str:
-    """Paths in messages: relative to the working folder (doit runs in the repo root). A
+    """Paths in messages: relative to the repository root (else the working folder). A
     name that is not UTF-8 shows its odd bytes as `\\xe9`, not as Python's `\\udce9`."""
     text = os.fsencode(path).decode(errors="backslashreplace")
     if os.path.isabs(text):
-        relative = os.path.relpath(text)
+        relative = os.path.relpath(text, *_root)
         if not relative.startswith(".."):
             return relative
     return text

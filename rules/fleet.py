@@ -14,7 +14,7 @@ from doit.task import Task
 
 from .build_lock import hold_build_lock
 from .doit_context import current_invocation
-from .errors import StackyardError, warn
+from .errors import StackyardError, show_paths_from, warn
 from .housekeeping import tidy
 from .lock_task import LOCK_TASK, lock_task
 from .plan_cache import load_fleet, save_file_memo
@@ -80,6 +80,7 @@ def _no_cycle_collection() -> Iterator[None]:
 
 def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
     workspace = Workspace.at(root)
+    show_paths_from(root)
 
     def task_stackyard() -> Iterator[Task]:
         """Stackyard: plan the fleet, hand doit the tasks that are not up to date."""

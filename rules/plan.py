@@ -270,7 +270,7 @@ class Planner:
             downloaded = {fetch.path for fetch in fetches}
             paths = tuple(p for p in renderer.input_paths(definition, directory, checkout)
                           if p not in downloaded)
-            trees = (*((self.display(p), self.tree_digest(p) or "missing") for p in paths),
+            trees = (*((self._label(p), self.tree_digest(p) or "missing") for p in paths),
                      *((fetch.label, fetch.digest) for fetch in fetches))
             self._inputs[key] = (paths, trees, digest_value([digest for _, digest in trees]))
         return self._inputs[key]
@@ -282,6 +282,18 @@ class Planner:
         if key not in self._downloads:
             self._downloads[key] = node_downloads(self.sources, definition, directory, checkout)
         return self._downloads[key]
+
+    def _label(self, path: Path) -> str:
+        """How a render's record of inputs names a folder (`doit info` shows it): a
+        folder of a stored git checkout by its source, path and commit, which a moved pin
+        changes (`<source>:<path> moved from <commit> to <commit>`); its place in the
+        store means nothing to a user. Any other folder by its path."""
+        if "sources" in self.__dict__:  # only plans that use git sources have checkouts
+            for root, (source, commit) in self.sources.checkouts.items():
+                if path.is_relative_to(root):
+                    inner = path.relative_to(root).as_posix()
+                    return f"{source}:{'' if inner == '.' else inner}@{commit[:12]}"
+        return self.display(path)
 
     def display(self, path: Path) -> str:
         if path not in self._displayed:

@@ -64,6 +64,17 @@ def efk_fleet(root: Path, repository: str, clusters: tuple[str, ...] = ("c1", "c
         write(root / f"environments/{cluster}.yaml", "stack: ../stacks/efk\n")
 
 
+def built_efk_fleet(tmp_path: Path, server: ChartServer,
+                    clusters: tuple[str, ...] = ("c1", "c2")) -> Path:
+    """The EFK charts published, `efk_fleet` written and built once."""
+    for chart in EFK:
+        publish(server, SHARED_CHARTS / chart)
+    root = tmp_path / "fleet"
+    efk_fleet(root, server.url, clusters)
+    assert doit(root).returncode == 0
+    return root
+
+
 def lock(root: Path) -> dict[str, list[dict[str, str]]]:
     return yaml.safe_load((root / "stacks.lock").read_text())
 
@@ -123,11 +134,7 @@ def test_efk_charts_from_a_repository_are_fetched_once_and_render_as_local_chart
 
 
 def test_offline_once_fetched(tmp_path: Path, server: ChartServer) -> None:
-    for chart in EFK:
-        publish(server, SHARED_CHARTS / chart)
-    root = tmp_path / "fleet"
-    efk_fleet(root, server.url)
-    assert doit(root).returncode == 0
+    root = built_efk_fleet(tmp_path, server)
     before = snapshot(root / "generated")
     server.stop()
     shutil.rmtree(root / "generated")
@@ -140,11 +147,7 @@ def test_offline_once_fetched(tmp_path: Path, server: ChartServer) -> None:
 
 def test_a_new_version_is_used_only_after_relocking_and_rerenders_only_its_users(
         tmp_path: Path, server: ChartServer) -> None:
-    for chart in EFK:
-        publish(server, SHARED_CHARTS / chart)
-    root = tmp_path / "fleet"
-    efk_fleet(root, server.url)
-    assert doit(root).returncode == 0
+    root = built_efk_fleet(tmp_path, server)
     publish(server, SHARED_CHARTS / "kibana", version="2.4.0")  # the repository moves on
     run = doit(root)
     assert run.returncode == 0 and run.executed == []
@@ -163,11 +166,7 @@ def test_a_new_version_is_used_only_after_relocking_and_rerenders_only_its_users
 
 def test_lock_moves_only_the_pins_it_is_given(tmp_path: Path, server: ChartServer) -> None:
     """`doit lock kibana` upgrades one chart, as a one-dependency pull request wants."""
-    for chart in EFK:
-        publish(server, SHARED_CHARTS / chart)
-    root = tmp_path / "fleet"
-    efk_fleet(root, server.url)
-    assert doit(root).returncode == 0
+    root = built_efk_fleet(tmp_path, server)
     publish(server, SHARED_CHARTS / "kibana", version="2.4.0")
     publish(server, SHARED_CHARTS / "elasticsearch", version="1.27.0")
     before = (root / "stacks.lock").read_bytes()
@@ -514,11 +513,7 @@ def test_two_builds_sharing_the_store_download_each_archive_once(
 
 def test_a_vendored_repository_chart_added_after_a_build_wins_from_the_next_build(
         tmp_path: Path, server: ChartServer) -> None:
-    for chart in EFK:
-        publish(server, SHARED_CHARTS / chart)
-    root = tmp_path / "fleet"
-    efk_fleet(root, server.url, clusters=("c1",))
-    assert doit(root).returncode == 0
+    root = built_efk_fleet(tmp_path, server, clusters=("c1",))
     shutil.copytree(SHARED_CHARTS / "kibana", root / "stacks/efk/helm_repos/kibana")
     chart = root / "stacks/efk/helm_repos/kibana/Chart.yaml"
     chart.write_text(chart.read_text().replace("version: 2.3.0", "version: 2.3.0-vendored"))

@@ -133,3 +133,21 @@ def test_the_render_job_commits_what_changed(repo: Path) -> None:
     assert again.returncode == 0 and run(repo, "git log --format=%s -1").stdout.strip() \
         == "Render generated/", "nothing changed: no second commit"
     assert run(repo, "git rev-list --count HEAD").stdout.strip() == "3"
+
+
+@pytest.mark.parametrize("breakage", ["a bad layer", "generated/ ignored"])
+def test_the_render_job_fails_when_the_build_or_the_add_fails(repo: Path,
+                                                              breakage: str) -> None:
+    """A sh script's status is its last command's: without `set -e` both passed."""
+    if breakage == "a bad layer":
+        (repo / "stacks/platform/config/west.yaml").write_text("config: [not, a, mapping]\n")
+    else:
+        (repo / ".gitignore").write_text("generated\n")
+        (repo / "environments/staging.yaml").write_text("stack: ../stacks/platform\n")
+    assert run(repo, "git add -A && git commit -qm 'break it'").returncode == 0
+    head = run(repo, "git rev-parse HEAD").stdout
+
+    render = run(repo, script("The render job"))
+
+    assert render.returncode != 0, render.stdout + render.stderr
+    assert run(repo, "git rev-parse HEAD").stdout == head, "nothing committed"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rules.render_store import RenderStore
-from tests.doit_runner import copy_example_fleet, doit, edit, install_dodo, snapshot, write
+from tests.doit_runner import REPO, copy_example_fleet, doit, edit, install_dodo, snapshot, write
 
 
 @pytest.fixture
@@ -195,6 +195,21 @@ def test_dodo_is_reusable_in_another_folder(tmp_path: Path) -> None:
     run = doit(other)
     assert run.returncode == 0, run.stderr
     assert (other / "generated/solo/only.yaml").read_bytes() == b"---\nkind: ConfigMap\n\n"
+
+
+def test_a_dodo_in_a_sub_folder_names_files_from_the_repository_root(
+        tmp_path: Path) -> None:
+    """README: a `rules/` package at the root is avoided with `doit -f ci/dodo.py`; doit
+    then runs in ci/, and messages named files by absolute paths."""
+    root = tmp_path / "monorepo"
+    write(root / "stacks/only/component.yaml", "name: only\ntype: static\npath: manifests\n")
+    write(root / "stacks/only/config/common.yaml", "config: [not, a, mapping]\n")
+    write(root / "environments/solo.yaml", "stack: ../stacks/only\n")
+    write(root / "ci/dodo.py", (REPO / "dodo.py").read_text().replace(
+        "Path(__file__).resolve().parent", "Path(__file__).resolve().parent.parent"))
+    run = doit(root, "-f", "ci/dodo.py")
+    assert run.returncode != 0
+    assert run.stderr.startswith("ERROR: stacks/only/config/common.yaml: config: "), run.stderr
 
 
 def test_info_explains_which_layer_and_key_changed(fleet: Path) -> None:

@@ -366,6 +366,9 @@ def test_git_helm_charts_fetched_once_pinned_and_moved_by_lock(tmp_path: Path,
     moved = f"{url} main: {first[:12]} -> {git(repo, 'rev-parse', 'HEAD')[:12]}"
     assert relock.executed == ["lock"] and moved in relock.stdout
     assert "1 of 1 pin(s) in stacks.lock moved" in relock.stderr
+    info = doit(root, "info", "render:git:efk/kibana").stdout  # in the terms of the source
+    now = git(repo, "rev-parse", "HEAD")[:12]
+    assert f"{url}:charts/kibana moved from {first[:12]} to {now} (stacks.lock)" in info, info
     run = doit(root)
     assert run.returncode == 0, run.stdout + run.stderr
     assert sorted(run.renders) == ["render:git2:efk/kibana", "render:git:efk/kibana"]

@@ -51,6 +51,8 @@ class Sources:
         self.store = store or Store()
         self.lock = LockFile.load(root)
         self.records_pins = records_pins
+        self.checkouts: dict[Path, tuple[str, str]] = {}
+        """Stored checkout -> (source as shown, commit): what a user knows it by."""
         self.access = AccessTokens()
         self.store.token_for = lambda url: access.token(self.token_variable(url))
 
@@ -63,7 +65,9 @@ class Sources:
             raise StackyardError(f"git component {entry.name!r} has no source",
                                  file=entry.file, key=join_key(entry.key, "source"))
         try:
-            root = self.store.checkout(entry.source, self._commit(entry.source, ref))
+            commit = self._commit(entry.source, ref)
+            root = self.store.checkout(entry.source, commit)
+            self.checkouts[root] = (redact(entry.source), commit)
         except SourceError as err:
             raise StackyardError(f"git source of {described}: {err}", **where) from None
         directory = Path(os.path.normpath(root / entry.path.lstrip("/")))
