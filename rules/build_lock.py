@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from .errors import display_path, warn
 from .workspace import Workspace
 
-_held: dict[Path, IO[str]] = {}
+_held: dict[Path, IO[str] | None] = {}
 """Held until the process ends: `doit -n` workers, forked later, share the lock."""
 
 
@@ -21,7 +22,24 @@ def hold_build_lock(workspace: Workspace) -> None:
     path = workspace.state_dir / "build.lock"
     if path in _held:
         return
-    handle = open(path, "a+")  # noqa: SIM115 (kept open for the life of the process)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 (kept open for the life of the process)
+        _wait_for(handle)
+    except OSError as err:  # no locks on this file system (NFS without lockd, some FUSE)
+        warn(f"cannot lock {display_path(path)} ({err.strerror}): two builds of this "
+             "repository started at once would not wait for each other")
+        _held[path] = None
+        return
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _held[path] = handle
+
+
+def _wait_for(handle: IO[str]) -> None:
+    """Lock `handle`'s file, saying whose build it waits for when it has to."""
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -33,8 +51,3 @@ def hold_build_lock(workspace: Workspace) -> None:
             fcntl.flock(handle, fcntl.LOCK_EX)
         except KeyboardInterrupt:
             raise SystemExit("interrupted while waiting for the other build") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    _held[path] = handle

@@ -3,6 +3,7 @@ one (SIGKILL) loses doit's record of that run, not the output or the renders."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from rules.build_lock import hold_build_lock
+from rules.workspace import Workspace
 from tests.doit_runner import (
     copy_example_fleet,
     doit,
@@ -256,9 +259,12 @@ def test_a_build_stopped_while_planning_says_so_in_one_line(tmp_path: Path) -> N
     assert output.strip() == "ERROR: interrupted while planning; nothing was built"
 
 
-@pytest.mark.parametrize("command", [("clean", "a-quick"), ("forget", "a-quick")])
-def test_clean_and_forget_wait_for_a_build(tmp_path: Path, command: tuple[str, ...]) -> None:
-    """They change generated/ or doit's records under a running build."""
+@pytest.mark.parametrize("command", [("doit", "clean", "a-quick"), ("doit", "forget", "a-quick"),
+                                     ("rules.sources", "lock")])
+def test_clean_forget_and_lock_wait_for_a_build(tmp_path: Path, command: tuple[str, ...]
+                                                ) -> None:
+    """They change generated/, doit's records or stacks.lock under a running build (which
+    would save its own pins over a re-lock)."""
     root = tmp_path / "fleet"
     quick_and_slow_fleet(root)
     (root / ".stackyard").mkdir()
@@ -266,7 +272,7 @@ def test_clean_and_forget_wait_for_a_build(tmp_path: Path, command: tuple[str, .
         fcntl.flock(held, fcntl.LOCK_EX)
         held.write("4242\n")
         held.flush()
-        waiting = subprocess.Popen([sys.executable, "-m", "doit", *command], cwd=root,
+        waiting = subprocess.Popen([sys.executable, "-m", *command], cwd=root,
                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(1.5)
         assert waiting.poll() is None, waiting.communicate()
@@ -274,3 +280,16 @@ def test_clean_and_forget_wait_for_a_build(tmp_path: Path, command: tuple[str, .
     assert waiting.returncode == 0, stderr
     assert ("stackyard: another build of this repository is running (pid 4242); waiting for "
             "it to finish") in stderr
+
+
+def test_a_file_system_without_locks_builds_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    """NFS without lockd, some FUSE mounts: flock fails with ENOLCK."""
+    def no_locks(handle: object, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    hold_build_lock(Workspace.at(tmp_path))
+    assert ("build.lock (No locks available): two builds of this repository started at once "
+            "would not wait for each other") in capsys.readouterr().err

@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..build_lock import hold_build_lock
 from ..errors import StackyardError
 from ..lock_task import relock_and_report
+from ..workspace import Workspace
 
 
 def main(argv: list[str]) -> int:
@@ -27,7 +29,9 @@ def main(argv: list[str]) -> int:
     if not args.root.is_dir():
         parser.error(f"{args.root} is not a folder")
     try:
-        relock_and_report(args.root.resolve(), tuple(args.only))
+        root = args.root.resolve()
+        hold_build_lock(Workspace.at(root))  # a running build would save its own pins over
+        relock_and_report(root, tuple(args.only))
     except StackyardError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

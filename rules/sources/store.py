@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -71,7 +72,7 @@ def network_timeout() -> float:
         seconds = float(value)
     except ValueError:
         seconds = 0
-    if not seconds > 0:
+    if not 0 < seconds < math.inf:
         raise SourceError(f"STACKYARD_NETWORK_TIMEOUT is {value!r}; give a number of seconds")
     return seconds
 
