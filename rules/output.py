@@ -72,7 +72,9 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
 
     `provenance.json` is the only record of which files this tool wrote, so a name is in
     it before its file is written, and leaves it only after its file is removed: a build
-    killed half-way leaves no file that a later build would not know to remove."""
+    killed half-way leaves no file that a later build would not know to remove. Stale
+    files go before new ones are written: a component renamed from `x` to `x.yaml` needs
+    a folder where its old file was."""
     folder = cluster_dir(plan.name, workspace)
     old_provenance = _read(folder / PROVENANCE)
     previous = _parse_provenance(old_provenance, folder / PROVENANCE).get("files", {})
@@ -96,10 +98,10 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
         if listed != old_provenance:
             write_atomic(folder / PROVENANCE, listed, scratch)
             old_provenance = listed
+    for name in stale:  # first: a stale file may stand where a new folder goes
+        _remove(folder, name)
     for target, content in to_write.items():
         write_atomic(target, content, scratch)
-    for name in stale:
-        _remove(folder, name)
     _write_if_changed(folder / KUSTOMIZATION, kustomization(written), scratch)
     if new_provenance != old_provenance:
         write_atomic(folder / PROVENANCE, new_provenance, scratch)

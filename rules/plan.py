@@ -42,7 +42,8 @@ from .sources.store import TreeIds
 from .workspace import Workspace
 from .yamlio import load_environment_file
 
-RESERVED_OUTPUTS = frozenset({"kustomization.yaml"})
+RESERVED_OUTPUTS = frozenset({"kustomization.yaml", "provenance.json"})
+"""Names Stackyard writes at the top of a cluster's folder: no component's file or folder."""
 @dataclass(frozen=True)
 class ClusterPlan:
     environment: Environment
@@ -540,7 +541,7 @@ def _check_outputs(nodes: list[PlanNode], environment: Environment) -> None:
     """Fabrikate let two nodes overwrite one file; here that is an error."""
     owners: dict[str, PlanNode] = {}
     for node in nodes:
-        if node.output in RESERVED_OUTPUTS:
+        if node.output.partition("/")[0] in RESERVED_OUTPUTS:
             raise StackyardError(f"component {node.node_path!r} would write {node.output}, "
                                  "which Stackyard writes itself; rename the component",
                                  file=node.definition.file, key=node.definition.key or "name")

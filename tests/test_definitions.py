@@ -535,6 +535,18 @@ def test_a_component_named_kustomization_below_the_root_is_fine(tmp_path: Path) 
     assert str(plan(tmp_path)["app/web"].output) == "web/kustomization.yaml"
 
 
+@pytest.mark.parametrize("name", ["kustomization.yaml", "provenance.json"])
+def test_a_folder_named_as_a_file_stackyard_writes_is_an_error(tmp_path: Path,
+                                                                name: str) -> None:
+    stack = tmp_path / "stack"
+    write_component(stack, f"name: app\nsubcomponents:\n  - {{name: {name}, source: web}}\n")
+    write_component(stack / "web", "name: web\ntype: static\n")
+
+    message = error_of(plan, tmp_path)
+
+    assert f"would write {name}/web.yaml, which Stackyard writes itself" in message
+
+
 def test_an_environments_folder_without_clusters_says_so(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "environments").mkdir()

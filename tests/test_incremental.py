@@ -197,6 +197,30 @@ def test_dodo_is_reusable_in_another_folder(tmp_path: Path) -> None:
     assert (other / "generated/solo/only.yaml").read_bytes() == b"---\nkind: ConfigMap\n\n"
 
 
+@pytest.mark.parametrize("direction", ["file to folder", "folder to file"])
+def test_a_component_renamed_into_its_old_files_place_is_written(tmp_path: Path,
+                                                                 direction: str) -> None:
+    """Inline `x` writes x.yaml; non-inline `x.yaml` writes x.yaml/inner.yaml. The old
+    file (or folder) stood where the new one goes, and every build failed on it."""
+    root = tmp_path / "fleet"
+    write(root / "stacks/s/m/a.yaml", "kind: A\n")
+    write(root / "stacks/x/m/b.yaml", "kind: B\n")
+    write(root / "stacks/x/component.yaml", "name: inner\ntype: static\npath: m\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    install_dodo(root)
+    inline = "name: s\nsubcomponents:\n  - {name: x, type: static, path: m}\n"
+    folder = "name: s\nsubcomponents:\n  - {name: x.yaml, source: ../x}\n"
+    first, second = (inline, folder) if direction == "file to folder" else (folder, inline)
+    write(root / "stacks/s/component.yaml", first)
+    assert doit(root).returncode == 0
+    write(root / "stacks/s/component.yaml", second)
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    expected = "x.yaml/inner.yaml" if second == folder else "x.yaml"
+    assert (root / "generated/c1" / expected).is_file()
+    assert doit(root).executed == []
+
+
 def test_a_dodo_in_a_sub_folder_names_files_from_the_repository_root(
         tmp_path: Path) -> None:
     """README: a `rules/` package at the root is avoided with `doit -f ci/dodo.py`; doit
