@@ -78,9 +78,9 @@ class FileState:
     def tree_digest(self, root: Path | str, skip: Iterable[Path] = ()) -> str | None:
         """Digest of a folder (names, executable bits, contents), or None when absent.
 
-        The folders in `skip` (Stackyard's own state and output, rewritten by every
-        build) and any `.git` are left out: a chart at the repository root holds them,
-        and they are never chart content.
+        The files and folders in `skip` (Stackyard's own state, output and lock file,
+        rewritten by builds) and any `.git` are left out: a chart at the repository root
+        holds them, and they are never chart content.
 
         Links are followed, as Helm does; a link to a folder that contains it is an error
         (Helm would follow it until the path is too long, and two such links in a folder
@@ -123,7 +123,7 @@ class FileState:
                             "would follow for ever; remove the link or point it elsewhere",
                             file=entry.path)
                     stack.append((entry.path, f"{prefix}{entry.name}/", (*above, folder_key)))
-                elif stat.S_ISREG(info.st_mode):
+                elif stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in skipped:
                     entries.append((f"{prefix}{entry.name}", entry.path, info))
         for relative, path, info in sorted(entries):
             executable = int(bool(info.st_mode & stat.S_IXUSR))

@@ -312,7 +312,7 @@ class Planner:
         if path not in self._tree_digests:
             tree = self.tree_ids.of(path)
             self._tree_digests[path] = f"git:{tree}" if tree else self.files.tree_digest(
-                path, skip=self.workspace.own_folders)
+                path, skip=self.workspace.own_paths)
         return self._tree_digests[path]
 
 

@@ -178,9 +178,10 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
                                   json.dumps(input_record(node), sort_keys=True))
     except StackyardError as err:
         return TaskFailed(f"{cluster}: {node_path}: {err}")
-    except OSError as err:
-        where = registry.workspace.display(Path(err.filename)) if err.filename else "a file"
-        return TaskFailed(f"{cluster}: {node_path}: {where}: {err.strerror}")
+    except OSError as err:  # shutil.Error (a chart copy) has neither name nor strerror
+        where = f"{registry.workspace.display(Path(err.filename))}: " if err.filename else ""
+        reason = err.strerror or " ".join(str(err).split())[:500]
+        return TaskFailed(f"{cluster}: {node_path}: {where}{reason}")
     return {"digest": node.digest, "reused": reused}  # the report counts reused renders
 
 

@@ -27,10 +27,10 @@ class Workspace:
         return self.root / "generated"
 
     @property
-    def own_folders(self) -> tuple[Path, Path]:
-        """What Stackyard writes itself (state, output): never an input, even inside an
-        input folder (a chart at the repository root)."""
-        return self.state_dir, self.output_dir
+    def own_paths(self) -> tuple[Path, Path, Path]:
+        """What Stackyard writes itself (state, output, the lock file): never an input,
+        even inside an input folder (a chart at the repository root)."""
+        return self.state_dir, self.output_dir, self.root / "stacks.lock"
 
     @property
     def temp_dir(self) -> Path:

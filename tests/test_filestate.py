@@ -99,6 +99,27 @@ def test_a_chart_at_the_repository_root_becomes_up_to_date(tmp_path: Path) -> No
     write(tmp_path / "templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\n"
           "metadata:\n  name: other\n")
     assert doit(tmp_path).renders == ["render:c1:root"]
+    # stacks.lock, which builds rewrite, is no chart content either
+    write(tmp_path / "stacks.lock", "sources: []\n")
+    assert doit(tmp_path).executed == []
+
+
+def test_a_chart_at_the_repository_root_with_a_file_dependency_renders(
+        tmp_path: Path) -> None:
+    """Its copy with the dependency placed in charts/ leaves out what the digest leaves
+    out: copying `.stackyard/` into `.stackyard/charts/` never ended."""
+    one_cluster_fleet(tmp_path)
+    write(tmp_path / "environments/c1.yaml", "stack: ..\n")
+    write(tmp_path / "component.yaml", "name: root\ntype: helm\npath: .\n")
+    chart(tmp_path)
+    chart(tmp_path / "deps/inner").joinpath("Chart.yaml").write_text(
+        "apiVersion: v2\nname: inner\nversion: 0.2.0\n")
+    write(tmp_path / "Chart.yaml", "apiVersion: v2\nname: tiny\nversion: 0.1.0\n"
+          "dependencies:\n- {name: inner, version: 0.2.0, repository: 'file://deps/inner'}\n")
+    run = doit(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "generated/c1/root.yaml").read_text().count("kind: ConfigMap") == 2
+    assert doit(tmp_path).executed == []
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
@@ -156,7 +157,7 @@ class HelmRenderer:
         if definition.hooks:  # a hook may have changed the chart: know it by what it holds
             chart = chart_dir(definition, node.physical_dir, node.checkout)
             key = digest_texts(key, FileState().tree_digest(
-                chart, skip=workspace.own_folders) or "")
+                chart, skip=workspace.own_paths) or "")
         loaded = self._charts.get(key)
         if loaded is None:  # else loaded by an earlier render: same chart, same inputs
             loaded = self._load(node, workspace, where, key)
@@ -274,7 +275,7 @@ def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: 
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:
         copy = staging / chart.name
-        shutil.copytree(chart, copy, symlinks=False)
+        shutil.copytree(chart, copy, symlinks=False, ignore=_not_chart_content(workspace))
         placed: dict[str, Path] = {}
         for dependency in dependencies:
             place = _vendored_name(dependency, chart, workspace, where)
@@ -295,6 +296,18 @@ def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: 
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _not_chart_content(workspace: Workspace) -> Callable[[str, list[str]], set[str]]:
+    """For `copytree`: what the chart's digest leaves out (`.git`, and Stackyard's own
+    files when the chart is the repository root: copying `.stackyard/` into itself would
+    never end)."""
+    own = {os.path.realpath(path) for path in workspace.own_paths}
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        return {name for name in names if name == ".git"
+                or os.path.realpath(os.path.join(folder, name)) in own}
+    return ignored
 
 
 def _vendored_name(dependency: Path, chart: Path, workspace: Workspace,

@@ -25,7 +25,7 @@ def check_unchanged(node: PlanNode, paths: tuple[Path, ...], workspace: Workspac
         digest = planned.get(name)
         if digest is None or digest.startswith("git:"):
             continue
-        if (_files.tree_digest(path, skip=workspace.own_folders) or "missing") != digest:
+        if (_files.tree_digest(path, skip=workspace.own_paths) or "missing") != digest:
             raise StackyardError(f"{name} changed while this build was running, so this "
                                  "render is not kept; run doit again",
                                  file=node.definition.file, key=node.definition.key)
