@@ -187,6 +187,10 @@ def test_lock_moves_only_the_pins_it_is_given(tmp_path: Path, server: ChartServe
     assert module.stdout == f"{server.url} elasticsearch: 1.26.0 -> 1.27.0\n"
     assert {e["chart"]: e["resolved"] for e in lock(root)["charts"]} == {
         **EFK, "kibana": "2.4.0", "elasticsearch": "1.27.0"}
+    # a pin as the error lists it, and a repository URL with a trailing slash, name pins too
+    for text in (f"{server.url} fluentd-elasticsearch", f"{server.url}/"):
+        named = doit(root, "lock", text)
+        assert named.returncode == 0, named.stdout + named.stderr
 
 
 def test_an_exact_version_and_a_constraint(tmp_path: Path, server: ChartServer) -> None:

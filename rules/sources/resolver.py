@@ -214,18 +214,26 @@ def _chart_pin(pin: ChartPin, other: ChartPin | None) -> str:
 
 def _chosen(only: tuple[str, ...], pins: dict[str, tuple[str, ...]], lock: Path) -> set[str]:
     """The descriptions of the pins that `only` names (all of them when it is empty). A text
-    names a pin when it matches one of the pin's fields (`pins`: description -> source or
-    repository URL, ref or chart name, `repository/chart`), exactly or as a `*` pattern. A
-    text that names no pin is a typo: an error before anything is fetched."""
+    names a pin when it is the pin's description (as this function lists them) or one of
+    its fields (`pins`: description -> source or repository URL, ref or chart name,
+    `repository/chart`), exactly (a URL with or without a trailing `/`) or as a `*`
+    pattern. A text that names no pin is a typo: an error before anything is fetched."""
     if not only:
         return set(pins)
-    named = {text: {d for d, fields in pins.items() if fnmatch.filter(fields, text)}
+    named = {text: {d for d, fields in pins.items() if _names(text, (d, *fields))}
              for text in only}
     missing = [text for text, found in named.items() if not found]
     if missing:
         raise StackyardError(f"no pin matches {', '.join(map(repr, missing))}; the pins are: "
                              + ("; ".join(sorted(pins)) or "none"), file=lock)
     return set().union(*named.values())
+
+
+def _names(text: str, fields: tuple[str, ...]) -> bool:
+    """Exact first: `[` in a URL (`http://[::1]/`) is not a pattern's character class."""
+    exact = text.rstrip("/")
+    return any(field.rstrip("/") == exact for field in fields) or (
+        "*" in text and bool(fnmatch.filter(fields, text)))
 
 
 def _access_files(root: Path) -> list[Path]:
