@@ -30,6 +30,7 @@ from .model import Environment
 from .plan import ClusterPlan, Planner, Watch
 from .sources.access import ACCESS_FILE
 from .sources.artifacts import Fetch
+from .sources.lockfile import LOCK_NAME
 from .sources.redact import redact
 from .sources.resolver import Pin, frozen, ref_of
 from .workspace import Workspace
@@ -296,12 +297,14 @@ def access_files_read(workspace: Workspace) -> list[Path]:
 
 
 def _drop_unused_pins(planner: Planner, entries: Iterable[_Entry]) -> None:
-    """After a change of plans: `stacks.lock` keeps only what some cluster uses (a build
-    knows every cluster's pins), so `doit lock` never asks for a branch nothing uses,
-    which may be gone. Not under STACKYARD_FROZEN: there the lock must not change."""
+    """On every build: `stacks.lock` keeps only what some cluster uses (a build knows every
+    cluster's pins; a change may have been planned first by `doit info`, which writes no
+    lock), so `doit lock` never asks for a branch nothing uses, which may be gone. Not
+    under STACKYARD_FROZEN: there the lock must not change."""
+    if frozen() or not (planner.workspace.root / LOCK_NAME).is_file():
+        return
     lock = planner.sources.lock
-    if not frozen() and lock.path.is_file() and lock.keep_only(
-            {pin for entry in entries for pin in entry.seen.pins}):
+    if lock.keep_only({pin for entry in entries for pin in entry.seen.pins}):
         lock.save()
 
 
@@ -334,7 +337,7 @@ def load_fleet(workspace: Workspace, records_pins: bool = True) -> Fleet:
                 changed[cluster] = entry
             entries[cluster] = entry
         removed = set(cached) - set(entries)
-        if records_pins and (changed or removed):
+        if records_pins:
             _drop_unused_pins(planner, entries.values())
         if files.changed:  # output files are looked at later, by task creation
             output = f"{workspace.output_dir}{os.sep}"

@@ -212,6 +212,7 @@ def test_a_pin_no_cluster_uses_is_dropped_so_lock_never_asks_for_it(
     assert doit(root).returncode == 0
     assert set(lock_pins(root)) == {(kept, "main"), (dropped, "main")}
     one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}")
+    doit(root, "info", "c1")  # plans the change first, and writes no lock
     assert doit(root).returncode == 0
     assert set(lock_pins(root)) == {(kept, "main")}
     shutil.rmtree(tmp_path / "dropped")

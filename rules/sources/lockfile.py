@@ -27,6 +27,7 @@ from ..yamlio import read_text
 from .redact import redact
 
 LOCK_NAME = "stacks.lock"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")  # SHA-1 or SHA-256 object ids
 _HEADER = ("# stacks.lock: what each git ref, chart version and download resolved to\n"
            "# (see docs/sources.md). Written by Stackyard; re-resolve with `doit lock`.\n")
@@ -59,7 +60,7 @@ class LockFile:
         if not path.is_file():
             return lock
         try:
-            data = yaml.safe_load(read_text(path)) or {}
+            data = yaml.load(read_text(path), Loader=_LOADER) or {}  # read by every build
         except yaml.YAMLError as err:
             raise StackyardError(f"not valid YAML: {' '.join(str(err).split())}",
                                  file=path) from None
