@@ -542,11 +542,30 @@ class _Dribbling(http.server.BaseHTTPRequestHandler):
         """Quiet."""
 
 
-def test_a_slow_or_stalled_download_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+class _DribblingHeaders(http.server.BaseHTTPRequestHandler):
+    """Sends its status line, then one byte of a header every 0.1 s: urllib reads headers
+    with no deadline of its own."""
+
+    def do_GET(self) -> None:
+        self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+        for _ in range(100):
+            self.wfile.write(b"a")
+            self.wfile.flush()
+            time.sleep(0.1)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.mark.parametrize("handler", [_Dribbling, _DribblingHeaders])
+def test_a_slow_or_stalled_download_times_out(
+        monkeypatch: pytest.MonkeyPatch, handler: type[http.server.BaseHTTPRequestHandler]
+        ) -> None:
     """A read waits at most STACKYARD_NETWORK_TIMEOUT seconds, a whole download ten times
     that; the error names the URL (credentials hidden) and says it timed out."""
     monkeypatch.setenv("STACKYARD_NETWORK_TIMEOUT", "0.3")
-    dribbling = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dribbling)
+    dribbling = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    dribbling.daemon_threads = True
     threading.Thread(target=dribbling.serve_forever, daemon=True).start()
     try:
         started = time.monotonic()

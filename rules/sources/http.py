@@ -4,7 +4,7 @@ from the URL or `access.yaml` are sent as HTTP basic auth and never shown in a m
 from __future__ import annotations
 
 import base64
-import time
+import threading
 import urllib.error
 import urllib.request
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -57,7 +57,32 @@ def get(url: str, *, token: str | None = None) -> bytes:
     """The body of a successful GET; SourceError naming the (redacted) URL otherwise.
 
     A token is sent as the basic-auth user name, as git sends `https://<token>@host/...`.
-    """
+    The request runs in a thread of its own, given `DEADLINE_FACTOR` times the stall
+    timeout in all: a server dribbling its headers or body a byte at a time never lets
+    one read time out, and urllib has no deadline for the whole (the thread, a daemon,
+    is left to its read)."""
+    stall = network_timeout()
+    outcome: list[bytes | BaseException] = []
+
+    def fetch() -> None:
+        try:
+            outcome.append(_get(url, token, stall))
+        except BaseException as err:  # raised again in the caller's thread
+            outcome.append(err)
+
+    worker = threading.Thread(target=fetch, name="stackyard-get", daemon=True)
+    worker.start()
+    worker.join(DEADLINE_FACTOR * stall)
+    if not outcome:
+        raise SourceError(f"{redact(url)} timed out: not downloaded in {DEADLINE_FACTOR * stall:g} "
+                          f"s ({DEADLINE_FACTOR} times STACKYARD_NETWORK_TIMEOUT, {stall:g} s); "
+                          "set that variable higher for a slow link")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _get(url: str, token: str | None, stall: float) -> bytes:
     target, userinfo = _without_userinfo(url)
     request = urllib.request.Request(target, headers={"User-Agent": "stackyard"})
     if token:
@@ -66,20 +91,10 @@ def get(url: str, *, token: str | None = None) -> bytes:
         authorization = "Basic " + base64.b64encode(userinfo.encode()).decode()
     else:
         authorization = None
-    stall = network_timeout()
-    deadline = time.monotonic() + DEADLINE_FACTOR * stall
     try:
         handlers = [_AuthorizeOrigin(origin(target), authorization)] if authorization else []
         with urllib.request.build_opener(*handlers).open(request, timeout=stall) as response:
-            chunks = []
-            while chunk := response.read1(1 << 16):
-                chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    raise SourceError(
-                        f"{redact(url)} timed out: not downloaded in {DEADLINE_FACTOR * stall:g} "
-                        f"s ({DEADLINE_FACTOR} times STACKYARD_NETWORK_TIMEOUT, {stall:g} s); "
-                        "set that variable higher for a slow link")
-            return b"".join(chunks)
+            return response.read()
     except urllib.error.HTTPError as err:
         raise SourceError(f"HTTP {err.code} {err.reason} from {redact(url)}") from None
     except (urllib.error.URLError, OSError, ValueError) as err:
