@@ -60,7 +60,8 @@ def _parse_provenance(raw: bytes | None, path: Path) -> dict[str, Any]:
         raise StackyardError(
             "not the provenance file this tool writes (a merge conflict? a hand edit?), so "
             "which files it wrote before is unknown; restore it from git, or delete the "
-            f"folder {display_path(path.parent)}/ to have it written anew", file=path)
+            f"folder {display_path(path.parent)}/ (a build writes it anew while its "
+            "cluster has an environment file)", file=path)
     return data
 
 

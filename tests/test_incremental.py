@@ -305,8 +305,9 @@ def test_a_damaged_provenance_file_stops_the_cluster_until_restored(
         assert run.returncode != 0
         assert ("generated/dev/provenance.json: not the provenance file this tool writes (a "
                 "merge conflict? a hand edit?), so which files it wrote before is unknown; "
-                "restore it from git, or delete the folder generated/dev/ to have it written "
-                "anew") in run.stdout + run.stderr, run.stdout + run.stderr
+                "restore it from git, or delete the folder generated/dev/ (a build writes it "
+                "anew while its cluster has an environment file)") in run.stdout + run.stderr, \
+            run.stdout + run.stderr
     assert snapshot(fleet / "generated") == damaged
     shutil.rmtree(fleet / "generated/dev")
     run = doit(fleet)
