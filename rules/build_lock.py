@@ -19,6 +19,8 @@ _held: dict[Path, IO[str] | None] = {}
 
 
 def hold_build_lock(workspace: Workspace) -> None:
+    """Wait for the repository's lock and hold it until the process ends, with this
+    process's id in the file for the next one to name."""
     path = workspace.state_dir / "build.lock"
     if path in _held:
         return
