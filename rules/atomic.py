@@ -13,6 +13,7 @@ import glob
 import itertools
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,14 +102,17 @@ def remove_abandoned(temp_dir: Path) -> int:
     return removed
 
 
-def remove_stale(folder: Path, prefix: str, age: float = 86400) -> None:
-    """Temp folders `<prefix>*` in `folder` last changed over `age` seconds ago: a killed
-    process's (SIGKILL runs no clean-up; a live one is done long before)."""
-    cutoff = time.time() - age
+def fresh_temp_folder(folder: Path, prefix: str, abandoned_after: float = 86400) -> Path:
+    """A new temp folder `<prefix>…` in `folder`, to build something in. Older ones of the
+    prefix, last changed over `abandoned_after` seconds ago, are a killed process's
+    (SIGKILL runs no clean-up; a live one is done long before): removed first. A caller
+    that holds the lock of what it builds passes 0: no one else builds it."""
+    cutoff = time.time() - abandoned_after
     for path in folder.glob(glob.escape(prefix) + "*"):
         with contextlib.suppress(OSError):
-            if path.lstat().st_mtime < cutoff:
+            if path.lstat().st_mtime <= cutoff:
                 shutil.rmtree(path, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=folder, prefix=prefix))
 
 
 def _running(pid: int) -> bool:

@@ -79,7 +79,7 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
     folder = cluster_dir(plan.name, workspace)
     old_provenance = _read(folder / PROVENANCE)
     previous = _parse_provenance(old_provenance, folder / PROVENANCE).get("files", {})
-    written: dict[str, dict[str, Any]] = {}
+    sizes: dict[str, int] = {}
     to_write: dict[str, bytes] = {}
     prefix = f"{folder}{os.sep}"
     scratch = workspace.temp_dir  # not generated/: a killed write leaves no litter there
@@ -88,10 +88,10 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
         held = held_render(target, node, workspace, files)
         if held is None:
             to_write[target] = workspace.renders.get(node.digest)
-            size = len(to_write[target])
+            sizes[node.output] = len(to_write[target])
         else:
-            size = held.size
-        written[node.output] = _entry(node, size)
+            sizes[node.output] = held.size
+    written = _entries(plan, sizes)
     stale = sorted(set(previous) - set(written))
     new_provenance = provenance(plan, written)
     if set(written) - set(previous):  # new names: listed before their files exist
@@ -103,7 +103,9 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
         _remove(folder, name)
     for target, content in to_write.items():
         write_atomic(target, content, scratch)
-    _write_if_changed(folder / KUSTOMIZATION, kustomization(written), scratch)
+    resources = _resources(sizes)
+    if files.file_digest(folder / KUSTOMIZATION) != _kustomization_digest(resources):
+        write_atomic(folder / KUSTOMIZATION, kustomization(resources), scratch)
     if new_provenance != old_provenance:
         write_atomic(folder / PROVENANCE, new_provenance, scratch)
     return {"digest": plan.digest}
@@ -120,14 +122,12 @@ def output_current(plan: ClusterSummary, workspace: Workspace, files: FileState)
         if held is None:
             return False
         sizes[node.output] = held.size
-    resources = tuple(sorted(output for output, size in sizes.items() if size))
-    if files.file_digest(prefix + KUSTOMIZATION) != _kustomization_digest(resources):
+    if files.file_digest(prefix + KUSTOMIZATION) != _kustomization_digest(_resources(sizes)):
         return False
     made = _provenance_source(plan, sizes)
     known = files.made.get(plan.name)
     if known is None or known[0] != made:
-        known = (made, content_digest(provenance(plan, {
-            node.output: _entry(node, sizes[node.output]) for node in plan.nodes})))
+        known = (made, content_digest(provenance(plan, _entries(plan, sizes))))
         files.made[plan.name] = known
         files.changed = True
     return files.file_digest(prefix + PROVENANCE) == known[1]
@@ -161,10 +161,11 @@ def _provenance_source(plan: ClusterSummary, sizes: dict[str, int]) -> str:
                  sorted(sizes.items())))
 
 
-def _entry(node: NodeSummary, size: int) -> dict[str, Any]:
-    """A file's line in `provenance.json`."""
-    return {"component": node.node_path, "type": node.type, "digest": node.digest,
-            "bytes": size}
+def _entries(plan: ClusterSummary, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Each file's line in `provenance.json`."""
+    return {node.output: {"component": node.node_path, "type": node.type,
+                          "digest": node.digest, "bytes": sizes[node.output]}
+            for node in plan.nodes}
 
 
 def retired_clusters(workspace: Workspace, clusters: set[str]) -> list[str]:
@@ -191,19 +192,15 @@ def retire(cluster: str, workspace: Workspace) -> None:
         folder.rmdir()
 
 
-def _resources(files: dict[str, dict[str, Any]]) -> list[str]:
+def _resources(sizes: dict[str, int]) -> tuple[str, ...]:
     """Every non-empty file, sorted: what `kustomization.yaml` lists."""
-    return sorted(name for name, info in files.items() if info.get("bytes"))
-
-
-def kustomization(files: dict[str, dict[str, Any]]) -> bytes:
-    """`kubectl apply -k` / Flux order the listed resources by kind themselves."""
-    return _kustomization(tuple(_resources(files)))
+    return tuple(sorted(name for name, size in sizes.items() if size))
 
 
 @lru_cache(maxsize=256)
-def _kustomization(resources: tuple[str, ...]) -> bytes:
-    """Made once per distinct list: clusters of one stack list the same files."""
+def kustomization(resources: tuple[str, ...]) -> bytes:
+    """`kubectl apply -k` / Flux order the listed resources by kind themselves. Made once
+    per distinct list: clusters of one stack list the same files."""
     return dump_yaml({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -213,7 +210,7 @@ def _kustomization(resources: tuple[str, ...]) -> bytes:
 
 @lru_cache(maxsize=256)
 def _kustomization_digest(resources: tuple[str, ...]) -> str:
-    return content_digest(_kustomization(resources))
+    return content_digest(kustomization(resources))
 
 
 def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
@@ -234,15 +231,6 @@ def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
     body = ",\n".join(f"    {json.dumps(name)}: {json.dumps(info)}"
                       for name, info in sorted(files.items()))
     return ("{\n" + "\n".join(lines) + '\n  "files": {\n' + body + "\n  }\n}\n").encode()
-
-
-def _write_if_changed(path: Path, content: bytes, temp_dir: Path) -> None:
-    try:
-        if path.read_bytes() == content:
-            return
-    except OSError:
-        pass
-    write_atomic(path, content, temp_dir)
 
 
 def _remove(folder: Path, relative: str) -> None:

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from .definitions import (
@@ -44,6 +44,8 @@ from .yamlio import load_environment_file
 
 RESERVED_OUTPUTS = frozenset({"kustomization.yaml", "provenance.json"})
 """Names Stackyard writes at the top of a cluster's folder: no component's file or folder."""
+
+
 @dataclass(frozen=True)
 class ClusterPlan:
     environment: Environment
@@ -527,11 +529,11 @@ class _ClusterWalk:
                                      key=key))
 
 
-@cache
 def _git_pin(entry: ComponentDef) -> Pin:
     return ("git", redact(entry.source), ref_of(entry))
 
 
+@cache
 def _component_candidates(directory: Path) -> tuple[str, ...]:
     """`component.yaml`, `component.json`, then `access.yaml`."""
     return tuple(f"{directory}/{name}" for name in (*COMPONENT_FILES, ACCESS_FILE))
@@ -552,8 +554,8 @@ def _check_outputs(nodes: list[PlanNode], environment: Environment) -> None:
                 f"generated/{environment.cluster}/{node.output}; rename one of them",
                 file=node.definition.file, key=node.definition.key or "name")
         owners[node.output] = node
-    folders = {os.path.dirname(output)[:index]: node for output, node in owners.items()
-               for index, char in enumerate(os.path.dirname(output) + "/") if char == "/"}
+    folders = {str(folder): node for output, node in owners.items()
+               for folder in PurePosixPath(output).parents[:-1]}  # all but "."
     for output, node in owners.items():
         if output in folders:  # one writes a file where the other needs a folder
             raise StackyardError(

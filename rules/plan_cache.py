@@ -258,14 +258,9 @@ def save_file_memo(workspace: Workspace, files: FileState,
                    summaries: Mapping[str, ClusterSummary]) -> None:
     """The file-digest memo as task creation left it (it checked output files too): the
     next run then knows them by their stat. Saved only when it changed; of `made`, only
-    what the fleet's clusters make now is kept, and of the digests, only the files this
-    run looked at and the fleet's output files (a command that does not run tasks, or a
-    stale cluster, does not look at all of them)."""
+    what the fleet's clusters make now is kept."""
     if files.changed:
-        from .output import output_files  # output.py imports this module
-
-        outputs = output_files(summaries.values(), workspace)
-        files.prune(outputs.__contains__)
+        _forget_unread(files, summaries.values(), workspace)
     if not files.changed:
         return
     files.made = {name: made for name, made in files.made.items() if name in summaries}
@@ -275,6 +270,16 @@ def save_file_memo(workspace: Workspace, files: FileState,
             files.changed = False
         except sqlite3.OperationalError as err:  # only a memo: the next run hashes again
             warn(f"cannot save the plan cache {workspace.display(store.path)} ({err})")
+
+
+def _forget_unread(files: FileState, summaries: Iterable[ClusterSummary],
+                   workspace: Workspace) -> None:
+    """Before the memo is saved: only the files this run looked at and the fleet's output
+    files stay (a command that does not run tasks, or a stale cluster, does not look at
+    every output file)."""
+    from .output import output_files  # output.py imports this module
+
+    files.prune(output_files(summaries, workspace).__contains__)
 
 
 def access_files_read(workspace: Workspace) -> list[Path]:
@@ -340,8 +345,7 @@ def load_fleet(workspace: Workspace, records_pins: bool = True) -> Fleet:
         if records_pins:
             _drop_unused_pins(planner, entries.values())
         if files.changed:  # output files are looked at later, by task creation
-            output = f"{workspace.output_dir}{os.sep}"
-            files.prune(lambda name: name.startswith(output))
+            _forget_unread(files, (entry.summary for entry in entries.values()), workspace)
         if changed or removed or files.changed:
             try:
                 store.save(files if files.changed else None, changed, removed,

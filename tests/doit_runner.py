@@ -76,6 +76,12 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    """Each `relative path: text` of `files`, written below `root`."""
+    for relative, text in files.items():
+        write(root / relative, text)
+
+
 def link_chart(root: Path, name: str) -> Path:
     """A shared real chart, reachable from the fleet at `stacks/charts/<name>`."""
     target = root / "stacks" / "charts" / name

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from rules import atomic
-from rules.atomic import remove_abandoned, remove_stale
+from rules.atomic import fresh_temp_folder, remove_abandoned
 from tests.doit_runner import REPO, copy_example_fleet, doit, install_dodo, snapshot, tmpfs, write
 
 SIZE = 4_000_000
@@ -117,5 +117,7 @@ def test_stale_temp_folders_of_killed_processes_are_removed(tmp_path: Path) -> N
         (tmp_path / name / "inside").mkdir(parents=True)
     for name in ("oci-killed", "other-killed"):
         os.utime(tmp_path / name, (day_old, day_old))
-    remove_stale(tmp_path, "oci-")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["oci-running", "other-killed"]
+    made = fresh_temp_folder(tmp_path, "oci-")
+    assert sorted(p.name for p in tmp_path.iterdir() if p != made) == ["oci-running",
+                                                                       "other-killed"]
+    assert made.is_dir() and made.name.startswith("oci-")

@@ -24,19 +24,22 @@ from tests.doit_runner import (
     one_cluster_fleet,
     snapshot,
     write,
+    write_tree,
 )
 
 
 def quick_and_slow_fleet(root: Path) -> None:
     """Cluster a-quick renders at once; b-slow's hook sleeps a minute."""
     install_dodo(root)
-    write(root / "stacks/quick/component.yaml", "name: quick\ntype: static\npath: m\n")
-    write(root / "stacks/quick/m/a.yaml", "kind: A\n")
-    write(root / "stacks/slow/component.yaml", "name: slow\ntype: static\npath: m\n"
-          "hooks:\n  before-generate:\n    - sleep 60\n")
-    write(root / "stacks/slow/m/b.yaml", "kind: B\n")
-    write(root / "environments/a-quick.yaml", "stack: ../stacks/quick\n")
-    write(root / "environments/b-slow.yaml", "stack: ../stacks/slow\n")
+    write_tree(root, {
+        "stacks/quick/component.yaml": "name: quick\ntype: static\npath: m\n",
+        "stacks/quick/m/a.yaml": "kind: A\n",
+        "stacks/slow/component.yaml": "name: slow\ntype: static\npath: m\n"
+                                      "hooks:\n  before-generate:\n    - sleep 60\n",
+        "stacks/slow/m/b.yaml": "kind: B\n",
+        "environments/a-quick.yaml": "stack: ../stacks/quick\n",
+        "environments/b-slow.yaml": "stack: ../stacks/slow\n",
+    })
 
 
 def interrupt_once_the_quick_cluster_is_written(root: Path, how: signal.Signals,

@@ -15,7 +15,7 @@ from rules.errors import StackyardError
 from rules.plan import plan_fleet
 from rules.plan_cache import cache_path, load_fleet
 from rules.workspace import Workspace
-from tests.doit_runner import DoitRun, doit, install_dodo, link_chart, write
+from tests.doit_runner import DoitRun, doit, install_dodo, link_chart, write, write_tree
 
 
 def fleet(root: Path) -> None:
@@ -197,16 +197,17 @@ def test_definition_warnings_are_said_by_every_build_not_only_the_first(tmp_path
     re-use keep what reading their files warned of."""
     root = tmp_path / "fleet"
     install_dodo(root)
-    write(root / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
-          "  - {name: app, type: static, path: m, method: ftp}\n  - {name: b, source: b}\n")
-    write(root / "stacks/s/m/cm.yaml", "kind: ConfigMap\n")
-    write(root / "stacks/s/b/component.yaml", "name: b\ntype: static\npath: m\nsource: x\n"
-          "source: m\n")
-    write(root / "stacks/s/b/m/cm.yaml", "kind: Secret\n")
-    write(root / "stacks/s/config/common.yaml", "subcomponents:\n  app: {replicas: 2}\n")
-    write(root / "stacks/s/config/common.yml", "config: {}\n")
-    write(root / "environments/c1.yaml", "stack: ../stacks/s\nlayer: [prod]\n")
-    write(root / "environments/c2.yaml", "stack: ../stacks/s\n")
+    write_tree(root, {
+        "stacks/s/component.yaml": "name: s\nsubcomponents:\n"
+        "  - {name: app, type: static, path: m, method: ftp}\n  - {name: b, source: b}\n",
+        "stacks/s/m/cm.yaml": "kind: ConfigMap\n",
+        "stacks/s/b/component.yaml": "name: b\ntype: static\npath: m\nsource: x\nsource: m\n",
+        "stacks/s/b/m/cm.yaml": "kind: Secret\n",
+        "stacks/s/config/common.yaml": "subcomponents:\n  app: {replicas: 2}\n",
+        "stacks/s/config/common.yml": "config: {}\n",
+        "environments/c1.yaml": "stack: ../stacks/s\nlayer: [prod]\n",
+        "environments/c2.yaml": "stack: ../stacks/s\n",
+    })
     expected = [
         "environments/c1.yaml: unknown key(s) layer (did you mean `layers`?) ignored",
         "stacks/s/component.yaml: subcomponents[0].method: unknown method 'ftp' is read as "

@@ -16,7 +16,6 @@ import importlib
 import importlib.util
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cachetools import LRUCache
 
 from .. import manifests
-from ..atomic import remove_stale
+from ..atomic import fresh_temp_folder
 from ..digest import digest_texts
 from ..errors import StackyardError, join_key
 from ..filestate import FileState
@@ -85,12 +84,17 @@ def declared_dependencies(chart: Path) -> list[dict[str, Any]]:
 
 def local_dependency_dirs(chart: Path) -> list[Path]:
     """Folders of `file://` dependencies, resolved against the chart folder."""
-    dirs = []
-    for dep in declared_dependencies(chart):
-        repository = str(dep.get("repository") or "")
-        if repository.startswith("file://"):
-            dirs.append(Path(os.path.normpath(chart / repository[len("file://"):])))
-    return dirs
+    return [_file_dependency(chart, dep) for dep in declared_dependencies(chart)
+            if _is_file_dependency(dep)]
+
+
+def _is_file_dependency(dependency: dict[str, Any]) -> bool:
+    return str(dependency.get("repository") or "").startswith("file://")
+
+
+def _file_dependency(chart: Path, dependency: dict[str, Any]) -> Path:
+    """The folder a `file://` dependency names, resolved against the chart folder."""
+    return Path(os.path.normpath(chart / str(dependency["repository"])[len("file://"):]))
 
 
 def remote_dependencies(chart: Path) -> list[tuple[str, str, str]]:
@@ -233,7 +237,7 @@ class HelmRenderer:
         absent = [d for d in engine().dependency_list(chart) if d.get("status") not in _IN_CHARTS]
         if not absent:
             return chart
-        local = [d for d in absent if str(d.get("repository", "")).startswith("file://")]
+        local = [d for d in absent if _is_file_dependency(d)]
         fetched_names = {name for name, _ in fetched}
         unresolved = [d for d in absent if d not in local and d["name"] not in fetched_names]
         if unresolved:
@@ -248,10 +252,8 @@ class HelmRenderer:
         if built.is_dir():  # renew its date: housekeeping drops copies unused for weeks
             os.utime(built.parent)
         else:
-            folders = [Path(os.path.normpath(chart / d["repository"][len("file://"):]))
-                       for d in local]
-            _build_copy(chart, built, [*folders, *(path for _, path in fetched)], workspace,
-                        where)
+            _build_copy(chart, built, [*(_file_dependency(chart, d) for d in local),
+                                       *(path for _, path in fetched)], workspace, where)
         return built
 
 
@@ -271,8 +273,7 @@ def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: 
     `file://` folders both called `common`, or one chart at two versions, both stay.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(target.parent, ".build-")
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
+    staging = fresh_temp_folder(target.parent, ".build-")
     try:
         copy = staging / chart.name
         shutil.copytree(chart, copy, symlinks=False, ignore=_not_chart_content(workspace))

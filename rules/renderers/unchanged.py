@@ -18,12 +18,13 @@ only what changed since."""
 
 def check_unchanged(node: PlanNode, paths: tuple[Path, ...], workspace: Workspace) -> None:
     """Raise when a local folder among `paths` no longer holds what planning digested.
-    Downloads and stored git trees are left out: the store never changes them."""
+    Downloads and stored git checkouts are left out (the store never changes them): the
+    record of inputs names them by source (`Planner._label`), not by their path."""
     planned = dict(node.inputs)
     for path in paths:
         name = workspace.display(path)
         digest = planned.get(name)
-        if digest is None or digest.startswith("git:"):
+        if digest is None:
             continue
         if (_files.tree_digest(path, skip=workspace.own_paths) or "missing") != digest:
             raise StackyardError(f"{name} changed while this build was running, so this "

@@ -19,11 +19,11 @@ from typing import Any, NamedTuple
 
 import xxhash
 
-from ..atomic import write_atomic
+from ..atomic import fresh_temp_folder, write_atomic
 from ..errors import StackyardError
 from . import access, helm_repos
 from .lockfile import ChartPin
-from .locking import locked, staging_beside
+from .locking import locked
 from .redact import redact
 from .store import SourceError, cache_root
 
@@ -186,7 +186,7 @@ def sha256(data: bytes) -> str:
 def _extract_chart(archive: bytes, target: Path, fetch: Fetch) -> None:
     """The archive's one top folder (the chart) becomes `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_beside(target, f".{target.name}.")
+    staging = fresh_temp_folder(target.parent, f".{target.name}.", 0)  # under its lock
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             # "data": a link pointing out of the chart would let a render read this machine

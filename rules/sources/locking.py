@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import glob
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,12 +26,3 @@ def locked(lock: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def staging_beside(target: Path, prefix: str) -> Path:
-    """A new temp folder beside `target` to build it in. The caller holds `target`'s lock,
-    so an older folder of this prefix is a killed writer's (SIGKILL runs no clean-up):
-    removed first, or the shared store would keep it for good."""
-    for leftover in glob.glob(glob.escape(f"{target.parent}/{prefix}") + "*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix))

@@ -20,11 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..atomic import remove_stale
+from ..atomic import fresh_temp_folder
 from . import access
 from .lockfile import ChartPin
 from .redact import redact
@@ -107,8 +105,7 @@ def download(repository: str, chart: str, version: str, token_variable: str) -> 
     credentials = login(repository, token_variable)
     scratch = cache_root() / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
-    remove_stale(scratch, "oci-")
-    folder = Path(tempfile.mkdtemp(dir=scratch, prefix="oci-"))
+    folder = fresh_temp_folder(scratch, "oci-")
     try:
         try:
             _worker("pull", reference, version, str(folder),

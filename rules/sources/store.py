@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 
 import xxhash
 
-from ..atomic import write_atomic
+from ..atomic import fresh_temp_folder, write_atomic
 from ..errors import warn
 from .access import git_auth_environment
-from .locking import locked, staging_beside
+from .locking import locked
 from .redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class Store:
                                       "`doit lock` pins the current one")
             _plain_attributes(self.mirror_path(url))
             archive = mirror.git.archive("--format=tar", commit, stdout_as_string=False)
-            staging = staging_beside(target, f".{commit}.")
+            staging = fresh_temp_folder(target.parent, f".{commit}.", 0)  # under its lock
             try:
                 with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                     # "data": a link pointing out of the checkout would let a render read
@@ -213,7 +213,7 @@ class Store:
         path = self.mirror_path(url)
         with locked(path.with_suffix(".lock")):
             if not path.is_dir():
-                staging = staging_beside(path, f".{path.name}.")
+                staging = fresh_temp_folder(path.parent, f".{path.name}.", 0)  # locked
                 try:
                     _gitpython().Repo.clone_from(url, staging / "m", mirror=True,
                                                  env=self._environment(url))
