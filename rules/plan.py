@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 from .definitions import (
@@ -554,8 +554,12 @@ def _check_outputs(nodes: list[PlanNode], environment: Environment) -> None:
                 f"generated/{environment.cluster}/{node.output}; rename one of them",
                 file=node.definition.file, key=node.definition.key or "name")
         owners[node.output] = node
-    folders = {str(folder): node for output, node in owners.items()
-               for folder in PurePosixPath(output).parents[:-1]}  # all but "."
+    folders: dict[str, PlanNode] = {}  # every folder an output is in
+    for output, node in owners.items():
+        folder = output.rpartition("/")[0]  # one C call (posixpath.dirname is three)
+        while folder:
+            folders[folder] = node
+            folder = folder.rpartition("/")[0]
     for output, node in owners.items():
         if output in folders:  # one writes a file where the other needs a folder
             raise StackyardError(
