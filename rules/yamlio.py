@@ -186,7 +186,7 @@ def read_text(path: Path) -> str:
 def parse_document(path: Path, text: str, *, as_text: bool = False) -> Any:
     """Parse YAML (or JSON by extension); `as_text` keeps scalars as written (component files)."""
     if as_text and path.suffix != ".json":
-        return _parse_yaml(path, _TextLoader(text), _node_to_text_tree)
+        return _parse_yaml(path, _TextLoader(text), _node_to_text_tree, text)
     return _parse_typed(path, text)
 
 
@@ -209,11 +209,46 @@ def _parse_json(path: Path, text: str) -> Any:
     return data
 
 
+# Aliases may repeat what an anchor holds, but not blow a few lines up into millions of
+# values, which merging and digesting would then walk (an "alias bomb"; go-yaml, and so
+# Fabrikate, refuses excessive aliasing too).
+_MOST_VALUES_BY_ALIASES = 1_000_000
+_MOST_ALIAS_GROWTH = 10
+
+
+def _values_written_and_expanded(root: yaml.Node) -> tuple[int, int]:
+    """How many nodes the document holds, and how many values it expands to with every
+    alias replaced by what it refers to (a node inside itself counts once)."""
+    expanded: dict[int, int] = {}
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:
+        node, children_done = pending.pop()
+        children = [child for pair in node.value for child in pair] \
+            if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        if children_done:
+            expanded[id(node)] = 1 + sum(expanded.get(id(child), 1) for child in children)
+        elif id(node) not in expanded:
+            expanded[id(node)] = 1  # until its children are counted: an alias inside it
+            pending.append((node, True))
+            pending.extend((child, False) for child in children if id(child) not in expanded)
+    return len(expanded), expanded[id(root)]
+
+
+def _refuse_alias_bomb(path: Path, root: yaml.Node) -> None:
+    written, expanded = _values_written_and_expanded(root)
+    if expanded > _MOST_VALUES_BY_ALIASES and expanded > _MOST_ALIAS_GROWTH * written:
+        raise StackyardError(f"YAML aliases expand {written:,} values into {expanded:,}; "
+                             "repeat less through anchors (`&name`, `*name`)", file=path)
+
+
 def _parse_yaml(path: Path, loader: _SaysDuplicateKeys,
-                build: Callable[[yaml.Node, Any], Any]) -> Any:
+                build: Callable[[yaml.Node, Any], Any], text: str) -> Any:
     """The document `loader` reads, built from its node tree; warns of duplicate keys."""
     try:
         node = loader.get_single_node()  # type: ignore[attr-defined]
+        if node is not None and "&" in text:
+            _refuse_alias_bomb(path, node)
         data = None if node is None else build(node, loader)
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from err
@@ -236,7 +271,7 @@ def _parse_typed(path: Path, text: str,
         if shape is not None:
             shape(node)
         return loader.construct_document(node)
-    return _parse_yaml(path, ConfigLoader(text), build)
+    return _parse_yaml(path, ConfigLoader(text), build, text)
 
 
 def load_config_layer(path: Path) -> Any:

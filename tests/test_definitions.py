@@ -15,6 +15,7 @@ from rules.model import MergedConfig, PlanNode
 from rules.plan import plan_cluster
 from rules.renderers import REGISTRY, renderer_for
 from rules.workspace import Workspace
+from rules.yamlio import load_config_layer
 from tests.helpers import write_component, write_config, write_environment
 
 
@@ -406,6 +407,22 @@ def test_environment_file_mistakes_say_what_to_do(tmp_path: Path, content: bytes
     env.write_bytes(content)
 
     assert error_of(load_environment, env) == f"{display_path(env)}: {expected}"
+
+
+def test_aliases_may_repeat_an_anchor_but_not_explode(tmp_path: Path) -> None:
+    """A few repeats through anchors, and a `&` in a string, are ordinary YAML; aliases
+    that expand 43 values into four million are refused, naming the file."""
+    layer = tmp_path / "common.yaml"
+    layer.write_text('base: &b {url: "h?a=1&b=2"}\ncopy: *b\nmerged: {<<: *b, x: 1}\n')
+    assert load_config_layer(layer) == {"base": {"url": "h?a=1&b=2"},
+                                        "copy": {"url": "h?a=1&b=2"},
+                                        "merged": {"url": "h?a=1&b=2", "x": 1}}
+    wide = "".join(f"k{i}: &k{i} [*k{i - 1}, *k{i - 1}]\n" for i in range(1, 21))
+    layer.write_text(f"k0: &k0 x\n{wide}")
+
+    assert error_of(load_config_layer, layer) == (
+        f"{display_path(layer)}: YAML aliases expand 43 values into 4,194,303; repeat less "
+        "through anchors (`&name`, `*name`)")
 
 
 def test_a_byte_order_mark_is_read_past_in_yaml_and_json(tmp_path: Path) -> None:

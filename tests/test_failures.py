@@ -45,6 +45,17 @@ def test_malformed_yaml_in_a_layer(built: tuple[Path, dict[str, bytes]]) -> None
     fails_cleanly(root, before, "stacks/platform/config/prod.yaml", "malformed YAML (line 3")
 
 
+def test_an_alias_bomb_in_a_layer_is_refused(built: tuple[Path, dict[str, bytes]]) -> None:
+    """Nine lines that aliases expand into a billion values: merging and digesting them
+    would run out of memory, so the file is refused, as go-yaml (Fabrikate) refuses it."""
+    root, before = built
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    write(root / "stacks/platform/config/prod.yaml", "\n".join(lines) + "\n")
+    fails_cleanly(root, before, "stacks/platform/config/prod.yaml: YAML aliases expand 29 "
+                  "values into 1,234,567,909")
+
+
 @pytest.mark.parametrize(("value", "kind", "key"), [
     ("!!binary aGVsbG8=", "!!binary data", "labels.team"),
     ("!!set {a, b}", "a !!set", "labels.team"),
