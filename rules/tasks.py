@@ -67,6 +67,16 @@ class Call:
         return f"<{self.function.__name__}>"  # what `doit info` shows as the action
 
 
+class CleanCall(Call):
+    """`doit clean` prints "<task> - executing 'Python: <str(action) from its second
+    character>'": here, what it removes instead of a function's name."""
+
+    def __str__(self) -> str:
+        cluster, workspace = self.args
+        folder = workspace.display(cluster_dir(cluster, workspace))
+        return f" remove what Stackyard wrote in {folder}/"
+
+
 class RenderCheck:
     """Up to date when doit saved this digest and the rendered file is in the workspace.
 
@@ -390,7 +400,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
         yield Task(
             cluster, [Call(assemble_cluster, summary, workspace, fleet.files)],
             task_dep=render_names, uptodate=[ClusterCheck(summary, workspace, fleet.files)],
-            clean=[(clean_cluster, (cluster, workspace))],
+            clean=[CleanCall(clean_cluster, cluster, workspace)],
             doc=f"write generated/{cluster}/ ({len(summary.nodes)} components, "
                 f"stack {summary.stack})",
             verbosity=2,

@@ -388,6 +388,7 @@ def test_unused_renders_are_dropped_once_they_pile_up(fleet: Path) -> None:
 def test_doit_clean_removes_a_clusters_output(fleet: Path) -> None:
     run = doit(fleet, "clean", "dev")
     assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout == "dev - executing 'Python: remove what Stackyard wrote in generated/dev/'\n"
     assert not (fleet / "generated/dev").exists()
     assert (fleet / "generated/prod-east/kustomization.yaml").is_file()
     assert doit(fleet).executed == ["dev"], "the renders are still in the store"
