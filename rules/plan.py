@@ -38,7 +38,7 @@ from .sources.access import ACCESS_FILE
 from .sources.artifacts import Fetch
 from .sources.redact import redact
 from .sources.resolver import Pin, Sources, ref_of
-from .sources.store import TreeIds
+from .sources.store import TreeIds, store_entry
 from .workspace import Workspace
 from .yamlio import load_environment_file
 
@@ -130,11 +130,15 @@ class Planner:
         then match by identity, without comparing paths part by part."""
         return self._folders.setdefault(path, path)
 
-    def child_folder(self, parent: Path, relative: str) -> Path:
-        """`<parent>/<relative>`, normalised, once per planner."""
+    def child_folder(self, parent: Path, relative: str, entry: ComponentDef, field: str
+                     ) -> Path:
+        """`<parent>/<relative>`, normalised, once per planner; within the fetched source
+        that holds `parent`, if one does (the `field` of `entry` named it)."""
         key = (parent, relative)
         if key not in self._children:
-            self._children[key] = self.folder(Path(os.path.normpath(parent / relative)))
+            child = self.folder(Path(os.path.normpath(parent / relative)))
+            self.confine((child,), parent, entry.file, join_key(entry.key, field))
+            self._children[key] = child
         return self._children[key]
 
     def layer(self, directory: Path, name: str
@@ -273,6 +277,8 @@ class Planner:
             downloaded = {fetch.path for fetch in fetches}
             paths = tuple(p for p in renderer.input_paths(definition, directory, checkout)
                           if p not in downloaded)
+            self.confine(paths, checkout or directory, definition.file,
+                         join_key(definition.key, "path"))
             trees = (*((self._label(p), self.tree_digest(p) or "missing") for p in paths),
                      *((fetch.label, fetch.digest) for fetch in fetches))
             self._inputs[key] = (paths, trees, digest_value([digest for _, digest in trees]))
@@ -285,6 +291,17 @@ class Planner:
         if key not in self._downloads:
             self._downloads[key] = node_downloads(self.sources, definition, directory, checkout)
         return self._downloads[key]
+
+    def confine(self, paths: Iterable[Path], fetched: Path, file: Path | None, key: str
+                ) -> None:
+        """What a fetched stack or chart reads stays in its own store entry (D41): another
+        team's definitions must not put the build machine's own folders into the output."""
+        entry = store_entry(fetched)
+        for path in paths if entry is not None else ():
+            if not path.is_relative_to(entry):
+                raise StackyardError(
+                    f"{self.display(path)} is outside the fetched source {self._label(entry)}; "
+                    "a fetched stack may only read its own folders", file=file, key=key)
 
     def _label(self, path: Path) -> str:
         """How a render's record of inputs names a folder (`doit info` shows it): a
@@ -416,9 +433,9 @@ class _ClusterWalk:
     def _git_component(self, parent: Path, entry: ComponentDef) -> Path:
         """`<parent>/components/<name>/<path>` when vendored (Fabrikate's `fab install`
         layout), else the entry's `source`/`path` fetched into the store."""
-        vendored = self.planner.child_folder(parent, f"components/{entry.name}")
+        vendored = self.planner.child_folder(parent, f"components/{entry.name}", entry, "name")
         if self._vendored(vendored, _git_pin(entry)):
-            return self.planner.child_folder(vendored, entry.path.lstrip("/"))
+            return self.planner.child_folder(vendored, entry.path.lstrip("/"), entry, "path")
         return self._git(entry)
 
     def _vendored(self, folder: Path, pin: Pin) -> bool:
@@ -463,7 +480,8 @@ class _ClusterWalk:
             directory = self._git_component(parent.directory, entry)
         else:
             directory = self.planner.child_folder(
-                parent.directory, f"{entry.source or '.'}/{entry.path.lstrip('/')}")
+                parent.directory, f"{entry.source or '.'}/{entry.path.lstrip('/')}", entry,
+                "source" if entry.source else "path")
         if directory in parent.ancestors:
             raise StackyardError(
                 f"subcomponent {entry.name!r} points at {self.workspace.display(directory)}, "

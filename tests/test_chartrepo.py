@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -584,3 +585,31 @@ def test_a_slow_or_stalled_download_times_out(
         sources_http.get(url)
     assert str(stalled.value).startswith(f"{url} timed out: nothing received for 0.3 s"), (
         stalled.value)
+
+
+def test_a_packaged_charts_file_dependency_stays_in_the_chart(
+        tmp_path: Path, server: ChartServer, cache: Path) -> None:
+    """A chart from a repository may not read a folder of the build machine through a
+    `file://` dependency (D41); Helm would not either: it needs them in charts/."""
+    secret = tmp_path / "secret"
+    write(secret / "Chart.yaml", "apiVersion: v2\nname: secret\nversion: 0.1.0\n")
+    write(secret / "templates/cm.yaml", "kind: ConfigMap\nmetadata: {name: topsecret}\n")
+    up = "/".join([".."] * (len(cache.parts) + 8)) + str(secret)
+    chart = tmp_path / "tricky"
+    write(chart / "Chart.yaml", "apiVersion: v2\nname: tricky\nversion: 1.0.0\ndependencies:\n"
+          f"- {{name: secret, version: 0.1.0, repository: 'file://{up}'}}\n")
+    write(chart / "templates/cm.yaml", "kind: ConfigMap\nmetadata: {name: tricky}\n")
+    with tarfile.open(server.folder / "tricky-1.0.0.tgz", "w:gz") as archive:
+        archive.add(chart, "tricky")  # `helm package` would refuse it: not in charts/
+    publish(server, SHARED_CHARTS / "kured")  # and index the folder
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: t, type: helm, method: helm, source: {server.url}, "
+                            "path: tricky}")
+
+    run = doit(root)
+
+    assert run.returncode != 0
+    assert f"dependency 'secret' (file://{up}) is outside the fetched chart's source" \
+        in run.stdout + run.stderr, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (root / "generated/c1").exists()

@@ -837,3 +837,40 @@ def test_lock_counts_the_pins_it_drops(tmp_path: Path) -> None:
     assert run.stdout == f"https://***@example.invalid/x.git main: {'a' * 12} -> dropped\n"
     assert "1 of 1 pin(s) in stacks.lock moved" in run.stderr, run.stderr
     assert yaml.safe_load((root / "stacks.lock").read_text()) == {"sources": []}
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("{name: grab, type: static, path: UP/secret}",
+     "app/component.yaml: subcomponents[0].path: SECRET is outside the fetched source"),
+    ("{name: grab, source: UP/secret}",
+     "app/component.yaml: subcomponents[0].source: SECRET is outside the fetched source"),
+    ("{name: chart, type: helm, path: chart}",
+     "dependency 'secret' (file://UP/secret) is outside the fetched chart's source"),
+], ids=["static-path", "stack-source", "chart-file-dependency"])
+def test_a_fetched_stack_reads_nothing_outside_its_source(
+        tmp_path: Path, cache: Path, entry: str, message: str) -> None:
+    """Another team's stack must not put the build machine's own folders into the output
+    (D41): `..` far enough from the checkout reaches any folder."""
+    secret = tmp_path / "secret"
+    write(secret / "component.yaml", "name: secret\ntype: static\npath: m\n")
+    write(secret / "m/cm.yaml", "kind: ConfigMap\nmetadata: {name: topsecret}\n")
+    write(secret / "Chart.yaml", "apiVersion: v2\nname: secret\nversion: 0.1.0\n")
+    write(secret / "templates/cm.yaml", "kind: ConfigMap\nmetadata: {name: topsecret}\n")
+    up = "/".join([".."] * (len(cache.parts) + 8)) + str(tmp_path)
+    url = make_repo(tmp_path / "remote", {
+        "app/component.yaml": f"name: app\nsubcomponents:\n- {entry.replace('UP', up)}\n",
+        "app/chart/Chart.yaml": "apiVersion: v2\nname: chart\nversion: 0.1.0\ndependencies:\n"
+                                f"- {{name: secret, version: 0.1.0, repository: 'file://{up}/secret'}}\n",
+    })
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "environments/c1.yaml",
+          f"stack: {{source: '{url}', method: git, path: app}}\n")
+
+    run = doit(root)
+
+    assert run.returncode != 0
+    expected = message.replace("UP", up).replace("SECRET", str(secret))
+    assert expected in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (root / "generated").exists()

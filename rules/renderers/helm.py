@@ -31,6 +31,7 @@ from ..errors import StackyardError, join_key
 from ..filestate import FileState
 from ..model import ComponentDef, PlanNode
 from ..sources import artifacts
+from ..sources.store import store_entry
 from ..workspace import Workspace
 from ..yamlio import load_file
 from .unchanged import check_unchanged
@@ -93,8 +94,16 @@ def _is_file_dependency(dependency: dict[str, Any]) -> bool:
 
 
 def _file_dependency(chart: Path, dependency: dict[str, Any]) -> Path:
-    """The folder a `file://` dependency names, resolved against the chart folder."""
-    return Path(os.path.normpath(chart / str(dependency["repository"])[len("file://"):]))
+    """The folder a `file://` dependency names, resolved against the chart folder. A
+    fetched chart's stays in its store entry (D41); a packaged chart's, in the chart."""
+    repository = str(dependency["repository"])
+    folder = Path(os.path.normpath(chart / repository[len("file://"):]))
+    entry = store_entry(chart)
+    if entry is not None and not folder.is_relative_to(entry):
+        raise StackyardError(f"chart {chart}: dependency {dependency.get('name')!r} "
+                             f"({repository}) is outside the fetched chart's source; a "
+                             "fetched chart may only read its own folders")
+    return folder
 
 
 def remote_dependencies(chart: Path) -> list[tuple[str, str, str]]:

@@ -326,11 +326,20 @@ def _tree_ids(mirror: git.Repo, commit: str, entries: list[tuple[str, str, str, 
 
 def stored_checkout(path: Path) -> Path | None:
     """The stored commit checkout (`trees/<url hash>/<commit>`) holding `path`, if any."""
-    trees = cache_root() / "trees"
-    if not path.is_relative_to(trees):
-        return None
-    parts = path.relative_to(trees).parts
-    return trees / parts[0] / parts[1] if len(parts) >= 2 else None
+    entry = store_entry(path)
+    return entry if entry is not None and entry.parent.parent.name == "trees" else None
+
+
+def store_entry(path: Path) -> Path | None:
+    """The store entry holding `path` (a commit's checkout, an unpacked chart), if any:
+    what fetched definitions may read. Another team's stack or chart must not reach the
+    build machine's own folders through `path: ../..` or a `file://` dependency."""
+    root = cache_root()
+    for area in ("trees", "charts"):
+        if path.is_relative_to(root / area):
+            parts = path.relative_to(root / area).parts
+            return root / area / parts[0] / parts[1] if len(parts) >= 2 else None
+    return None
 
 
 class TreeIds:
