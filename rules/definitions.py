@@ -151,6 +151,9 @@ def _component_entry(data: Any, file: Path, key: str) -> ComponentDef:
     )
 
 
+_LONGEST_NAME = 255 - len(".yaml")  # file names have at most 255 bytes on Linux and macOS
+
+
 def _check_name(name: str, file: Path, key: str) -> None:
     """A name becomes an output file or folder name and a config key: one plain path
     segment. `..` or a slash would write outside the cluster's output folder."""
@@ -161,6 +164,10 @@ def _check_name(name: str, file: Path, key: str) -> None:
         raise StackyardError(f"{name!r} cannot be a component name: it is used as a file and "
                              "folder name, so it may not be . or .. nor contain / or \\",
                              file=file, key=key)
+    if len(os.fsencode(name)) > _LONGEST_NAME:
+        raise StackyardError(f"a component name of {len(os.fsencode(name))} bytes is too long: "
+                             f"it names the file <name>.yaml, so it may have at most "
+                             f"{_LONGEST_NAME} bytes", file=file, key=key)
 
 
 def _check_unique_names(children: tuple[ComponentDef, ...], file: Path, key: str) -> None:

@@ -9,6 +9,7 @@ files it never wrote are left alone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from collections.abc import Iterable
@@ -240,7 +241,11 @@ def _remove(folder: Path, relative: str) -> None:
     if not _inside(folder, relative):
         return
     target = folder / relative
-    target.unlink(missing_ok=True)
+    try:
+        target.unlink(missing_ok=True)
+    except OSError as err:
+        if err.errno != errno.ENAMETOOLONG:  # a name no file can have is not there
+            raise
     parent = target.parent
     while parent != folder and parent.is_relative_to(folder):
         try:

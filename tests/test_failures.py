@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -101,6 +102,9 @@ def test_one_bad_edit(built: tuple[Path, dict[str, bytes]], file: str, old: str,
     ("- name: ..\n    source: ../web", "'..' cannot be a component name"),
     ("- name: ../../stacks\n    source: ../web", "'../../stacks' cannot be a component name"),
     ("- source: ../web", "a component needs a name"),
+    (f"- name: {'x' * 251}\n    source: ../web",
+     "a component name of 251 bytes is too long: it names the file <name>.yaml, so it may "
+     "have at most 250 bytes"),
 ])
 def test_a_name_that_is_not_one_path_segment(built: tuple[Path, dict[str, bytes]],
                                              entry: str, message: str) -> None:
@@ -112,6 +116,24 @@ def test_a_name_that_is_not_one_path_segment(built: tuple[Path, dict[str, bytes]
                   f"{message}")
     assert sorted(p.name for p in (root / "generated").iterdir()) == sorted(
         f.stem for f in (root / "environments").iterdir())
+
+
+def test_a_listed_file_whose_name_no_file_can_have_is_not_in_the_way(
+        built: tuple[Path, dict[str, bytes]]) -> None:
+    """A `provenance.json` from a build that failed on an over-long name (or edited by
+    hand) lists it: the file was never written, so there is nothing to remove."""
+    root, _ = built
+    provenance = root / "generated/dev/provenance.json"
+    data = json.loads(provenance.read_text())
+    data["files"][f"{'x' * 300}.yaml"] = {"component": "platform/x", "type": "static",
+                                          "digest": "0" * 32, "bytes": 1}
+    provenance.write_text(json.dumps(data))
+
+    assert doit(root).executed == ["dev"]
+    assert f"{'x' * 300}.yaml" not in json.loads(provenance.read_text())["files"]
+    provenance.write_text(json.dumps(data))
+    assert doit(root, "clean", "dev").returncode == 0
+    assert not (root / "generated/dev").exists()
 
 
 def test_malformed_json_component(built: tuple[Path, dict[str, bytes]]) -> None:
