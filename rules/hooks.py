@@ -12,7 +12,7 @@ from pathlib import Path
 from .atomic import temp_name
 from .errors import StackyardError, join_key
 from .model import ComponentDef, PlanNode
-from .sources.store import stored_checkout
+from .sources.cache import stored_checkout
 
 
 def run_hooks(definition: ComponentDef, stage: str, directory: Path) -> None:

@@ -36,9 +36,10 @@ from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
 from .sources.access import ACCESS_FILE
 from .sources.artifacts import Fetch
+from .sources.cache import store_entry
 from .sources.redact import redact
 from .sources.resolver import Pin, Sources, ref_of
-from .sources.store import TreeIds, store_entry
+from .sources.store import TreeIds
 from .workspace import Workspace
 from .yamlio import load_environment_file
 

@@ -122,6 +122,7 @@ def test_doit_lock_uses_access_files_of_git_sourced_stacks(
     root = tmp_path / "fleet"
     install_dodo(root)
     write(root / "environments/c1.yaml", f"stack: {{source: '{stack}', method: git}}\n")
+    write(root / "access.yaml", f"'{chart_url}/other': PRIVATE_TOKEN\n")  # the grant (D42)
     assert doit_with(root, TOKEN).returncode == 0
     relock = doit_with(root, TOKEN, "lock")
     assert relock.returncode == 0, relock.stdout + relock.stderr
@@ -329,3 +330,32 @@ def test_an_archive_over_plain_http_gets_no_token_of_an_https_repository(
         server.server_close()
     assert server.seen == [("https", "/index.yaml", basic_auth(TOKEN)),
                            ("http", "/kured-1.0.0.tgz", None)]
+
+
+@pytest.mark.parametrize("granted", [False, True])
+def test_a_fetched_stack_names_only_variables_the_repository_grants_its_host(
+        tmp_path: Path, cache: Path, two_hosts: tuple[_RecordingServer, _RecordingServer],
+        granted: bool) -> None:
+    """Another team's stack must not choose which secret of the build is sent where
+    (D42): its access.yaml counts only for a variable that an access.yaml of this
+    repository gives to the same scheme, host and port."""
+    server, _ = two_hosts
+    here = f"http://127.0.0.1:{server.server_address[1]}"
+    stack = make_repo(tmp_path / "remote" / "stack", {
+        "component.yaml": "name: s\nsubcomponents:\n  - {name: m, type: static, "
+                          f"method: http, source: '{here}/m.yaml'}}\n",
+        "access.yaml": f"'{here}/m.yaml': PRIVATE_TOKEN\n"})
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "environments/c1.yaml", f"stack: {{source: '{stack}', method: git}}\n")
+    if granted:
+        write(root / "stacks/access.yaml", f"'{here}/charts': PRIVATE_TOKEN\n")
+
+    run = doit_with(root, TOKEN)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert server.seen == [("/m.yaml", basic_auth(TOKEN) if granted else None)]
+    refused = (f"access.yaml: {here}/m.yaml: PRIVATE_TOKEN is not sent: a fetched stack's "
+               "access.yaml may only name a variable that an access.yaml of this repository "
+               f"gives to the same host; add `{here}/m.yaml: PRIVATE_TOKEN` to one to send it")
+    assert (refused in run.stderr) is not granted, run.stderr

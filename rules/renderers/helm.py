@@ -31,7 +31,7 @@ from ..errors import StackyardError, join_key
 from ..filestate import FileState
 from ..model import ComponentDef, PlanNode
 from ..sources import artifacts
-from ..sources.store import store_entry
+from ..sources.cache import store_entry
 from ..workspace import Workspace
 from ..yamlio import load_file
 from .unchanged import check_unchanged

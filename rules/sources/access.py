@@ -13,9 +13,11 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..errors import StackyardError, warn
 from ..yamlio import load_file
+from .cache import store_entry
 
 ACCESS_FILE = "access.yaml"
 
@@ -36,27 +38,97 @@ def read_access_file(file: Path) -> dict[str, str]:
 
 
 class AccessTokens:
-    """Every `access.yaml` met while planning: which variable holds each source's token."""
+    """Every `access.yaml` met while planning: which variable holds each source's token.
 
-    def __init__(self) -> None:
+    The repository's own files say so freely. A fetched stack's (another team's
+    repository) may only name a variable that the repository's own files give to the
+    same scheme, host and port (D42): else any stack could have any secret of the build's
+    environment sent to a server of its choosing.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
         self.variables: dict[str, str] = {}
+        self.fetched: dict[str, tuple[str, Path]] = {}
+        """Source -> (variable, file) from the `access.yaml` of fetched stacks."""
         self._read: set[Path] = set()
+        self._grants: set[tuple[str, str]] | None = None
+        self._refused: set[str] = set()
 
     def register(self, file: Path) -> None:
-        """Read `file` once; a source already registered keeps its first variable."""
+        """Read `file` once; a source already registered keeps its first variable, and
+        the repository's own files come first."""
         if file in self._read:
             return
         self._read.add(file)
+        fetched = store_entry(file) is not None
         for source, variable in read_access_file(file).items():
-            if source in self.variables:
-                continue
-            self.variables[source] = variable
-            if not os.environ.get(variable):
-                warn(f"environment variable {variable} is not set: {source} is fetched "
-                     "without a token", file=file, key=source)
+            if fetched:
+                self.fetched.setdefault(source, (variable, file))
+            elif source not in self.variables:
+                self.variables[source] = variable
+                self._grants = None
+                _warn_if_unset(variable, source, file)
 
     def variable(self, url: str) -> str:
-        return self.variables.get(url, "")
+        if url in self.variables:
+            return self.variables[url]
+        if url not in self.fetched:
+            return ""
+        variable, file = self.fetched[url]
+        if (variable, _origin(url)) in self._own_grants():
+            _warn_if_unset(variable, url, file)
+            return variable
+        if url not in self._refused:
+            self._refused.add(url)
+            warn(f"{variable} is not sent: a fetched stack's access.yaml may only name a "
+                 "variable that an access.yaml of this repository gives to the same host; "
+                 f"add `{url}: {variable}` to one to send it", file=file, key=url)
+        return ""
+
+    def _own_grants(self) -> set[tuple[str, str]]:
+        """(variable, origin) pairs of the repository's own `access.yaml` files, all of
+        them (a fetched stack's entry must not depend on which clusters were planned)."""
+        if self._grants is None:
+            for file in repository_access_files(self.root):
+                self.register(file)
+            self._grants = {(variable, _origin(source))
+                            for source, variable in self.variables.items()}
+        return self._grants
+
+
+def _warn_if_unset(variable: str, source: str, file: Path) -> None:
+    if not os.environ.get(variable):
+        warn(f"environment variable {variable} is not set: {source} is fetched without a "
+             "token", file=file, key=source)
+
+
+def _origin(url: str) -> str:
+    """`scheme://host:port` of an http(s) URL; '' for anything else (never granted)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return ""
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return f"{parts.scheme.lower()}://{parts.hostname.lower()}:{port}"
+
+
+def repository_access_files(root: Path) -> list[Path]:
+    """Every `access.yaml` below `root`, not in hidden folders (`.git`, `.stackyard`,
+    `.venv`) or `generated/`, links not followed, sorted. A loop and a stack, not
+    recursion: a tree of any depth is walked."""
+    found, folders = [], [root]
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except OSError:  # unreadable: nothing of the repository's own
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not entry.name.startswith(".") and entry.name != "generated":
+                    folders.append(Path(entry.path))
+            elif entry.name == ACCESS_FILE:
+                found.append(Path(entry.path))
+    return sorted(found)
 
 
 def token(variable: str) -> str | None:

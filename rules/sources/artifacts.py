@@ -22,10 +22,11 @@ import xxhash
 from ..atomic import fresh_temp_folder, write_atomic
 from ..errors import StackyardError
 from . import access, helm_repos
+from .cache import cache_root
 from .lockfile import ChartPin
 from .locking import locked
 from .redact import redact
-from .store import SourceError, cache_root
+from .store import SourceError
 
 
 class Fetch(NamedTuple):

@@ -24,9 +24,10 @@ from urllib.parse import unquote, urlsplit
 
 from ..atomic import fresh_temp_folder
 from . import access
+from .cache import cache_root
 from .lockfile import ChartPin
 from .redact import redact
-from .store import SourceError, cache_root
+from .store import SourceError
 from .versions import newest_matching
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

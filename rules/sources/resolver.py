@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import StackyardError, join_key
 from ..model import ComponentDef
 from . import access, artifacts
-from .access import ACCESS_FILE, AccessTokens
+from .access import AccessTokens, repository_access_files
 from .artifacts import Fetch
 from .lockfile import ChartPin, LockFile
 from .redact import redact, was_redacted
@@ -53,7 +53,7 @@ class Sources:
         self.records_pins = records_pins
         self.checkouts: dict[Path, tuple[str, str]] = {}
         """Stored checkout -> (source as shown, commit): what a user knows it by."""
-        self.access = AccessTokens()
+        self.access = AccessTokens(root)
         self.store.token_for = lambda url: access.token(self.token_variable(url))
 
     def directory(self, entry: ComponentDef) -> Path:
@@ -142,7 +142,7 @@ class Sources:
 
     def read_every_access_file(self, root: Path) -> None:
         """Re-locking plans nothing, so it reads every `access.yaml` of the repository."""
-        for file in sorted(_access_files(root)):
+        for file in repository_access_files(root):
             self.access.register(file)
 
     def relock(self, only: tuple[str, ...] = ()) -> list[str]:
@@ -234,22 +234,3 @@ def _names(text: str, fields: tuple[str, ...]) -> bool:
     exact = text.rstrip("/")
     return any(field.rstrip("/") == exact for field in fields) or (
         "*" in text and bool(fnmatch.filter(fields, text)))
-
-
-def _access_files(root: Path) -> list[Path]:
-    """Every `access.yaml` below `root`, not in hidden folders (`.git`, `.stackyard`,
-    `.venv`) or `generated/`, links not followed. A loop and a stack, not recursion: a
-    tree of any depth is walked."""
-    found, folders = [], [root]
-    while folders:
-        try:
-            entries = list(os.scandir(folders.pop()))
-        except OSError:  # unreadable: nothing of the repository's own
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                if not entry.name.startswith(".") and entry.name != "generated":
-                    folders.append(Path(entry.path))
-            elif entry.name == ACCESS_FILE:
-                found.append(Path(entry.path))
-    return found

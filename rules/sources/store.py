@@ -30,6 +30,7 @@ import xxhash
 from ..atomic import fresh_temp_folder, write_atomic
 from ..errors import warn
 from .access import git_auth_environment
+from .cache import cache_root
 from .locking import locked
 from .redact import redact, redact_text
 
@@ -90,10 +91,6 @@ def _low_speed_limit(url: str) -> dict[str, str]:
                                       str(max(1, round(network_timeout()))))}
     return {variable: value for key, (variable, value) in defaults.items()
             if key not in configured and variable not in os.environ}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("STACKYARD_CACHE") or Path.home() / ".cache" / "stackyard")
 
 
 def _git_failure(err: git.GitCommandError, url: str) -> str:
@@ -322,24 +319,6 @@ def _tree_ids(mirror: git.Repo, commit: str, entries: list[tuple[str, str, str, 
         elif mode == "120000":
             linked.update(str(parent) for parent in PurePosixPath(path).parents)
     return {path: tree for path, tree in ids.items() if path not in linked}
-
-
-def stored_checkout(path: Path) -> Path | None:
-    """The stored commit checkout (`trees/<url hash>/<commit>`) holding `path`, if any."""
-    entry = store_entry(path)
-    return entry if entry is not None and entry.parent.parent.name == "trees" else None
-
-
-def store_entry(path: Path) -> Path | None:
-    """The store entry holding `path` (a commit's checkout, an unpacked chart), if any:
-    what fetched definitions may read. Another team's stack or chart must not reach the
-    build machine's own folders through `path: ../..` or a `file://` dependency."""
-    root = cache_root()
-    for area in ("trees", "charts"):
-        if path.is_relative_to(root / area):
-            parts = path.relative_to(root / area).parts
-            return root / area / parts[0] / parts[1] if len(parts) >= 2 else None
-    return None
 
 
 class TreeIds:
