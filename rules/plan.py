@@ -413,7 +413,9 @@ class _ClusterWalk:
         self.watch.files.update(candidates)
         access_file = candidates[-1]
         if self.planner.file_digest(access_file) is not None:
-            self.planner.sources.access.register(Path(access_file))
+            access = self.planner.sources.access
+            if access.register(Path(access_file)):  # a fetched stack's: the grants count
+                self.watch.files.update(access.grant_files())
         try:
             return self.planner.component(directory)
         except MissingComponent as err:

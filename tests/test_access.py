@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -359,3 +360,11 @@ def test_a_fetched_stack_names_only_variables_the_repository_grants_its_host(
                "access.yaml may only name a variable that an access.yaml of this repository "
                f"gives to the same host; add `{here}/m.yaml: PRIVATE_TOKEN` to one to send it")
     assert (refused in run.stderr) is not granted, run.stderr
+
+    # a grant added afterwards counts from the next build (the plan watches for it): the
+    # file, its render and the output gone, it is fetched again with the token
+    write(root / "access.yaml", f"'{here}/m.yaml': PRIVATE_TOKEN\n")
+    for gone in (cache / "files", root / "generated", root / ".stackyard/renders.sqlite3"):
+        shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
+    assert doit_with(root, TOKEN).returncode == 0
+    assert server.seen[-1] == ("/m.yaml", basic_auth(TOKEN))

@@ -53,15 +53,17 @@ class AccessTokens:
         """Source -> (variable, file) from the `access.yaml` of fetched stacks."""
         self._read: set[Path] = set()
         self._grants: set[tuple[str, str]] | None = None
+        self._grant_files: list[str] | None = None
         self._refused: set[str] = set()
 
-    def register(self, file: Path) -> None:
+    def register(self, file: Path) -> bool:
         """Read `file` once; a source already registered keeps its first variable, and
-        the repository's own files come first."""
-        if file in self._read:
-            return
-        self._read.add(file)
+        the repository's own files come first. True for the file of a fetched stack: what
+        its entries count for depends on `grant_files`."""
         fetched = store_entry(file) is not None
+        if file in self._read:
+            return fetched
+        self._read.add(file)
         for source, variable in read_access_file(file).items():
             if fetched:
                 self.fetched.setdefault(source, (variable, file))
@@ -69,6 +71,15 @@ class AccessTokens:
                 self.variables[source] = variable
                 self._grants = None
                 _warn_if_unset(variable, source, file)
+        return fetched
+
+    def grant_files(self) -> list[str]:
+        """The repository's own `access.yaml` files, and the one at its root that may not
+        exist yet: a plan that read a fetched stack's file watches these."""
+        if self._grant_files is None:
+            self._grant_files = sorted({os.fspath(self.root / ACCESS_FILE), *map(
+                os.fspath, repository_access_files(self.root))})
+        return self._grant_files
 
     def variable(self, url: str) -> str:
         if url in self.variables:
@@ -90,8 +101,9 @@ class AccessTokens:
         """(variable, origin) pairs of the repository's own `access.yaml` files, all of
         them (a fetched stack's entry must not depend on which clusters were planned)."""
         if self._grants is None:
-            for file in repository_access_files(self.root):
-                self.register(file)
+            for file in self.grant_files():
+                if os.path.isfile(file):
+                    self.register(Path(file))
             self._grants = {(variable, _origin(source))
                             for source, variable in self.variables.items()}
         return self._grants
