@@ -194,15 +194,22 @@ def _parse_json(path: Path, text: str) -> Any:
     twice: list[str] = []
 
     def mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        twice.extend(key for index, key in enumerate(keys) if key in keys[:index])
-        return dict(pairs)
+        data = dict(pairs)
+        if len(data) < len(pairs):  # a key written twice
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    twice.append(key)
+                seen.add(key)
+        return data
     try:
         data = json.loads(text, object_pairs_hook=mapping)
     except json.JSONDecodeError as err:
         raise StackyardError(
             f"malformed JSON (line {err.lineno}, column {err.colno}): {err.msg}", file=path
         ) from err
+    except RecursionError:
+        raise _too_deep(path) from None
     for key in twice:
         warn(f"key {key!r} is written twice in one object; the last one counts, as in "
              "Fabrikate", file=path)
@@ -242,6 +249,11 @@ def _refuse_alias_bomb(path: Path, root: yaml.Node) -> None:
                              "repeat less through anchors (`&name`, `*name`)", file=path)
 
 
+def _too_deep(path: Path) -> StackyardError:
+    return StackyardError("mappings and lists nested too deeply to read (Python's recursion "
+                          "limit; a few hundred levels are read)", file=path)
+
+
 def _parse_yaml(path: Path, loader: _SaysDuplicateKeys,
                 build: Callable[[yaml.Node, Any], Any], text: str) -> Any:
     """The document `loader` reads, built from its node tree; warns of duplicate keys."""
@@ -252,6 +264,8 @@ def _parse_yaml(path: Path, loader: _SaysDuplicateKeys,
         data = None if node is None else build(node, loader)
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from err
+    except RecursionError:
+        raise _too_deep(path) from None
     finally:
         loader.dispose()  # type: ignore[attr-defined]
     for key, line in loader.duplicate_keys:

@@ -425,6 +425,29 @@ def test_aliases_may_repeat_an_anchor_but_not_explode(tmp_path: Path) -> None:
         "through anchors (`&name`, `*name`)")
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_config_nested_thousands_deep_is_an_error_not_a_traceback(
+        tmp_path: Path, suffix: str) -> None:
+    layer = tmp_path / f"common{suffix}"
+    layer.write_text('{"a": ' * 3000 + "1" + "}" * 3000 if suffix == ".json" else
+                     "".join(f"{'  ' * level}k:\n" for level in range(600)) + "  " * 600 + "v")
+
+    assert error_of(load_config_layer, layer) == (
+        f"{display_path(layer)}: mappings and lists nested too deeply to read (Python's "
+        "recursion limit; a few hundred levels are read)")
+
+
+def test_json_keys_written_twice_are_found_in_a_big_object(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    layer = tmp_path / "common.json"
+    keys = ", ".join(f'"k{i}": {i}' for i in range(20000))
+    layer.write_text(f'{{"config": {{{keys}, "k7": "again"}}}}')
+
+    assert load_config_layer(layer)["config"]["k7"] == "again"
+    assert "key 'k7' is written twice in one object" in capsys.readouterr().err
+
+
 def test_a_byte_order_mark_is_read_past_in_yaml_and_json(tmp_path: Path) -> None:
     """Some Windows editors start UTF-8 files with one; YAML allowed it, JSON did not."""
     write_component(tmp_path / "stack", "name: s\n")
