@@ -375,14 +375,25 @@ def test_a_damaged_render_store_is_rebuilt(fleet: Path) -> None:
     assert doit(fleet).executed == []
 
 
-def test_unused_renders_are_dropped_once_they_pile_up(fleet: Path) -> None:
-    store = RenderStore(fleet / ".stackyard/renders.sqlite3")
+@pytest.mark.parametrize("made_before_auto_vacuum", [False, True])
+def test_unused_renders_are_dropped_once_they_pile_up_and_their_space_given_back(
+        fleet: Path, made_before_auto_vacuum: bool) -> None:
+    path = fleet / ".stackyard/renders.sqlite3"
+    if made_before_auto_vacuum:
+        with sqlite3.connect(path) as connection:
+            connection.execute("pragma auto_vacuum=none")
+            connection.execute("vacuum")
+    store = RenderStore(path)
     used = store.count()
     for index in range(2 * used + 101):
-        store.put(f"old-{index:04d}", b"---\nkind: Old\n", "{}")
+        store.put(f"old-{index:04d}", b"---\nkind: Old\n" + b"#" * 100_000, "{}")
     assert store.count() > 2 * used + 100
+    assert path.stat().st_size > 5_000_000
     assert doit(fleet).executed == []
-    assert RenderStore(fleet / ".stackyard/renders.sqlite3").count() == used
+    assert RenderStore(path).count() == used
+    assert path.stat().st_size < 1_000_000
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("pragma auto_vacuum").fetchone() == (2,)  # incremental
 
 
 def test_doit_clean_removes_a_clusters_output(fleet: Path) -> None:
