@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import io
+import os
 import shutil
 import socket
 import subprocess
@@ -16,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import xxhash
 import yaml
 
+from rules.sources import artifacts
 from rules.sources import http as sources_http
 from rules.sources.store import SourceError
 from tests.chart_server import ChartServer, publish
@@ -613,3 +617,95 @@ def test_a_packaged_charts_file_dependency_stays_in_the_chart(
         in run.stdout + run.stderr, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     assert not (root / "generated/c1").exists()
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = ""
+            ) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, len(data)
+    info.mode = 0o777 if kind == tarfile.DIRTYPE else 0o644
+    return info, data
+
+
+def serve_archive(server: ChartServer, members: list[tuple[tarfile.TarInfo, bytes]]) -> None:
+    """`evil-1.0.0.tgz`: a chart folder `evil/` and then `members`, listed in the server's
+    index with its true digest (what a hostile or broken repository can always give)."""
+    archive = server.folder / "evil-1.0.0.tgz"
+    chart = _member("evil/Chart.yaml", data=b"apiVersion: v2\nname: evil\nversion: 1.0.0\n")
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+        for info, data in [chart, *members]:
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    write(server.folder / "index.yaml", "apiVersion: v1\nentries:\n  evil:\n  - version: 1.0.0\n"
+          f"    digest: {digest}\n    urls: [evil-1.0.0.tgz]\n")
+
+
+def _escape_members(staging: str, levels_up: int) -> list[tuple[tarfile.TarInfo, bytes]]:
+    """CVE-2025-4517: folders and links nested until the path passes PATH_MAX, where
+    `os.path.realpath` (and so `filter="data"`) stops resolving links; then a file written
+    through them lands `levels_up` folders above `staging`."""
+    steps = "abcdefghijklmnop"
+    folder = "d" * ((4096 - len(staging) - 1) // (len(steps) + 1))
+    members, path = [], ""
+    for step in steps:
+        members += [_member(os.path.join(path, folder), tarfile.DIRTYPE),
+                    _member(os.path.join(path, step), tarfile.SYMTYPE, link=folder)]
+        path = os.path.join(path, folder)
+    deep = os.path.join(*steps, "l" * 254)
+    return [*members,
+            _member(deep, tarfile.SYMTYPE, link=os.path.join(*[".."] * len(steps))),
+            _member("escape", tarfile.SYMTYPE, link=os.path.join(deep, *[".."] * levels_up)),
+            _member("escape/PWNED", data=b"written outside the store\n")]
+
+
+def test_a_chart_archive_escaping_the_store_through_links_is_refused(
+        tmp_path: Path, server: ChartServer, cache: Path) -> None:
+    """The archive that wrote outside the store with `filter="data"` alone (Python 3.11.7):
+    its staging folder is `.<chart>-<version>-<16 of its digest>.<8 of mkdtemp>`, four
+    levels below tmp_path."""
+    repository = cache / "charts" / xxhash.xxh3_64_hexdigest(server.url.encode())
+    serve_archive(server, _escape_members(f"{repository}/.evil-1.0.0-{'0' * 16}.{'x' * 8}", 4))
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: k, type: helm, method: helm, source: {server.url}, "
+                            "path: evil}")
+    run = doit(root)
+    report = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert not (tmp_path / "PWNED").exists()
+    assert (f"fetch {server.url}/evil@1.0.0: {server.url}/evil@1.0.0: refusing its chart "
+            "archive (sha256:") in report, report
+    assert "member 'a' is a symbolic link to 'ddd" in report, report
+    assert [p.suffix for p in repository.iterdir()] == [".lock"]
+
+
+@pytest.mark.parametrize(("members", "message"), [
+    ([_member("evil/templates/cm.yaml", tarfile.SYMTYPE, link="../values.yaml")],
+     "member 'evil/templates/cm.yaml' is a symbolic link to '../values.yaml'"),
+    ([_member("evil/values.yaml", data=b"a: 1\n"),
+      _member("evil/templates/cm.yaml", tarfile.LNKTYPE, link="evil/values.yaml")],
+     "member 'evil/templates/cm.yaml' is a hard link to 'evil/values.yaml'"),
+    ([_member("evil/templates/fifo", tarfile.FIFOTYPE)],
+     "member 'evil/templates/fifo' is not a regular file (a device, a fifo or a sparse file)"),
+    ([_member("/evil/values.yaml", data=b"a: 1\n")],
+     "member '/evil/values.yaml' leaves the chart folder (an absolute name or a '..' part)"),
+    ([_member("evil/../../outside.yaml", data=b"a: 1\n")],
+     "member 'evil/../../outside.yaml' leaves the chart folder"),
+    ([_member("evil/values.yaml", data=bytes(5 * 1024 * 1024 + 1))],
+     "member 'evil/values.yaml' has 5242881 bytes; Helm refuses a chart file over 5242880 "
+     "bytes (5 MiB)"),
+    ([_member(f"evil/files/{n}", data=bytes(5 * 1024 * 1024)) for n in range(20)],
+     "its files pass 104857600 bytes at member 'evil/files/19'; Helm refuses a chart over "
+     "100 MiB"),
+])
+def test_a_chart_archive_with_links_or_over_helms_limits_is_refused(
+        server: ChartServer, cache: Path, members: list[tuple[tarfile.TarInfo, bytes]],
+        message: str) -> None:
+    serve_archive(server, members)
+    pin = artifacts.resolve_chart(server.url, "evil", "", "")
+    fetch = artifacts.chart_fetch(server.url, "evil", pin, "")
+    with pytest.raises(SourceError) as refused:
+        artifacts.ensure(fetch)
+    assert str(refused.value).startswith(
+        f"{server.url}/evil@1.0.0: refusing its chart archive ({pin.digest}): "), refused.value
+    assert message in str(refused.value), refused.value
+    assert [p.suffix for p in fetch.path.parent.iterdir()] == [".lock"]

@@ -184,14 +184,26 @@ def sha256(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
+MAX_CHART_BYTES = 100 * 1024 * 1024
+"""Helm refuses a chart whose files hold more than this in all (`MaxDecompressedChartSize`)."""
+MAX_CHART_FILE_BYTES = 5 * 1024 * 1024
+"""... or any one file larger than this (`MaxDecompressedFileSize`)."""
+
+
 def _extract_chart(archive: bytes, target: Path, fetch: Fetch) -> None:
     """The archive's one top folder (the chart) becomes `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = fresh_temp_folder(target.parent, f".{target.name}.", 0)  # under its lock
     try:
+        # members are read one at a time and each is checked before its data is
+        # decompressed: a huge file is refused before it costs anything
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            # "data": a link pointing out of the chart would let a render read this machine
-            tar.extractall(staging, filter="data")
+            total = 0
+            for member in tar:
+                total += _checked_size(member, total, fetch)
+                # "data" as a second guard: a link pointing out of the chart would let a
+                # render read this machine
+                tar.extract(member, staging, filter="data")
         charts = [p for p in staging.iterdir() if (p / "Chart.yaml").is_file()]
         if len(charts) != 1:
             raise SourceError(f"{fetch.label}: the archive does not hold one chart folder")
@@ -200,3 +212,33 @@ def _extract_chart(archive: bytes, target: Path, fetch: Fetch) -> None:
         raise SourceError(f"{fetch.label}: cannot unpack the archive: {err}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _checked_size(member: tarfile.TarInfo, total: int, fetch: Fetch) -> int:
+    """The bytes `member` adds to the chart, once it is known to be safe to extract. A chart
+    holds only files and folders: `filter="data"` alone let links nested past PATH_MAX
+    write outside the store (CVE-2025-4517), so no link is taken, nor a name that is
+    absolute or climbs with `..`; and Helm's own size limits hold."""
+    problem = ""
+    if member.name.startswith("/") or ".." in member.name.split("/"):
+        problem = (f"member {member.name!r} leaves the chart folder (an absolute name or a "
+                   "'..' part)")
+    elif member.issym() or member.islnk():
+        problem = (f"member {member.name!r} is a {'symbolic' if member.issym() else 'hard'} "
+                   f"link to {member.linkname!r}")
+    elif member.isdir():
+        return 0
+    elif not member.isreg() or member.issparse():
+        problem = (f"member {member.name!r} is not a regular file (a device, a fifo or a "
+                   "sparse file)")
+    elif member.size > MAX_CHART_FILE_BYTES:
+        problem = (f"member {member.name!r} has {member.size} bytes; Helm refuses a chart "
+                   f"file over {MAX_CHART_FILE_BYTES} bytes (5 MiB)")
+    elif total + member.size > MAX_CHART_BYTES:
+        problem = (f"its files pass {MAX_CHART_BYTES} bytes at member {member.name!r}; Helm "
+                   "refuses a chart over 100 MiB")
+    if problem:
+        raise SourceError(f"{fetch.label}: refusing its chart archive ({fetch.digest}): "
+                          f"{problem}. A chart archive holds only files and folders, within "
+                          "Helm's limits: this one is broken or hostile, do not use it")
+    return member.size
