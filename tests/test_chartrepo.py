@@ -709,3 +709,56 @@ def test_a_chart_archive_with_links_or_over_helms_limits_is_refused(
         f"{server.url}/evil@1.0.0: refusing its chart archive ({pin.digest}): "), refused.value
     assert message in str(refused.value), refused.value
     assert [p.suffix for p in fetch.path.parent.iterdir()] == [".lock"]
+
+
+@pytest.mark.parametrize("where", ["source", "index"])
+def test_a_file_url_is_not_downloaded(tmp_path: Path, server: ChartServer, cache: Path,
+                                      where: str) -> None:
+    """urllib reads `file:` URLs too: a manifest source or an index's `urls:` entry could
+    copy any file of the machine into generated/."""
+    secret = write(tmp_path / "secret.yaml", "kind: Secret\ndata: {key: hunter2}\n")
+    archive = publish(server, SHARED_CHARTS / "kured")
+    local = archive.rename(tmp_path / archive.name)  # served, digest and all, from file://
+    index = server.folder / "index.yaml"
+    index.write_text(index.read_text().replace(f"- {archive.name}", f"- file://{local}"))
+    root = tmp_path / "fleet"
+    if where == "source":
+        one_cluster_fleet(root, f"{{name: a, type: static, method: http, source: "
+                                f"'file://{secret}'}}")
+        message = (f"'a': file://{secret}: only http:// and https:// URLs are downloaded (a "
+                   "local manifest or chart is a component without `method`)")
+    else:
+        one_cluster_fleet(root, f"{{name: a, type: helm, method: helm, source: {server.url}, "
+                                "path: kured}")
+        message = (f"file://{local} (chart 'kured' 1.1.1 in {server.url}/index.yaml): only "
+                   "http:// and https:// URLs are downloaded")
+    run = doit(root)
+    assert run.returncode != 0, run.stdout
+    assert message in run.stdout + run.stderr, run.stdout + run.stderr
+    assert not (root / "generated").exists()
+    assert temp_entries(cache) == []
+
+
+class _ToFTP(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", "ftp://127.0.0.1:9/cm.yaml")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_a_redirect_to_another_scheme_is_not_followed() -> None:
+    redirecting = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ToFTP)
+    threading.Thread(target=redirecting.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{redirecting.server_address[1]}/cm.yaml"
+    try:
+        with pytest.raises(SourceError) as refused:
+            sources_http.get(url)
+    finally:
+        redirecting.shutdown()
+        redirecting.server_close()
+    assert str(refused.value) == (f"ftp://127.0.0.1:9/cm.yaml (a redirect from {url}): only "
+                                  "http:// and https:// URLs are downloaded (a local manifest "
+                                  "or chart is a component without `method`)")

@@ -87,6 +87,8 @@ def download(repository: str, chart: str, version: str, token: str | None) -> by
         raise SourceError(f"chart {chart!r} {version} has no download URL in "
                           f"{redact(index_url(repository))}")
     url = urljoin(repository.rstrip("/") + "/", urls[0])
+    http.refuse_other_schemes(url, f" (chart {chart!r} {version} in "
+                                   f"{redact(index_url(repository))})")
     # like Helm without --pass-credentials: a token is for the repository's own scheme,
     # host and port (an `http://` archive of an `https://` repository would expose it)
     same_origin = http.origin(url) == http.origin(repository)

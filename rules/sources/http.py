@@ -7,6 +7,7 @@ import base64
 import threading
 import urllib.error
 import urllib.request
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .access import basic_auth
@@ -53,6 +54,29 @@ class _AuthorizeOrigin(urllib.request.BaseHandler):
     https_request = http_request
 
 
+_SCHEMES = ("http", "https")
+"""The only URLs fetched: urllib's default opener also reads `file:`, `ftp:` and `data:`
+URLs, so a definition (or an index's `urls:`, or a redirect) could make a build copy any
+file of the machine into `generated/`."""
+
+
+def refuse_other_schemes(url: str, where: str = "") -> None:
+    """SourceError naming `url` (and `where` it was found) unless it is http(s)."""
+    if urlsplit(url).scheme.lower() not in _SCHEMES:
+        raise SourceError(f"{redact(url)}{where}: only http:// and https:// URLs are "
+                          "downloaded (a local manifest or chart is a component without "
+                          "`method`)")
+
+
+class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib follows a redirect to `ftp:` too; here only to http(s)."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        refuse_other_schemes(newurl, f" (a redirect from {redact(req.full_url)})")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def get(url: str, *, token: str | None = None) -> bytes:
     """The body of a successful GET; SourceError naming the (redacted) URL otherwise.
 
@@ -83,6 +107,7 @@ def get(url: str, *, token: str | None = None) -> bytes:
 
 
 def _get(url: str, token: str | None, stall: float) -> bytes:
+    refuse_other_schemes(url)
     target, userinfo = _without_userinfo(url)
     request = urllib.request.Request(target, headers={"User-Agent": "stackyard"})
     if token:
@@ -92,7 +117,9 @@ def _get(url: str, token: str | None, stall: float) -> bytes:
     else:
         authorization = None
     try:
-        handlers = [_AuthorizeOrigin(origin(target), authorization)] if authorization else []
+        handlers: list[urllib.request.BaseHandler] = [_HTTPOnlyRedirects()]
+        if authorization:
+            handlers.append(_AuthorizeOrigin(origin(target), authorization))
         with urllib.request.build_opener(*handlers).open(request, timeout=stall) as response:
             return response.read()
     except urllib.error.HTTPError as err:
