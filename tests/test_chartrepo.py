@@ -486,6 +486,29 @@ def test_credentials_in_the_repository_url_are_sent_and_never_written(
         server.stop()
 
 
+def test_a_password_holding_an_at_sign_is_hidden_whole(tmp_path: Path) -> None:
+    """urllib takes the user name and password up to the last `@` of the authority (and
+    sends them); redact took them up to the first, leaving the rest of the password in
+    stacks.lock and task names."""
+    server = ChartServer(tmp_path / "served", credentials="deploy:s3cr@tPASSWORD")
+    write(server.folder / "m/cm.yaml", "kind: ConfigMap\n")
+    url = server.url.replace("http://", "http://deploy:s3cr@tPASSWORD@") + "/m/cm.yaml"
+    shown = server.url.replace("http://", "http://***@") + "/m/cm.yaml"
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: m, type: static, method: http, source: '{url}'}}")
+    try:
+        run = doit(root)
+        listed = doit(root, "list", "--all")
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert lock(root)["files"][0]["url"] == shown
+    assert f"fetch:{shown} " in listed.stdout, listed.stdout
+    for text in (run.stdout + run.stderr, listed.stdout + listed.stderr,
+                 (root / "stacks.lock").read_text()):
+        assert "tPASSWORD" not in text and "s3cr" not in text, text
+
+
 def test_frozen_refuses_an_unpinned_chart_and_fetches_nothing(
         tmp_path: Path, server: ChartServer, monkeypatch: pytest.MonkeyPatch) -> None:
     root = kured_fleet(tmp_path, server)

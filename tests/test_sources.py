@@ -88,6 +88,10 @@ def test_redact_hides_credentials() -> None:
     assert redact("https://user:token@host/x") == "https://***@host/x"
     assert redact("https://host/x") == "https://host/x"
     assert redact("file:///tmp/r") == "file:///tmp/r"
+    # as urllib splits it: up to the last `@` before the first `/`, `?` or `#`
+    assert redact("https://u:p@ss@host/a@b") == "https://***@host/a@b"
+    assert redact("https://host/x?a=b@c") == "https://host/x?a=b@c"
+    assert redact("https://host?x=1#u@v") == "https://host?x=1#u@v"
 
 
 @pytest.fixture

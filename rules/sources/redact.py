@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#]*@")
+"""Userinfo as urllib (`urlsplit`), `http.py` and `oci.py` split it: everything up to the
+LAST `@` of the authority, which ends at the first `/`, `?` or `#`. A password holding an
+`@` (`user:p@ss@host`) is then hidden whole, not up to its first `@`."""
 _REDACTED = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\*\*\*@")
 
 
