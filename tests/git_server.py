@@ -1,5 +1,5 @@
 """A real git server on 127.0.0.1: `git http-backend` (smart HTTP) behind a small HTTP
-server that can insist on a token sent as basic auth."""
+server that can insist on a token sent as basic auth, and records what it was sent."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
+        self.server.seen.append((self.command, self.path, self.headers.get("Authorization")))
         if self.server.token and self.headers.get("Authorization") != basic_auth(
                 self.server.token):
             self.send_response(401)
@@ -57,6 +58,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     root: Path
     token: str | None
+    seen: list[tuple[str, str, str | None]]
 
 
 class GitServer:
@@ -66,9 +68,15 @@ class GitServer:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.root = root
         self._server.token = token
+        self._server.seen = []
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def seen(self) -> list[tuple[str, str, str | None]]:
+        """(method, path, Authorization) of each request, in order."""
+        return self._server.seen
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -249,6 +249,64 @@ def test_a_redirect_to_another_host_gets_no_token(
     assert source.seen[-1][0] == "/same.tgz"
 
 
+class _RedirectingGit(http.server.BaseHTTPRequestHandler):
+    """Redirects every request to `server.target` (another host); records each one."""
+
+    server: _RedirectingServer
+
+    def do_GET(self) -> None:
+        self.server.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        self.send_response(302)
+        self.send_header("Location", self.server.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+class _RedirectingServer(http.server.ThreadingHTTPServer):
+    target: str
+    seen: list[tuple[str, str, str | None]]
+
+
+def test_a_git_redirect_to_another_host_gets_no_token(tmp_path: Path, cache: Path) -> None:
+    """git sent the `extraHeader` token in its later requests to the host the first one
+    was redirected to (`localhost` here, not `127.0.0.1`); now it follows no redirect
+    for a source with a token, and says what to do."""
+    work = Path(make_repo(tmp_path / "work" / "defs", {
+        "component.yaml": "name: defs\ntype: static\npath: m\n",
+        "m/cm.yaml": "kind: ConfigMap\n"}).removeprefix("file://"))
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(tmp_path / "served/defs.git")],
+                   check=True)
+    elsewhere = GitServer(tmp_path / "served")
+    redirecting = _RedirectingServer(("127.0.0.1", 0), _RedirectingGit)
+    redirecting.target = elsewhere.url.replace("127.0.0.1", "localhost")
+    redirecting.seen = []
+    threading.Thread(target=redirecting.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{redirecting.server_address[1]}/defs.git"
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: defs, method: git, source: '{url}'}}")
+    write(root / "stacks/s/access.yaml", f"'{url}': PRIVATE_TOKEN\n")
+    try:
+        run = doit_with(root, TOKEN)
+    finally:
+        redirecting.shutdown()
+        redirecting.server_close()
+        elsewhere.stop()
+    assert [auth for *_, auth in elsewhere.seen if auth] == []
+    assert redirecting.seen == [("GET", "/defs.git/info/refs?service=git-upload-pack",
+                                 basic_auth(TOKEN))]
+    assert run.returncode != 0
+    assert f"git source of 'defs' ({url} at HEAD): cannot fetch {url}: " in run.stderr
+    assert (f"fatal: unable to access '{url}/': The requested URL "
+            "returned error: 302 (a redirect: git follows none for a source with a token "
+            "from access.yaml, so that the token never reaches another host; write the URL "
+            "it redirects to, in the definition and in access.yaml)") in run.stderr, run.stderr
+
+
 def test_the_users_own_git_config_count_settings_are_kept(
         tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The token's git setting is added after the user's `GIT_CONFIG_COUNT` ones: here an

@@ -157,12 +157,18 @@ def basic_auth(token_value: str) -> str:
 def git_auth_environment(url: str, token_value: str) -> dict[str, str]:
     """git configuration, passed in the environment (not argv, not the mirror's config),
     that sends the token to `url` only. It is added after the user's own
-    `GIT_CONFIG_COUNT` entries (an `insteadOf` rewrite given that way), which stay."""
+    `GIT_CONFIG_COUNT` entries (an `insteadOf` rewrite given that way), which stay.
+
+    git adds an `extraHeader` to every request of the fetch, also to the host a redirect
+    leads to (by default it follows the first request's), so redirects are not followed
+    for `url`: the token never leaves the source's own origin."""
     count = os.environ.get("GIT_CONFIG_COUNT") or "0"
     if not count.isdigit():
         raise StackyardError(f"GIT_CONFIG_COUNT is {count!r}, not a number of git settings; "
                              "fix or unset it")
     index = int(count)
-    return {"GIT_CONFIG_COUNT": str(index + 1),
+    return {"GIT_CONFIG_COUNT": str(index + 2),
             f"GIT_CONFIG_KEY_{index}": f"http.{url}.extraHeader",
-            f"GIT_CONFIG_VALUE_{index}": f"Authorization: {basic_auth(token_value)}"}
+            f"GIT_CONFIG_VALUE_{index}": f"Authorization: {basic_auth(token_value)}",
+            f"GIT_CONFIG_KEY_{index + 1}": f"http.{url}.followRedirects",
+            f"GIT_CONFIG_VALUE_{index + 1}": "false"}

@@ -97,6 +97,10 @@ def _git_failure(err: git.GitCommandError, url: str) -> str:
     detail = " ".join(str(err.stderr or err).split()).removeprefix("stderr: ").strip("' ")
     if "Operation too slow" in detail:  # git's low-speed limit
         detail += " (timed out; STACKYARD_NETWORK_TIMEOUT sets how many seconds it may stall)"
+    elif re.search(r"returned error: 30[12378]\b", detail):
+        detail += (" (a redirect: git follows none for a source with a token from "
+                   "access.yaml, so that the token never reaches another host; write the URL "
+                   "it redirects to, in the definition and in access.yaml)")
     return redact_text(detail, url)
 
 
