@@ -490,6 +490,26 @@ def test_credentials_never_reach_the_error(tmp_path: Path, cache: Path) -> None:
     assert mirrors(cache) == [] and no_partial_entries(cache)
 
 
+@pytest.mark.parametrize("scheme", ["ext::sh -c touch% ", "ext://"])
+def test_a_source_that_makes_git_run_a_command_is_refused(tmp_path: Path, cache: Path,
+                                                          scheme: str) -> None:
+    """GitPython refuses `ext::` (any command) with its own exception, which was a
+    traceback."""
+    marker = tmp_path / "ran"
+    source = f"{scheme}{marker}"
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: app, method: git, source: '{source}'}}")
+    run = doit(root)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr
+    assert (f"stacks/s/component.yaml: subcomponents[0]: git source of 'app' ({source} at "
+            f"HEAD): cannot fetch {source}: refused, it makes git run a program (a "
+            "`<transport>::` remote helper; `ext::` runs any command); use an https://, "
+            "ssh:// or file:// URL") in run.stderr, run.stderr
+    assert not marker.exists()
+    assert mirrors(cache) == [] and no_partial_entries(cache)
+
+
 def test_a_pin_added_for_one_cluster_does_not_replan_another(
         remote_stack: tuple[Path, Path, Path], tmp_path: Path) -> None:
     root, _, _ = remote_stack

@@ -223,6 +223,11 @@ class Store:
                 except _gitpython().GitCommandError as err:
                     raise SourceError(f"cannot fetch {redact(url)}: "
                                       f"{_git_failure(err, url)}") from None
+                except (_gitpython().UnsafeProtocolError, _gitpython().UnsafeOptionError):
+                    raise SourceError(
+                        f"cannot fetch {redact(url)}: refused, it makes git run a program "
+                        "(a `<transport>::` remote helper; `ext::` runs any command); use "
+                        "an https://, ssh:// or file:// URL") from None
                 finally:
                     shutil.rmtree(staging, ignore_errors=True)
                 self._fetched.add(url)
