@@ -717,6 +717,36 @@ def test_a_folder_with_a_link_inside_is_content_hashed(tmp_path: Path, cache: Pa
     assert outputs(root, "c1")["d/d.yaml"] == b"---\nkind: Two\n\n"
 
 
+def test_a_checkout_streams_the_commit_instead_of_holding_it(tmp_path: Path, cache: Path
+                                                             ) -> None:
+    """A 96 MiB file beside the component: the checkout's peak memory (git's included, told
+    to stream its blobs) stays below the file's size (45 MB); holding the archive took
+    twice it (222 MB)."""
+    repo = tmp_path / "remote" / "defs"
+    url = make_repo(repo, {"component.yaml": "name: d\ntype: static\npath: m\n",
+                           "m/a.yaml": "kind: A\n"})
+    (repo / "big.bin").write_bytes(bytes(96 * 1024 * 1024))
+    commit(repo, {})
+    store = Store()
+    pinned = store.resolve(url, "HEAD")  # the clone, in this process
+    # the child's own peak (VmHWM: ru_maxrss would count pytest's pages it was forked
+    # with) and that of the git it runs
+    peak = subprocess.run(
+        [sys.executable, "-c", "import resource, sys\n"
+         "from rules.sources.store import Store\n"
+         "Store().checkout(sys.argv[1], sys.argv[2])\n"
+         "own = next(int(line.split()[1]) for line in open('/proc/self/status')\n"
+         "           if line.startswith('VmHWM:'))\n"
+         "print(max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))",
+         url, pinned], capture_output=True, text=True, check=True,
+        env={**os.environ, "GIT_CONFIG_COUNT": "1",
+             "GIT_CONFIG_KEY_0": "core.bigFileThreshold", "GIT_CONFIG_VALUE_0": "1m"})
+    checkout = store.tree_path(url, pinned)
+    assert (checkout / "big.bin").stat().st_size == 96 * 1024 * 1024
+    assert (checkout / "m/a.yaml").read_text() == "kind: A\n"
+    assert int(peak.stdout) < 96 * 1024, f"peak RSS {peak.stdout} KiB"
+
+
 def test_a_checkout_without_tree_ids_still_works(remote_stack: tuple[Path, Path, Path],
                                                   cache: Path) -> None:
     """Checkouts from an older Stackyard: ids from the mirror, else content hashing."""
