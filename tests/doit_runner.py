@@ -55,6 +55,14 @@ def one_cluster_fleet(root: Path, *subcomponents: str) -> None:
     write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
 
 
+def git_stack_fleet(root: Path, url: str, path: str = "") -> Path:
+    """A fleet with dodo.py: cluster `c1` on the stack at `path` of the git source `url`."""
+    install_dodo(root)
+    where = f", path: {path}" if path else ""
+    write(root / "environments/c1.yaml", f"stack: {{source: '{url}', method: git{where}}}\n")
+    return root
+
+
 def copy_example_fleet(root: Path) -> Path:
     """The bundled example fleet (stacks/, environments/, dodo.py) copied to `root`."""
     shutil.copytree(REPO / "stacks", root / "stacks")

@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from tests.chart_server import ChartServer, publish
 from tests.doit_runner import (
     SHARED_CHARTS,
     DoitRun,
+    git_stack_fleet,
     install_dodo,
     one_cluster_fleet,
     snapshot,
@@ -34,16 +35,37 @@ from tests.test_sources import make_repo
 TOKEN = "tok-9f8e7d6c5b4a"
 
 
+def served_defs(tmp_path: Path, config_map: str, served_as: str,
+                token: str | None = None) -> GitServer:
+    """A git smart-HTTP server of `tmp_path/served` with one bare repository at
+    `served_as`: a static component whose one ConfigMap is named `config_map`."""
+    work = Path(make_repo(tmp_path / "work" / "defs", {
+        "component.yaml": "name: defs\ntype: static\npath: m\n",
+        "m/cm.yaml": f"kind: ConfigMap\nmetadata:\n  name: {config_map}\n"}
+        ).removeprefix("file://"))
+    subprocess.run(["git", "clone", "-q", "--bare", str(work),
+                    str(tmp_path / "served" / served_as)], check=True)
+    return GitServer(tmp_path / "served", token=token)
+
+
+def build_with_token(tmp_path: Path, url: str, *stop_servers: Callable[[], None]
+                     ) -> tuple[Path, DoitRun]:
+    """Build a fleet whose one component is the git source `url`, with PRIVATE_TOKEN
+    given to it in access.yaml; then stop the servers."""
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: defs, method: git, source: '{url}'}}")
+    write(root / "stacks/s/access.yaml", f"'{url}': PRIVATE_TOKEN\n")
+    try:
+        return root, doit_with(root, TOKEN)
+    finally:
+        for stop in stop_servers:
+            stop()
+
+
 @pytest.fixture
 def private(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A private git repository (a static component) and a private chart repository."""
-    work = Path(make_repo(tmp_path / "work" / "defs", {
-        "component.yaml": "name: defs\ntype: static\npath: m\n",
-        "m/cm.yaml": "kind: ConfigMap\nmetadata:\n  name: private\n"}).removeprefix("file://"))
-    served = tmp_path / "served"
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(served / "defs.git")],
-                   check=True)
-    git_server = GitServer(served, token=TOKEN)
+    git_server = served_defs(tmp_path, "private", "defs.git", token=TOKEN)
     chart_server = ChartServer(tmp_path / "charts", credentials=f"{TOKEN}:")
     publish(chart_server, SHARED_CHARTS / "kured")
     yield f"{git_server.url}/defs.git", chart_server.url
@@ -120,9 +142,7 @@ def test_doit_lock_uses_access_files_of_git_sourced_stacks(
         "component.yaml": "name: s\nsubcomponents:\n  - {name: kured, type: helm, "
                           f"method: helm, source: '{chart_url}', path: kured}}\n",
         "access.yaml": f"'{chart_url}': PRIVATE_TOKEN\n"})
-    root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "environments/c1.yaml", f"stack: {{source: '{stack}', method: git}}\n")
+    root = git_stack_fleet(tmp_path / "fleet", stack)
     write(root / "access.yaml", f"'{chart_url}/other': PRIVATE_TOKEN\n")  # the grant (D42)
     assert doit_with(root, TOKEN).returncode == 0
     relock = doit_with(root, TOKEN, "lock")
@@ -276,26 +296,14 @@ def test_a_git_redirect_to_another_host_gets_no_token(tmp_path: Path, cache: Pat
     """git sent the `extraHeader` token in its later requests to the host the first one
     was redirected to (`localhost` here, not `127.0.0.1`); now it follows no redirect
     for a source with a token, and says what to do."""
-    work = Path(make_repo(tmp_path / "work" / "defs", {
-        "component.yaml": "name: defs\ntype: static\npath: m\n",
-        "m/cm.yaml": "kind: ConfigMap\n"}).removeprefix("file://"))
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(tmp_path / "served/defs.git")],
-                   check=True)
-    elsewhere = GitServer(tmp_path / "served")
+    elsewhere = served_defs(tmp_path, "defs", "defs.git")
     redirecting = _RedirectingServer(("127.0.0.1", 0), _RedirectingGit)
     redirecting.target = elsewhere.url.replace("127.0.0.1", "localhost")
     redirecting.seen = []
     threading.Thread(target=redirecting.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{redirecting.server_address[1]}/defs.git"
-    root = tmp_path / "fleet"
-    one_cluster_fleet(root, f"{{name: defs, method: git, source: '{url}'}}")
-    write(root / "stacks/s/access.yaml", f"'{url}': PRIVATE_TOKEN\n")
-    try:
-        run = doit_with(root, TOKEN)
-    finally:
-        redirecting.shutdown()
-        redirecting.server_close()
-        elsewhere.stop()
+    _, run = build_with_token(tmp_path, url, redirecting.shutdown, redirecting.server_close,
+                              elsewhere.stop)
     assert [auth for *_, auth in elsewhere.seen if auth] == []
     assert redirecting.seen == [("GET", "/defs.git/info/refs?service=git-upload-pack",
                                  basic_auth(TOKEN))]
@@ -311,23 +319,12 @@ def test_the_users_own_git_config_count_settings_are_kept(
         tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The token's git setting is added after the user's `GIT_CONFIG_COUNT` ones: here an
     `insteadOf` rewrite of the short URL the definition uses to where the repository is."""
-    work = Path(make_repo(tmp_path / "work" / "defs", {
-        "component.yaml": "name: defs\ntype: static\npath: m\n",
-        "m/cm.yaml": "kind: ConfigMap\nmetadata:\n  name: rewritten\n"}).removeprefix("file://"))
-    subprocess.run(["git", "clone", "-q", "--bare", str(work),
-                    str(tmp_path / "served/team/defs.git")], check=True)
-    server = GitServer(tmp_path / "served", token=TOKEN)
+    server = served_defs(tmp_path, "rewritten", "team/defs.git", token=TOKEN)
     short = f"{server.url}/team"
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", f"url.{server.url}/team/defs.git.insteadOf")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", short)
-    root = tmp_path / "fleet"
-    one_cluster_fleet(root, f"{{name: defs, method: git, source: '{short}'}}")
-    write(root / "stacks/s/access.yaml", f"'{short}': PRIVATE_TOKEN\n")
-    try:
-        run = doit_with(root, TOKEN)
-    finally:
-        server.stop()
+    root, run = build_with_token(tmp_path, short, server.stop)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "name: rewritten" in (root / "generated/c1/defs/defs.yaml").read_text()
 
@@ -404,9 +401,7 @@ def test_a_fetched_stack_names_only_variables_the_repository_grants_its_host(
         "component.yaml": "name: s\nsubcomponents:\n  - {name: m, type: static, "
                           f"method: http, source: '{here}/m.yaml'}}\n",
         "access.yaml": f"'{here}/m.yaml': PRIVATE_TOKEN\n"})
-    root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "environments/c1.yaml", f"stack: {{source: '{stack}', method: git}}\n")
+    root = git_stack_fleet(tmp_path / "fleet", stack)
     if granted:
         write(root / "stacks/access.yaml", f"'{here}/charts': PRIVATE_TOKEN\n")
 

@@ -26,6 +26,7 @@ from tests.doit_runner import (
     SHARED_CHARTS,
     doit,
     edit,
+    git_stack_fleet,
     install_dodo,
     one_cluster_fleet,
     snapshot,
@@ -534,10 +535,7 @@ def test_a_link_out_of_the_repository_is_refused(tmp_path: Path, cache: Path) ->
     (repo / "m" / "host.yaml").symlink_to("/etc/hostname")
     url = f"file://{repo}"
     commit(repo, {"component.yaml": "name: d\ntype: static\npath: m\n"})
-    root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "environments/c1.yaml",
-          f"stack: {{source: '{url}', method: git}}\n")
+    root = git_stack_fleet(tmp_path / "fleet", url)
     run = doit(root)
     assert run.returncode != 0
     assert f"environments/c1.yaml: stack: git source of 'stack' ({url} at HEAD): commit " \
@@ -916,10 +914,7 @@ def test_a_fetched_stack_reads_nothing_outside_its_source(
         "app/chart/Chart.yaml": "apiVersion: v2\nname: chart\nversion: 0.1.0\ndependencies:\n"
                                 f"- {{name: secret, version: 0.1.0, repository: 'file://{up}/secret'}}\n",
     })
-    root = tmp_path / "fleet"
-    install_dodo(root)
-    write(root / "environments/c1.yaml",
-          f"stack: {{source: '{url}', method: git, path: app}}\n")
+    root = git_stack_fleet(tmp_path / "fleet", url, "app")
 
     run = doit(root)
 
