@@ -38,7 +38,7 @@ from .sources.access import ACCESS_FILE
 from .sources.artifacts import Fetch
 from .sources.cache import store_entry
 from .sources.redact import redact
-from .sources.resolver import Pin, Sources, ref_of
+from .sources.resolver import Pin, Sources, is_local, ref_of
 from .sources.store import TreeIds
 from .workspace import Workspace
 from .yamlio import load_environment_file
@@ -304,6 +304,17 @@ class Planner:
                     f"{self.display(path)} is outside the fetched source {self._label(entry)}; "
                     "a fetched stack may only read its own folders", file=file, key=key)
 
+    def confine_source(self, entry: ComponentDef, referrer: Path) -> None:
+        """A stack fetched over the network may not name a git repository of the build
+        machine (`file://`, a path): D41, for what a fetched stack fetches."""
+        entry_root = store_entry(referrer)
+        fetched_from = self.sources.checkouts.get(entry_root, ("",))[0] if entry_root else ""
+        if fetched_from and not is_local(fetched_from) and is_local(entry.source):
+            raise StackyardError(
+                f"{entry.source!r} is a repository on this machine, named by a stack fetched "
+                f"from {fetched_from}; such a stack may only fetch over the network",
+                file=entry.file, key=join_key(entry.key, "source"))
+
     def _label(self, path: Path) -> str:
         """How a render's record of inputs names a folder (`doit info` shows it): a
         folder of a stored git checkout by its source, path and commit, which a moved pin
@@ -369,7 +380,7 @@ class _ClusterWalk:
         environment = self.environment
         directory = self.planner.folder(environment.stack_dir)
         if environment.remote_stack is not None:
-            directory = self._git(environment.remote_stack)
+            directory = self._git(environment.remote_stack, environment.file.parent)
         stack_dir = directory
         root = self._load(directory, environment.file, "stack")
         own = self._own_layers(directory)
@@ -439,7 +450,7 @@ class _ClusterWalk:
         vendored = self.planner.child_folder(parent, f"components/{entry.name}", entry, "name")
         if self._vendored(vendored, _git_pin(entry)):
             return self.planner.child_folder(vendored, entry.path.lstrip("/"), entry, "path")
-        return self._git(entry)
+        return self._git(entry, parent)
 
     def _vendored(self, folder: Path, pin: Pin) -> bool:
         """Whether a `fab install` copy is at `folder`. When it is not, the folder is
@@ -455,9 +466,11 @@ class _ClusterWalk:
         self.watch.trees.add(folder)
         return False
 
-    def _git(self, entry: ComponentDef) -> Path:
-        """The entry's `source`/`path` from the store, at the commit the lock pins."""
+    def _git(self, entry: ComponentDef, referrer: Path) -> Path:
+        """The entry's `source`/`path` from the store, at the commit the lock pins;
+        `referrer` is the folder of the definition that names it."""
         sources = self.planner.sources
+        self.planner.confine_source(entry, referrer)
         directory = self.planner.folder(sources.directory(entry))
         pin = _git_pin(entry)
         self.watch.pins[pin] = sources.pinned(pin) or ""
@@ -501,7 +514,7 @@ class _ClusterWalk:
         if definition.type == "helm" and definition.method == "git" \
                 and not self._vendored(visit.directory / "helm_repos" / definition.name,
                                        _git_pin(definition)):
-            checkout = self._git(definition)
+            checkout = self._git(definition, visit.directory)
         fetches = self._downloads(definition, visit.directory, checkout)
         if fetches and fetches[0].own:
             checkout = fetches[0].path

@@ -32,6 +32,7 @@ from tests.doit_runner import (
     snapshot,
     write,
 )
+from tests.git_server import GitServer
 
 EFK_CHARTS = ("elasticsearch", "elasticsearch-curator", "fluentd-elasticsearch", "kibana")
 
@@ -923,3 +924,32 @@ def test_a_fetched_stack_reads_nothing_outside_its_source(
     assert expected in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
     assert not (root / "generated").exists()
+
+
+@pytest.mark.parametrize("local", ["file://SECRET", "SECRET"])
+def test_a_stack_from_the_network_cannot_fetch_a_repository_of_this_machine(
+        tmp_path: Path, cache: Path, local: str) -> None:
+    """D41 for what a fetched stack fetches: a repository served over HTTP must not pull
+    a git repository of the build machine into the output (a stack fetched from a path
+    on this machine may: it is this machine's already)."""
+    secret = make_repo(tmp_path / "secret", {"component.yaml": "name: s\ntype: static\n"
+                                             "path: m\n", "m/cm.yaml": "kind: Secret\n"})
+    source = local.replace("SECRET", secret.removeprefix("file://"))
+    work = make_repo(tmp_path / "work", {"app/component.yaml": "name: app\nsubcomponents:\n"
+                                         f"- {{name: grab, method: git, source: '{source}'}}\n"})
+    subprocess.run(["git", "clone", "-q", "--bare", work.removeprefix("file://"),
+                    str(tmp_path / "served/defs.git")], check=True)
+    server = GitServer(tmp_path / "served")
+    try:
+        root = git_stack_fleet(tmp_path / "fleet", f"{server.url}/defs.git", "app")
+        run = doit(root)
+    finally:
+        server.stop()
+
+    assert run.returncode != 0
+    assert (f"app/component.yaml: subcomponents[0].source: {source!r} is a repository on "
+            f"this machine, named by a stack fetched from {server.url}/defs.git; such a "
+            "stack may only fetch over the network") in run.stderr, run.stderr
+    assert not (root / "generated").exists()
+    assert git_stack_fleet(tmp_path / "local", work, "app") and doit(
+        tmp_path / "local").returncode == 0
