@@ -55,6 +55,7 @@ class AccessTokens:
         self._grants: set[tuple[str, str]] | None = None
         self._grant_files: list[str] | None = None
         self._refused: set[str] = set()
+        self._granted: set[str] = set()
 
     def register(self, file: Path) -> bool:
         """Read `file` once; a source already registered keeps its first variable, and
@@ -87,8 +88,10 @@ class AccessTokens:
         if url not in self.fetched:
             return ""
         variable, file = self.fetched[url]
-        if (variable, _origin(url)) in self._own_grants():
-            _warn_if_unset(variable, url, file)
+        if origin(url)[1] and (variable, origin(url)) in self._own_grants():
+            if url not in self._granted:
+                self._granted.add(url)
+                _warn_if_unset(variable, url, file)
             return variable
         if url not in self._refused:
             self._refused.add(url)
@@ -104,7 +107,7 @@ class AccessTokens:
             for file in self.grant_files():
                 if os.path.isfile(file):
                     self.register(Path(file))
-            self._grants = {(variable, _origin(source))
+            self._grants = {(variable, origin(source))
                             for source, variable in self.variables.items()}
         return self._grants
 
@@ -115,13 +118,11 @@ def _warn_if_unset(variable: str, source: str, file: Path) -> None:
              "token", file=file, key=source)
 
 
-def _origin(url: str) -> str:
-    """`scheme://host:port` of an http(s) URL; '' for anything else (never granted)."""
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port): where a credential may be sent."""
     parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return ""
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    return f"{parts.scheme.lower()}://{parts.hostname.lower()}:{port}"
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
 def repository_access_files(root: Path) -> list[Path]:

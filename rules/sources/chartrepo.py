@@ -13,6 +13,7 @@ from urllib.parse import urljoin
 import yaml
 
 from . import http
+from .access import origin
 from .artifacts import sha256
 from .lockfile import ChartPin
 from .redact import redact
@@ -91,5 +92,5 @@ def download(repository: str, chart: str, version: str, token: str | None) -> by
                                    f"{redact(index_url(repository))})")
     # like Helm without --pass-credentials: a token is for the repository's own scheme,
     # host and port (an `http://` archive of an `https://` repository would expose it)
-    same_origin = http.origin(url) == http.origin(repository)
+    same_origin = origin(url) == origin(repository)
     return http.get(url, token=token if same_origin else None)

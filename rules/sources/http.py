@@ -10,7 +10,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from .access import basic_auth
+from .access import basic_auth, origin
 from .redact import redact
 from .store import SourceError, network_timeout
 
@@ -26,13 +26,6 @@ def _without_userinfo(url: str) -> tuple[str, str | None]:
         return url, None
     userinfo, host = parts.netloc.rsplit("@", 1)
     return urlunsplit(parts._replace(netloc=host)), unquote(userinfo)
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port): where a credential may be sent."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or ""), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
 class _AuthorizeOrigin(urllib.request.BaseHandler):
