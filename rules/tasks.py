@@ -164,12 +164,16 @@ class PlanRegistry:
         return next(n for n in plan.nodes if n.node_path == node_path)
 
 
-def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: str
-                ) -> dict[str, Any] | TaskFailed:
-    """Render into the workspace, unless an identical render is already there. A node
-    planned again here (its cluster's plan came from the cache) must still have the digest
-    the task was made for: the cluster's output task looks the render up by that digest."""
+def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: str,
+                hooks: bool) -> dict[str, Any] | TaskFailed:
+    """Render into the workspace, unless an identical render is already there (then the
+    node is not even planned again: a fleet whose clusters share most renders, or a
+    workspace that lost doit's records, re-plans nothing). A node planned again here (its
+    cluster's plan came from the cache) must still have the digest the task was made
+    for: the cluster's output task looks the render up by that digest."""
     try:
+        if not hooks and registry.workspace.renders.has(digest):
+            return {"digest": digest, "reused": True}
         node = registry.node(cluster, node_path)
         if node.digest != digest:
             raise StackyardError(f"the inputs of {cluster} changed while doit was running "
@@ -177,22 +181,20 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
                                  "again")
         workspace = registry.workspace
         definition = node.definition
-        reused = not definition.hooks and workspace.renders.has(node.digest)
-        if not reused:
-            with working_copy(node, workspace.temp_dir) as hooked:
-                run_hooks(definition, "before-generate", hooked.physical_dir)
-                content = (renderer_for(definition.type) or REGISTRY["component"]).render(
-                    hooked, workspace)
-                run_hooks(definition, "after-generate", hooked.physical_dir)
-            workspace.renders.put(node.digest, content,
-                                  json.dumps(input_record(node), sort_keys=True))
+        with working_copy(node, workspace.temp_dir) as hooked:
+            run_hooks(definition, "before-generate", hooked.physical_dir)
+            content = (renderer_for(definition.type) or REGISTRY["component"]).render(
+                hooked, workspace)
+            run_hooks(definition, "after-generate", hooked.physical_dir)
+        workspace.renders.put(node.digest, content,
+                              json.dumps(input_record(node), sort_keys=True))
     except StackyardError as err:
         return TaskFailed(f"{cluster}: {node_path}: {err}")
     except OSError as err:  # shutil.Error (a chart copy) has neither name nor strerror
         where = f"{registry.workspace.display(Path(err.filename))}: " if err.filename else ""
         reason = err.strerror or " ".join(str(err).split())[:500]
         return TaskFailed(f"{cluster}: {node_path}: {where}{reason}")
-    return {"digest": node.digest, "reused": reused}  # the report counts reused renders
+    return {"digest": node.digest, "reused": False}  # the report counts reused renders
 
 
 def assemble_cluster(summary: ClusterSummary, workspace: Workspace, files: FileState
@@ -392,7 +394,8 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                 if fetch_name in fetches:
                     waits_for.append(fetch_name)
             yield Task(
-                name, [Call(render_node, registry, cluster, node.node_path, node.digest)],
+                name, [Call(render_node, registry, cluster, node.node_path, node.digest,
+                            node.hooks)],
                 task_dep=waits_for,
                 uptodate=[False] if stale else [
                     RenderCheck(node.digest, registry, cluster, node.node_path)],
