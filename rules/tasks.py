@@ -37,6 +37,7 @@ from .output import (
 from .plan import Planner
 from .plan_cache import ClusterSummary, Fleet, NodeSummary
 from .renderers import REGISTRY, renderer_for
+from .runner import STORED
 from .sources import artifacts
 from .sources.artifacts import Fetch
 from .sources.redact import was_redacted
@@ -371,6 +372,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
         """Named on the command line: a set lookup, as a CI job may name 2,000 clusters."""
         return name in named or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
+    stored = workspace.renders.digests
     for summary in fleet.summaries.values():
         cluster = summary.name
         current = staleness is not None and staleness.cluster_current(summary)
@@ -401,6 +403,7 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
                     RenderCheck(node.digest, registry, cluster, node.node_path)],
                 doc=f"render {node.type} {node.node_path!r} for {cluster}",
                 subtask_of="render", verbosity=2,
+                meta={STORED: True} if not node.hooks and node.digest in stored() else None,
             )
         every_render.extend(render_names)
         if current and not render_names and not chosen(cluster):

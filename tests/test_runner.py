@@ -131,3 +131,38 @@ def test_every_worker_starts_when_first_tasks_hold_the_rest(tmp_path: Path) -> N
     assert run.returncode == 0, run.stdout + run.stderr
     pids = {(tmp_path / f"then{n}.pid").read_text() for n in range(4)}
     assert len(pids) == 2
+
+
+STORED_DODO = """
+import os
+from pathlib import Path
+from rules.runner import STORED, use_stackyard_runners
+
+use_stackyard_runners()
+HERE = Path(__file__).parent
+DOIT_CONFIG = {"backend": "json", "dep_file": str(HERE / "db.json")}
+
+
+def work(name):
+    (HERE / f"{name}.pid").write_text(str(os.getpid()))
+
+
+def task_t():
+    for n in range(4):
+        yield {"name": str(n), "actions": [(work, (f"t{n}",))], "verbosity": 2,
+               "meta": {STORED: True} if n % 2 else None}
+    yield {"name": "last", "actions": [(work, ("last",))], "verbosity": 2,
+           "task_dep": [f"t:{n}" for n in range(4)], "meta": {STORED: True}}
+"""
+
+
+def test_a_task_whose_render_is_stored_runs_in_the_main_process(tmp_path: Path) -> None:
+    """It only records what is there: a round trip to a worker would cost more."""
+    write(tmp_path / "dodo.py", STORED_DODO)
+    run = doit(tmp_path, "-n", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    pid = {name: (tmp_path / f"{name}.pid").read_text() for name in
+           ("t0", "t1", "t2", "t3", "last")}
+    assert pid["t1"] == pid["t3"] == pid["last"] != pid["t0"]
+    assert pid["t2"] != pid["last"]
+    assert run.stdout.count(".  t:") == 5
