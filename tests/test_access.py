@@ -18,7 +18,8 @@ import pytest
 
 from rules.sources import chartrepo
 from rules.sources import http as sources_http
-from rules.sources.access import basic_auth
+from rules.sources.access import AccessTokens, basic_auth, repository_access_files
+from rules.sources.cache import cache_root, tag_cache_root
 from tests.chart_server import ChartServer, publish
 from tests.doit_runner import (
     SHARED_CHARTS,
@@ -421,3 +422,45 @@ def test_a_fetched_stack_names_only_variables_the_repository_grants_its_host(
         shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
     assert doit_with(root, TOKEN).returncode == 0
     assert server.seen[-1] == ("/m.yaml", basic_auth(TOKEN))
+
+
+def _tokens_with(tmp_path: Path, own: str, fetched: str) -> AccessTokens:
+    """The repository's own access.yaml holds `own`; a fetched stack's (in the store at
+    `$STACKYARD_CACHE`) holds `fetched`."""
+    write(tmp_path / "repo/access.yaml", own)
+    stored = cache_root() / "trees/0123/abcd/access.yaml"
+    write(stored, fetched)
+    tag_cache_root()
+    tokens = AccessTokens(tmp_path / "repo")
+    assert tokens.register(stored) is True
+    return tokens
+
+
+@pytest.mark.parametrize("own", [
+    "oci://ghcr.io/example/charts: LOGIN\n",  # another scheme's host and port
+    "ssh://git@github.com/x.git: LOGIN\n",
+    "'https://h:80a/x.git': LOGIN\n",  # no port to compare: nothing is granted
+    "https://127.0.0.1:8443/x: LOGIN\n",
+])
+def test_a_grant_is_for_one_scheme_host_and_port(tmp_path: Path, cache: Path,
+                                                 own: str) -> None:
+    tokens = _tokens_with(tmp_path, own, "oci://127.0.0.1:18083/charts: LOGIN\n"
+                                         "'https://h:80a/y.git': LOGIN\n")
+    assert tokens.variable("oci://127.0.0.1:18083/charts") == ""
+    assert tokens.variable("https://h:80a/y.git") == ""
+
+
+def test_a_store_inside_the_repository_is_not_the_repositorys_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `STACKYARD_CACHE` relative (or through a link) and inside the repository, the
+    search for its own access.yaml files must not find the store's copies of fetched
+    stacks: they would grant themselves."""
+    repo = tmp_path / "repo"
+    (tmp_path / "link").symlink_to(repo)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STACKYARD_CACHE", "link/cache")
+    tokens = _tokens_with(tmp_path, "https://github.com/a/b.git: LOGIN\n",
+                          "'http://127.0.0.1:9/loot.git': LOGIN\n")
+    assert cache_root() == repo / "cache"
+    assert tokens.variable("http://127.0.0.1:9/loot.git") == ""
+    assert repository_access_files(repo) == [repo / "access.yaml"]

@@ -953,3 +953,18 @@ def test_a_stack_from_the_network_cannot_fetch_a_repository_of_this_machine(
     assert not (root / "generated").exists()
     assert git_stack_fleet(tmp_path / "local", work, "app") and doit(
         tmp_path / "local").returncode == 0
+
+
+def test_a_store_named_through_dot_dot_or_a_link_works(
+        remote_stack: tuple[Path, Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Store paths are compared by their text: the store's own name is made absolute and
+    its links resolved first (a `..` in it read as a path leaving the repository)."""
+    root, _, _ = remote_stack
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "store-link").symlink_to(tmp_path / "sub")
+    monkeypatch.setenv("STACKYARD_CACHE", str(tmp_path / "store-link/../sub/../store"))
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "store/CACHEDIR.TAG").read_text().startswith(
+        "Signature: 8a477f597d28d172789f06886806bc55\n")

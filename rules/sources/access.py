@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import StackyardError, warn
 from ..yamlio import load_file
-from .cache import store_entry
+from .cache import CACHE_TAG, store_entry
 
 ACCESS_FILE = "access.yaml"
 
@@ -119,21 +119,29 @@ def _warn_if_unset(variable: str, source: str, file: Path) -> None:
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port): where a credential may be sent."""
+    """(scheme, host, port): where a credential may be sent. A URL whose port is not a
+    number has no host here: nothing is sent to it, and git or HTTP says what is wrong."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or ""), parts.port or {"http": 80, "https": 443}.get(scheme)
+    try:
+        port = parts.port
+    except ValueError:
+        return scheme, "", None
+    return scheme, (parts.hostname or ""), port or {"http": 80, "https": 443}.get(scheme)
 
 
 def repository_access_files(root: Path) -> list[Path]:
     """Every `access.yaml` below `root`, not in hidden folders (`.git`, `.stackyard`,
-    `.venv`) or `generated/`, links not followed, sorted. A loop and a stack, not
+    `.venv`), `generated/` or a source store kept there (its copies of fetched stacks are
+    not the repository's own), links not followed, sorted. A loop and a stack, not
     recursion: a tree of any depth is walked."""
     found, folders = [], [root]
     while folders:
         try:
             entries = list(os.scandir(folders.pop()))
         except OSError:  # unreadable: nothing of the repository's own
+            continue
+        if any(entry.name == CACHE_TAG for entry in entries):
             continue
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):

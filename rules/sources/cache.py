@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
+
+CACHE_TAG = "CACHEDIR.TAG"
+"""Marks the store as a cache (https://bford.info/cachedir/): backup tools skip it, and so
+does the search for a repository's own `access.yaml` files when the store is inside it."""
+_CACHE_TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+                   "# This file is a cache directory tag created by Stackyard (its source "
+                   "store).\n# For information about cache directory tags, see "
+                   "https://bford.info/cachedir/\n")
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("STACKYARD_CACHE") or Path.home() / ".cache" / "stackyard")
+    """`$STACKYARD_CACHE` (default `~/.cache/stackyard`), absolute and with its links
+    resolved: store paths are compared with others by their text (`store_entry`)."""
+    return _resolved(os.environ.get("STACKYARD_CACHE") or "~/.cache/stackyard")
+
+
+@lru_cache(maxsize=8)
+def _resolved(configured: str) -> Path:
+    return Path(configured).expanduser().resolve()
+
+
+def tag_cache_root() -> None:
+    """Write the store's `CACHEDIR.TAG` unless it is there (before every write)."""
+    tag = cache_root() / CACHE_TAG
+    if not tag.exists():
+        tag.parent.mkdir(parents=True, exist_ok=True)
+        tag.write_text(_CACHE_TAG_TEXT)
 
 
 def stored_checkout(path: Path) -> Path | None:

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .cache import tag_cache_root
+
 
 @contextmanager
 def locked(lock: Path) -> Iterator[None]:
@@ -14,6 +16,7 @@ def locked(lock: Path) -> Iterator[None]:
     to the store takes one first, so a store that cannot be written is said here."""
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
+        tag_cache_root()
         handle = open(lock, "a")  # noqa: SIM115 (closed below, after the block)
     except OSError as err:
         from .store import SourceError  # store.py imports this module
