@@ -968,3 +968,33 @@ def test_a_store_named_through_dot_dot_or_a_link_works(
     assert run.returncode == 0, run.stdout + run.stderr
     assert (tmp_path / "store/CACHEDIR.TAG").read_text().startswith(
         "Signature: 8a477f597d28d172789f06886806bc55\n")
+
+
+def test_a_chain_of_links_out_of_a_checkout_is_refused(tmp_path: Path, cache: Path) -> None:
+    """`a` is checked as it is unpacked, before `z -> .` exists, and looks as if it stays
+    inside; once `z` is there, `a` is the root of the machine (audit 10)."""
+    outside = tmp_path / "outside"
+    write(outside / "id.yaml", "kind: Secret\ndata: {k: HOST_SECRET}\n")
+    repo = tmp_path / "remote" / "evil"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a").symlink_to("z/" * 20 + "../" * 19 + "..")
+    (repo / "z").symlink_to(".")
+    (repo / "inside").symlink_to("z/z/m")  # a chain that stays inside is fine
+    url = f"file://{repo}"
+    commit(repo, {"component.yaml": f"name: evil\ntype: static\npath: a{outside}\n",
+                  "m/ok.yaml": "kind: Ok\n"})
+    root = git_stack_fleet(tmp_path / "fleet", url)
+
+    run = doit(root)
+
+    assert run.returncode != 0
+    assert f"commit {git(repo, 'rev-parse', 'HEAD')} of {url}: the link 'a' leads out of " \
+        "the repository" in run.stderr, run.stderr
+    assert not (root / "generated").exists()
+    assert trees(cache) == [] and no_partial_entries(cache)
+    (repo / "a").unlink()
+    commit(repo, {"component.yaml": "name: evil\ntype: static\npath: inside\n"})
+    assert doit(root, "lock").returncode == 0
+    assert doit(root).returncode == 0
+    assert (root / "generated/c1/evil.yaml").read_text() == "---\nkind: Ok\n\n"

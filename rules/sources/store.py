@@ -178,7 +178,14 @@ class Store:
             staging = fresh_temp_folder(target.parent, f".{commit}.", 0)  # under its lock
             try:
                 _extract_commit(self.mirror_path(url), commit, staging, url)
-                ids = _tree_ids(mirror, commit, _entries(mirror, commit))
+                entries = _entries(mirror, commit)
+                for mode, _, _, path in entries:
+                    if mode == _LINK and not _resolves_inside(staging, path):
+                        raise SourceError(
+                            f"commit {commit} of {redact(url)}: the link {path!r} leads out "
+                            "of the repository (through the links it passes): nothing "
+                            "outside a checkout is read")
+                ids = _tree_ids(mirror, commit, entries)
                 write_atomic(tree_ids_file(target), json.dumps(ids, sort_keys=True).encode())
                 os.replace(staging, target)
             except tarfile.FilterError as err:
@@ -332,6 +339,36 @@ def _entries(mirror: git.Repo, commit: str) -> list[tuple[str, str, str, str]]:
     return entries
 
 
+_LINK = "120000"  # git's mode of a symbolic link
+_MOST_LINKS_FOLLOWED = 40  # as Linux's own limit for one path
+
+
+def _resolves_inside(root: Path, path: str) -> bool:
+    """Whether `root/path`, its links followed one part at a time (each read with
+    readlink, never by the system: a chain of links, or one past PATH_MAX, fooled
+    tarfile's own check), stays inside `root`. A dangling link inside is fine."""
+    pending = list(reversed(PurePosixPath(path).parts))
+    resolved: list[str] = []
+    followed = 0
+    while pending:
+        part = pending.pop()
+        if part == "..":
+            if not resolved:
+                return False
+            resolved.pop()
+        elif part != ".":
+            candidate = root.joinpath(*resolved, part)
+            if not candidate.is_symlink():
+                resolved.append(part)
+                continue
+            followed += 1
+            target = os.readlink(candidate)
+            if os.path.isabs(target) or followed > _MOST_LINKS_FOLLOWED:
+                return False
+            pending.extend(reversed(PurePosixPath(target).parts))
+    return True
+
+
 def _tree_ids(mirror: git.Repo, commit: str, entries: list[tuple[str, str, str, str]]
               ) -> dict[str, str]:
     """Path -> tree id of each folder of `commit` (root included) with no symbolic link at
@@ -342,7 +379,7 @@ def _tree_ids(mirror: git.Repo, commit: str, entries: list[tuple[str, str, str, 
     for mode, kind, obj, path in entries:
         if kind == "tree":
             ids[path] = obj
-        elif mode == "120000":
+        elif mode == _LINK:
             linked.update(str(parent) for parent in PurePosixPath(path).parents)
     return {path: tree for path, tree in ids.items() if path not in linked}
 
