@@ -38,8 +38,8 @@ from .sources.access import ACCESS_FILE
 from .sources.artifacts import Fetch
 from .sources.cache import store_entry
 from .sources.redact import redact
-from .sources.resolver import Pin, Sources, is_local, ref_of
-from .sources.store import TreeIds
+from .sources.resolver import Pin, Sources, ref_of
+from .sources.store import TreeIds, is_local
 from .workspace import Workspace
 from .yamlio import load_environment_file
 

@@ -998,3 +998,20 @@ def test_a_chain_of_links_out_of_a_checkout_is_refused(tmp_path: Path, cache: Pa
     assert doit(root, "lock").returncode == 0
     assert doit(root).returncode == 0
     assert (root / "generated/c1/evil.yaml").read_text() == "---\nkind: Ok\n\n"
+
+
+def test_a_relative_git_source_in_two_repositories_sharing_a_store(
+        tmp_path: Path, cache: Path) -> None:
+    """`source: .` is the repository doit runs in; two of them sharing one store are two
+    sources, not the one that was fetched first (audit 10)."""
+    for name in ("one", "two"):
+        root = tmp_path / name
+        one_cluster_fleet(root, "{name: self, method: git, source: ., path: own}")
+        write(root / "own/component.yaml", "name: own\ntype: static\npath: m\n")
+        write(root / "own/m/cm.yaml", f"kind: ConfigMap\nmetadata: {{name: {name}}}\n")
+        git(root, "init", "-q", "-b", "main")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "fleet")
+        assert doit(root).returncode == 0
+        assert f"name: {name}" in (root / "generated/c1/self/own.yaml").read_text()
+    assert len(mirrors(cache)) == 2

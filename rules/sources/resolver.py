@@ -34,15 +34,6 @@ def ref_of(entry: ComponentDef) -> str:
     return entry.version or entry.branch or "HEAD"
 
 
-def is_local(source: str) -> bool:
-    """A git source on this machine: `file://` or a path, not a URL of another scheme nor
-    ssh's `[user@]host:path`."""
-    if "://" in source:
-        return source.lower().startswith("file://")
-    colon, slash = source.find(":"), source.find("/")
-    return not (colon > 0 and (slash == -1 or colon < slash))
-
-
 def frozen() -> bool:
     return os.environ.get("STACKYARD_FROZEN", "").lower() not in ("", "0", "false", "no", "off")
 

@@ -103,6 +103,15 @@ def _git_failure(err: git.GitCommandError, url: str) -> str:
     return redact_text(detail, url)
 
 
+def is_local(source: str) -> bool:
+    """A git source on this machine: `file://` or a path, not a URL of another scheme nor
+    ssh's `[user@]host:path`."""
+    if "://" in source:
+        return source.lower().startswith("file://")
+    colon, slash = source.find(":"), source.find("/")
+    return not (colon > 0 and (slash == -1 or colon < slash))
+
+
 class Store:
     """Mirrors and checkouts; each mirror is fetched at most once per process."""
 
@@ -125,6 +134,10 @@ class Store:
 
     @staticmethod
     def key(url: str) -> str:
+        """A path is keyed as git reads it, from the folder doit runs in: `.` in two
+        repositories sharing the store is two repositories."""
+        if is_local(url) and "://" not in url:
+            url = os.path.abspath(url)
         return xxhash.xxh3_64_hexdigest(url.encode())
 
     def mirror_path(self, url: str) -> Path:
