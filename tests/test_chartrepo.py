@@ -3,6 +3,7 @@ on 127.0.0.1, charts packaged by the Helm SDK, the real doit."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.server
 import io
@@ -785,3 +786,40 @@ def test_a_redirect_to_another_scheme_is_not_followed() -> None:
     assert str(refused.value) == (f"ftp://127.0.0.1:9/cm.yaml (a redirect from {url}): only "
                                   "http:// and https:// URLs are downloaded (a local manifest "
                                   "or chart is a component without `method`)")
+
+
+LINK_LOCAL = "169.254.77.1"
+
+
+@pytest.fixture
+def link_local_server(tmp_path: Path) -> Iterator[str]:
+    """An HTTP server on a link-local address of the loopback interface (added when the
+    machine allows it), where a cloud's metadata service would be."""
+    probe = socket.socket()
+    try:
+        probe.bind((LINK_LOCAL, 0))
+    except OSError:
+        added = subprocess.run(["ip", "addr", "add", f"{LINK_LOCAL}/32", "dev", "lo"],
+                               capture_output=True, check=False)
+        if added.returncode != 0:
+            pytest.skip(f"cannot add {LINK_LOCAL} to the loopback interface here")
+    finally:
+        probe.close()
+    write(tmp_path / "served/meta.yaml", "kind: Secret\ndata: {token: METADATA}\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(tmp_path / "served"))
+    server = http.server.ThreadingHTTPServer((LINK_LOCAL, 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://{LINK_LOCAL}:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_nothing_is_downloaded_from_a_link_local_address(link_local_server: str) -> None:
+    """Where clouds serve instance metadata and credentials (169.254.169.254): a stack
+    from another team must not have that written into generated/."""
+    with pytest.raises(SourceError) as refused:
+        sources_http.get(f"{link_local_server}/meta.yaml")
+    assert str(refused.value) == (
+        f"{LINK_LOCAL} is at the link-local address {LINK_LOCAL}, where clouds serve "
+        "instance metadata and credentials: not downloaded")

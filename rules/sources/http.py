@@ -4,6 +4,8 @@ from the URL or `access.yaml` are sent as HTTP basic auth and never shown in a m
 from __future__ import annotations
 
 import base64
+import http.client
+import ipaddress
 import threading
 import urllib.error
 import urllib.request
@@ -70,6 +72,43 @@ class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+class _NotLinkLocal:
+    """Refuses a connection that reached a link-local address (169.254.0.0/16, fe80::/10),
+    where clouds serve instance metadata and credentials: a stack from another team could
+    otherwise name such a URL as a manifest and have the answer written into `generated/`.
+    Checked on the socket, so a name that resolves there is caught too."""
+
+    sock: Any
+    host: str
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        address = str(self.sock.getpeername()[0]).partition("%")[0]
+        if ipaddress.ip_address(address).is_link_local:
+            self.sock.close()
+            raise SourceError(f"{self.host} is at the link-local address {address}, where "
+                              "clouds serve instance metadata and credentials: not "
+                              "downloaded")
+
+
+class _HTTPConnection(_NotLinkLocal, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_NotLinkLocal, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_HTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+
 def get(url: str, *, token: str | None = None) -> bytes:
     """The body of a successful GET; SourceError naming the (redacted) URL otherwise.
 
@@ -110,7 +149,8 @@ def _get(url: str, token: str | None, stall: float) -> bytes:
     else:
         authorization = None
     try:
-        handlers: list[urllib.request.BaseHandler] = [_HTTPOnlyRedirects()]
+        handlers: list[urllib.request.BaseHandler] = [_HTTPOnlyRedirects(), _HTTPHandler(),
+                                                      _HTTPSHandler()]
         if authorization:
             handlers.append(_AuthorizeOrigin(origin(target), authorization))
         with urllib.request.build_opener(*handlers).open(request, timeout=stall) as response:
