@@ -1015,3 +1015,18 @@ def test_a_relative_git_source_in_two_repositories_sharing_a_store(
         assert doit(root).returncode == 0
         assert f"name: {name}" in (root / "generated/c1/self/own.yaml").read_text()
     assert len(mirrors(cache)) == 2
+
+
+def test_a_checkout_whose_git_archive_warns_a_lot_does_not_hang(tmp_path: Path,
+                                                                 cache: Path) -> None:
+    """Each negative pattern in .gitattributes makes `git archive` warn twice: ~600 KB
+    of messages, more than a pipe holds (audit 11: the build hung for ever)."""
+    url = make_repo(tmp_path / "remote" / "noisy", {
+        ".gitattributes": "".join(f"!p{i} text\n" for i in range(3000)),
+        "component.yaml": "name: app\ntype: static\npath: m\n",
+        "m/cm.yaml": "kind: ConfigMap\n"})
+    root = git_stack_fleet(tmp_path / "fleet", url)
+    run = subprocess.run([sys.executable, "-m", "doit"], cwd=root, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (root / "generated/c1/app.yaml").read_text() == "---\nkind: ConfigMap\n\n"

@@ -18,12 +18,14 @@ _CACHE_TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
 def cache_root() -> Path:
     """`$STACKYARD_CACHE` (default `~/.cache/stackyard`), absolute and with its links
     resolved: store paths are compared with others by their text (`store_entry`)."""
-    return _resolved(os.environ.get("STACKYARD_CACHE") or "~/.cache/stackyard")
+    return _resolved(os.environ.get("STACKYARD_CACHE") or "~/.cache/stackyard",
+                     os.environ.get("HOME", ""), os.getcwd())
 
 
 @lru_cache(maxsize=8)
-def _resolved(configured: str) -> Path:
-    return Path(configured).expanduser().resolve()
+def _resolved(configured: str, home: str, cwd: str) -> Path:
+    """Once per text and the HOME and folder it is read against."""
+    return Path(cwd, Path(configured).expanduser()).resolve()
 
 
 def tag_cache_root() -> None:

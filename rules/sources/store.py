@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -285,9 +286,12 @@ def _extract_commit(mirror: Path, commit: str, staging: Path, url: str) -> None:
     """`git archive` of `commit` unpacked into `staging` as it streams: holding the archive
     in memory cost twice the commit's size (2.1 GB for a 1 GiB file the build never
     reads)."""
-    with subprocess.Popen(["git", "--git-dir", str(mirror), "archive", "--format=tar", commit],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as archive:
-        assert archive.stdout is not None and archive.stderr is not None
+    # git's messages go to a file: a pipe read only at the end would fill (64 KiB of
+    # warnings about the repository's .gitattributes) and stop git, and so the build
+    with tempfile.TemporaryFile() as messages, subprocess.Popen(
+            ["git", "--git-dir", str(mirror), "archive", "--format=tar", commit],
+            stdout=subprocess.PIPE, stderr=messages) as archive:
+        assert archive.stdout is not None
         try:
             with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
                 # "data": a link pointing out of the checkout would let a render read the
@@ -297,7 +301,9 @@ def _extract_commit(mirror: Path, commit: str, staging: Path, url: str) -> None:
             broken = ""
         except tarfile.ReadError as err:  # the stream ended early: git says why
             broken = str(err)
-        failure = archive.stderr.read().decode(errors="replace").strip()
+        archive.wait()
+        messages.seek(0)
+        failure = messages.read()[-4000:].decode(errors="replace").strip()
     if archive.returncode or broken:
         raise SourceError(f"cannot archive commit {commit} of {redact(url)}: "
                           f"{redact_text(failure, url) or broken}")
