@@ -19,6 +19,7 @@ from rules.definitions import load_environment
 from rules.errors import StackyardError
 from rules.plan import plan_fleet
 from rules.plan_cache import load_fleet
+from rules.sources.cache import cache_root
 from rules.sources.redact import redact
 from rules.sources.store import Store, tree_ids_file
 from rules.workspace import Workspace
@@ -1030,3 +1031,16 @@ def test_a_checkout_whose_git_archive_warns_a_lot_does_not_hang(tmp_path: Path,
                          text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     assert (root / "generated/c1/app.yaml").read_text() == "---\nkind: ConfigMap\n\n"
+
+
+def test_the_store_follows_home_and_the_working_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STACKYARD_CACHE")
+    for home in ("h1", "h2"):
+        monkeypatch.setenv("HOME", str(tmp_path / home))
+        assert cache_root() == tmp_path / home / ".cache/stackyard"
+    monkeypatch.setenv("STACKYARD_CACHE", "store")
+    for folder in ("w1", "w2"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        assert cache_root() == tmp_path / folder / "store"
