@@ -826,3 +826,28 @@ def test_nothing_is_downloaded_from_a_link_local_address(link_local_server: str)
     assert str(refused.value) == (
         f"{LINK_LOCAL} is at the link-local address {LINK_LOCAL}, where clouds serve "
         "instance metadata and credentials: not downloaded")
+
+
+def test_a_packaged_chart_carrying_its_file_dependency_in_charts_renders(
+        tmp_path: Path, server: ChartServer, cache: Path) -> None:
+    """What `helm dependency update && helm package` makes of a `file://../common`
+    library: the dependency is in `charts/`, where Helm reads it (audit 11: D41 refused
+    it for the `file://` path that nothing reads)."""
+    common = tmp_path / "src/common"
+    write(common / "Chart.yaml", "apiVersion: v2\nname: common\nversion: 0.1.0\n")
+    write(common / "templates/cm.yaml", "kind: ConfigMap\nmetadata: {name: common}\n")
+    app = tmp_path / "src/app"
+    write(app / "Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+          "- {name: common, version: 0.1.0, repository: 'file://../common'}\n")
+    write(app / "templates/cm.yaml", "kind: ConfigMap\nmetadata: {name: app}\n")
+    shutil.copytree(common, app / "charts/common")
+    publish(server, app)
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: a, type: helm, method: helm, source: {server.url}, "
+                            "path: app, version: 0.1.0}")
+
+    run = doit(root)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    output = (root / "generated/c1/a.yaml").read_text()
+    assert "name: common" in output and "name: app" in output

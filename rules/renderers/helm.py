@@ -84,9 +84,13 @@ def declared_dependencies(chart: Path) -> list[dict[str, Any]]:
 
 
 def local_dependency_dirs(chart: Path) -> list[Path]:
-    """Folders of `file://` dependencies, resolved against the chart folder."""
+    """Folders of `file://` dependencies, resolved against the chart folder. A fetched
+    chart's that it carries in `charts/` (what `helm dependency update && helm package`
+    makes of `file://../common`) are left out: Helm reads those from `charts/`."""
+    fetched = store_entry(chart) is not None
     return [_file_dependency(chart, dep) for dep in declared_dependencies(chart)
-            if _is_file_dependency(dep)]
+            if _is_file_dependency(dep)
+            and not (fetched and _carried(chart, str(dep.get("name") or "")))]
 
 
 def _is_file_dependency(dependency: dict[str, Any]) -> bool:
@@ -118,12 +122,15 @@ def remote_dependencies(chart: Path) -> list[tuple[str, str, str]]:
         if not repository.startswith(("http://", "https://", "oci://", "@", "alias:")) \
                 or not name:
             continue
-        vendored = chart / "charts" / name
-        if (vendored / "Chart.yaml").is_file() or any(
-                (chart / "charts").glob(f"{glob.escape(name)}-*.tgz")):
-            continue
-        remote.append((repository, name, str(dep.get("version") or "")))
+        if not _carried(chart, name):
+            remote.append((repository, name, str(dep.get("version") or "")))
     return remote
+
+
+def _carried(chart: Path, name: str) -> bool:
+    """The chart holds dependency `name` in `charts/`, unpacked or as an archive."""
+    return bool(name) and ((chart / "charts" / name / "Chart.yaml").is_file() or any(
+        (chart / "charts").glob(f"{glob.escape(name)}-*.tgz")))
 
 
 def _installed_version(module: str, distribution: str) -> str:
