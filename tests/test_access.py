@@ -394,8 +394,8 @@ def test_a_fetched_stack_names_only_variables_the_repository_grants_its_host(
         tmp_path: Path, cache: Path, two_hosts: tuple[_RecordingServer, _RecordingServer],
         granted: bool) -> None:
     """Another team's stack must not choose which secret of the build is sent where
-    (D42): its access.yaml counts only for a variable that an access.yaml of this
-    repository gives to the same scheme, host and port."""
+    (D42): its access.yaml counts only for a variable that the repository's root
+    access.yaml gives to the same scheme, host and port (one elsewhere does not grant)."""
     server, _ = two_hosts
     here = f"http://127.0.0.1:{server.server_address[1]}"
     stack = make_repo(tmp_path / "remote" / "stack", {
@@ -403,17 +403,21 @@ def test_a_fetched_stack_names_only_variables_the_repository_grants_its_host(
                           f"method: http, source: '{here}/m.yaml'}}\n",
         "access.yaml": f"'{here}/m.yaml': PRIVATE_TOKEN\n"})
     root = git_stack_fleet(tmp_path / "fleet", stack)
+    write(root / "stacks/access.yaml", f"'{here}/charts': PRIVATE_TOKEN\n")  # not a grant
+    write(root / "z/access.yaml", "https://unrelated.example/x: UNSET_FOR_THIS_TEST\n")
     if granted:
-        write(root / "stacks/access.yaml", f"'{here}/charts': PRIVATE_TOKEN\n")
+        write(root / "access.yaml", f"'{here}/charts': PRIVATE_TOKEN\n")
 
     run = doit_with(root, TOKEN)
 
     assert run.returncode == 0, run.stdout + run.stderr
     assert server.seen == [("/m.yaml", basic_auth(TOKEN) if granted else None)]
     refused = (f"access.yaml: {here}/m.yaml: PRIVATE_TOKEN is not sent: a fetched stack's "
-               "access.yaml may only name a variable that an access.yaml of this repository "
-               f"gives to the same host; add `{here}/m.yaml: PRIVATE_TOKEN` to one to send it")
+               "access.yaml may only name a variable that the access.yaml at the root of "
+               f"this repository gives to the same host; add `{here}/m.yaml: PRIVATE_TOKEN` "
+               "there to send it")
     assert (refused in run.stderr) is not granted, run.stderr
+    assert "UNSET_FOR_THIS_TEST" not in run.stderr  # a file no build reads says nothing
 
     # a grant added afterwards counts from the next build (the plan watches for it): the
     # file, its render and the output gone, it is fetched again with the token

@@ -41,9 +41,9 @@ class AccessTokens:
     """Every `access.yaml` met while planning: which variable holds each source's token.
 
     The repository's own files say so freely. A fetched stack's (another team's
-    repository) may only name a variable that the repository's own files give to the
-    same scheme, host and port (D42): else any stack could have any secret of the build's
-    environment sent to a server of its choosing.
+    repository) may only name a variable that the repository's root `access.yaml` gives to
+    the same scheme, host and port (D42): else any stack could have any secret of the
+    build's environment sent to a server of its choosing.
     """
 
     def __init__(self, root: Path) -> None:
@@ -53,7 +53,6 @@ class AccessTokens:
         """Source -> (variable, file) from the `access.yaml` of fetched stacks."""
         self._read: set[Path] = set()
         self._grants: set[tuple[str, str]] | None = None
-        self._grant_files: list[str] | None = None
         self._refused: set[str] = set()
         self._granted: set[str] = set()
 
@@ -70,17 +69,13 @@ class AccessTokens:
                 self.fetched.setdefault(source, (variable, file))
             elif source not in self.variables:
                 self.variables[source] = variable
-                self._grants = None
                 _warn_if_unset(variable, source, file)
         return fetched
 
     def grant_files(self) -> list[str]:
-        """The repository's own `access.yaml` files, and the one at its root that may not
-        exist yet: a plan that read a fetched stack's file watches these."""
-        if self._grant_files is None:
-            self._grant_files = sorted({os.fspath(self.root / ACCESS_FILE), *map(
-                os.fspath, repository_access_files(self.root))})
-        return self._grant_files
+        """Where grants are read: the repository's root `access.yaml` (it may not exist
+        yet). A plan that read a fetched stack's file watches it."""
+        return [os.fspath(self.root / ACCESS_FILE)]
 
     def variable(self, url: str) -> str:
         if url in self.variables:
@@ -96,19 +91,19 @@ class AccessTokens:
         if url not in self._refused:
             self._refused.add(url)
             warn(f"{variable} is not sent: a fetched stack's access.yaml may only name a "
-                 "variable that an access.yaml of this repository gives to the same host; "
-                 f"add `{url}: {variable}` to one to send it", file=file, key=url)
+                 "variable that the access.yaml at the root of this repository gives to the "
+                 f"same host; add `{url}: {variable}` there to send it", file=file, key=url)
         return ""
 
     def _own_grants(self) -> set[tuple[str, str]]:
-        """(variable, origin) pairs of the repository's own `access.yaml` files, all of
-        them (a fetched stack's entry must not depend on which clusters were planned)."""
+        """(variable, origin) pairs of the repository's root `access.yaml`: one file, which
+        every plan that needs it watches (grants read from wherever planning went, or from
+        a walk of the repository, would depend on which clusters were planned, or miss a
+        file added later)."""
         if self._grants is None:
-            for file in self.grant_files():
-                if os.path.isfile(file):
-                    self.register(Path(file))
-            self._grants = {(variable, origin(source))
-                            for source, variable in self.variables.items()}
+            root_file = self.root / ACCESS_FILE
+            entries = read_access_file(root_file) if root_file.is_file() else {}
+            self._grants = {(variable, origin(source)) for source, variable in entries.items()}
         return self._grants
 
 
