@@ -48,6 +48,11 @@ class ProgressReporter(ConsoleReporter):
         self.counts: Counter[tuple[str, str]] = Counter()
         self.reused = 0  # renders found in the store: the same inputs rendered before
 
+    def skip_uptodate(self, task: Any) -> None:
+        """Not said of a group task (`render`, `fetch`): it has nothing of its own."""
+        if task.actions:
+            super().skip_uptodate(task)
+
     def add_success(self, task: Any) -> None:
         super().add_success(task)
         if task.actions and task.name != LOCK_TASK:

@@ -429,8 +429,10 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
         yield Task(f"retire:{cluster}", [(retire_cluster, (cluster, workspace))],
                    doc=f"remove generated/{cluster}/: environments/ no longer has {cluster}",
                    verbosity=2)
-    yield Task("render", None, task_dep=every_render, has_subtask=True,
+    # groups: nothing of their own to run or record (`True`: a no-op then writes nothing,
+    # and works on a read-only checkout); their subtasks run and are recorded as usual
+    yield Task("render", None, task_dep=every_render, has_subtask=True, uptodate=[True],
                doc="render every (cluster, component) pair into the workspace")
     if fetches or every_fetch:
-        yield Task("fetch", None, task_dep=list(fetches), has_subtask=True,
+        yield Task("fetch", None, task_dep=list(fetches), has_subtask=True, uptodate=[True],
                    doc="download every chart and manifest the renders read into the store")
