@@ -36,7 +36,7 @@ from .model import ComponentDef, Environment, Layer, PlanNode
 from .renderers import REGISTRY, Renderer, renderer_for
 from .sources.access import ACCESS_FILE
 from .sources.artifacts import Fetch
-from .sources.cache import store_entry
+from .sources.cache import cache_root, store_entry
 from .sources.redact import redact
 from .sources.resolver import Pin, Sources, ref_of
 from .sources.store import TreeIds, is_local
@@ -110,6 +110,7 @@ class Planner:
         self.files = files or FileState()
         self.parsed = parsed
         self._file_digests: dict[str, str | None] = {}
+        self._store_prefix = os.path.join(cache_root(), "")
         self._config_files: dict[Path, LayerFiles] = {}
         self._tree_digests: dict[Path, str | None] = {}
         self._layers: dict[tuple[Path, str],
@@ -194,22 +195,32 @@ class Planner:
         """A file's content digest, looked up once per planner however many clusters
         watch it."""
         name = os.fspath(path)
-        if name not in self._file_digests:
-            self._file_digests[name] = self.files.file_digest(name)
-        return self._file_digests[name]
+        known = self._file_digests
+        if name in known:
+            return known[name]
+        digest = self.files.file_digest(name)
+        if digest is not None or not name.startswith(self._store_prefix):  # see below
+            known[name] = digest
+        return digest
 
     def files_looked_up(self) -> Collection[str]:
         """Every file this planner took the digest of: all that the fleet's plans read."""
         return self._file_digests.keys()
 
     def file_digests(self, names: Iterable[str]) -> dict[str, str | None]:
-        """`file_digest` of each: one call for the ~150 files a cluster watches."""
-        known, files = self._file_digests, self.files
+        """`file_digest` of each: one call for the ~150 files a cluster watches. A file of
+        the store that is not there is not remembered as missing: checking a cached plan
+        may look before planning fetches the checkout it is in (audit 12: its
+        `access.yaml` then went unread, and its token unsent)."""
+        known, files, store = self._file_digests, self.files, self._store_prefix
         found = {}
         for name in names:
-            if name not in known:
-                known[name] = files.file_digest(name)
-            found[name] = known[name]
+            if name in known:
+                found[name] = known[name]
+                continue
+            digest = found[name] = files.file_digest(name)
+            if digest is not None or not name.startswith(store):
+                known[name] = digest
         return found
 
     def environment(self, file: Path) -> Environment:

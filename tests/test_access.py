@@ -468,3 +468,30 @@ def test_a_store_inside_the_repository_is_not_the_repositorys_own(
     assert cache_root() == repo / "cache"
     assert tokens.variable("http://127.0.0.1:9/loot.git") == ""
     assert repository_access_files(repo) == [repo / "access.yaml"]
+
+
+@pytest.mark.parametrize("seed", ["1", "2", "4"])
+def test_a_granted_token_is_sent_after_the_store_is_emptied(
+        tmp_path: Path, cache: Path, seed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh CI runner: `.stackyard/` restored, the store empty. Checking the cached
+    plan looked at files of the missing checkout and remembered them as missing, so the
+    fetched stack's access.yaml went unread once planning had fetched it again, and the
+    download got a 401, for some hash seeds only (audit 12)."""
+    server = ChartServer(tmp_path / "www", credentials=f"{TOKEN}:")
+    write(server.folder / "m.yaml", "kind: ConfigMap\nmetadata: {name: m}\n")
+    stack = make_repo(tmp_path / "remote" / "stack", {
+        "component.yaml": "name: st\nsubcomponents:\n  - {name: m, type: static, "
+                          f"method: http, source: '{server.url}/m.yaml'}}\n",
+        "access.yaml": f"'{server.url}/m.yaml': PRIVATE_TOKEN\n"})
+    root = git_stack_fleet(tmp_path / "fleet", stack)
+    write(root / "access.yaml", f"'{server.url}/other': PRIVATE_TOKEN\n")  # the grant
+    monkeypatch.setenv("PYTHONHASHSEED", seed)
+    try:
+        assert doit_with(root, TOKEN).returncode == 0
+        shutil.rmtree(cache)
+        shutil.copy(root / "environments/c1.yaml", root / "environments/c2.yaml")
+        run = doit_with(root, TOKEN)
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (root / "generated/c2/m.yaml").is_file()
