@@ -110,6 +110,7 @@ class Planner:
         self.files = files or FileState()
         self.parsed = parsed
         self._file_digests: dict[str, str | None] = {}
+        self.root_access_file = os.fspath(workspace.root / ACCESS_FILE)
         self._store_prefix = os.path.join(cache_root(), "")
         self._config_files: dict[Path, LayerFiles] = {}
         self._tree_digests: dict[Path, str | None] = {}
@@ -389,6 +390,10 @@ class _ClusterWalk:
 
     def run(self) -> ClusterPlan:
         environment = self.environment
+        root_access = self.planner.root_access_file
+        self.watch.files.add(root_access)  # tokens for any source, and grants (D42)
+        if self.planner.file_digest(root_access) is not None:
+            self.planner.sources.access.register(Path(root_access))
         directory = self.planner.folder(environment.stack_dir)
         if environment.remote_stack is not None:
             directory = self._git(environment.remote_stack, environment.file.parent)
@@ -435,9 +440,7 @@ class _ClusterWalk:
         self.watch.files.update(candidates)
         access_file = candidates[-1]
         if self.planner.file_digest(access_file) is not None:
-            access = self.planner.sources.access
-            if access.register(Path(access_file)):  # a fetched stack's: the grants count
-                self.watch.files.update(access.grant_files())
+            self.planner.sources.access.register(Path(access_file))
         try:
             return self.planner.component(directory)
         except MissingComponent as err:

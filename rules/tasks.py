@@ -429,10 +429,13 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
         yield Task(f"retire:{cluster}", [(retire_cluster, (cluster, workspace))],
                    doc=f"remove generated/{cluster}/: environments/ no longer has {cluster}",
                    verbosity=2)
-    # groups: nothing of their own to run or record (`True`: a no-op then writes nothing,
-    # and works on a read-only checkout); their subtasks run and are recorded as usual
-    yield Task("render", None, task_dep=every_render, has_subtask=True, uptodate=[True],
+    # A group with no subtask left has nothing to run: up to date, so that doit records
+    # nothing (a no-op then writes no state, and works on a read-only checkout). With
+    # subtasks it says "run", as doit's groups do (`doit info render`).
+    yield Task("render", None, task_dep=every_render, has_subtask=True,
+               uptodate=[] if every_render else [True],
                doc="render every (cluster, component) pair into the workspace")
     if fetches or every_fetch:
-        yield Task("fetch", None, task_dep=list(fetches), has_subtask=True, uptodate=[True],
+        yield Task("fetch", None, task_dep=list(fetches), has_subtask=True,
+                   uptodate=[] if fetches else [True],
                    doc="download every chart and manifest the renders read into the store")

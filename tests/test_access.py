@@ -413,9 +413,9 @@ def test_a_fetched_stack_names_only_variables_the_repository_grants_its_host(
     assert run.returncode == 0, run.stdout + run.stderr
     assert server.seen == [("/m.yaml", basic_auth(TOKEN) if granted else None)]
     refused = (f"access.yaml: {here}/m.yaml: PRIVATE_TOKEN is not sent: a fetched stack's "
-               "access.yaml may only name a variable that the access.yaml at the root of "
-               f"this repository gives to the same host; add `{here}/m.yaml: PRIVATE_TOKEN` "
-               "there to send it")
+               "access.yaml may only name a variable that the fleet's root access.yaml "
+               f"(access.yaml) gives to the same host; add `{here}/m.yaml: PRIVATE_TOKEN` "
+               "to it to send it")
     assert (refused in run.stderr) is not granted, run.stderr
     assert "UNSET_FOR_THIS_TEST" not in run.stderr  # a file no build reads says nothing
 
@@ -436,7 +436,7 @@ def _tokens_with(tmp_path: Path, own: str, fetched: str) -> AccessTokens:
     write(stored, fetched)
     tag_cache_root()
     tokens = AccessTokens(tmp_path / "repo")
-    assert tokens.register(stored) is True
+    tokens.register(stored)
     return tokens
 
 
@@ -495,3 +495,20 @@ def test_a_granted_token_is_sent_after_the_store_is_emptied(
         server.stop()
     assert run.returncode == 0, run.stdout + run.stderr
     assert (root / "generated/c2/m.yaml").is_file()
+
+
+def test_the_root_access_file_gives_tokens_to_every_source(tmp_path: Path, cache: Path
+                                                          ) -> None:
+    """The fleet's root access.yaml is read by every plan, before any other: here it
+    gives the token that fetches the environment's stack itself (audit 12: only
+    `doit lock` used it, and builds failed to clone)."""
+    server = served_defs(tmp_path, "from-root", "defs.git", token=TOKEN)
+    url = f"{server.url}/defs.git"
+    root = git_stack_fleet(tmp_path / "fleet", url)
+    write(root / "access.yaml", f"'{url}': PRIVATE_TOKEN\n")
+    try:
+        run = doit_with(root, TOKEN)
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "name: from-root" in (root / "generated/c1/defs.yaml").read_text()

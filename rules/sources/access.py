@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import StackyardError, warn
+from ..errors import StackyardError, display_path, warn
 from ..yamlio import load_file
 from .cache import CACHE_TAG, store_entry
 
@@ -56,13 +56,13 @@ class AccessTokens:
         self._refused: set[str] = set()
         self._granted: set[str] = set()
 
-    def register(self, file: Path) -> bool:
+    def register(self, file: Path) -> None:
         """Read `file` once; a source already registered keeps its first variable, and
-        the repository's own files come first. True for the file of a fetched stack: what
-        its entries count for depends on `grant_files`."""
+        the repository's own files come first (the root one before all: every plan reads
+        and watches it)."""
         fetched = store_entry(file) is not None
         if file in self._read:
-            return fetched
+            return
         self._read.add(file)
         for source, variable in read_access_file(file).items():
             if fetched:
@@ -70,12 +70,6 @@ class AccessTokens:
             elif source not in self.variables:
                 self.variables[source] = variable
                 _warn_if_unset(variable, source, file)
-        return fetched
-
-    def grant_files(self) -> list[str]:
-        """Where grants are read: the repository's root `access.yaml` (it may not exist
-        yet). A plan that read a fetched stack's file watches it."""
-        return [os.fspath(self.root / ACCESS_FILE)]
 
     def variable(self, url: str) -> str:
         if url in self.variables:
@@ -91,8 +85,9 @@ class AccessTokens:
         if url not in self._refused:
             self._refused.add(url)
             warn(f"{variable} is not sent: a fetched stack's access.yaml may only name a "
-                 "variable that the access.yaml at the root of this repository gives to the "
-                 f"same host; add `{url}: {variable}` there to send it", file=file, key=url)
+                 "variable that the fleet's root access.yaml "
+                 f"({display_path(self.root / ACCESS_FILE)}) gives to the same host; add "
+                 f"`{url}: {variable}` to it to send it", file=file, key=url)
         return ""
 
     def _own_grants(self) -> set[tuple[str, str]]:
