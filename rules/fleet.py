@@ -92,6 +92,11 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
         if invocation.executes_tasks and invocation.selected[:1] == (LOCK_TASK,):
             yield lock_task(workspace)
             return
+        if invocation.executes_tasks and LOCK_TASK in invocation.selected:
+            others = " ".join(name for name in invocation.selected if name != LOCK_TASK)
+            raise InvalidDodoFile(f"`{LOCK_TASK}` runs on its own, first on the command line "
+                                  f"(what follows it names pins): run `doit {LOCK_TASK}`, "
+                                  f"then `doit {others}`")
         with _no_cycle_collection():
             try:
                 fleet = load_fleet(workspace, records_pins=invocation.executes_tasks)

@@ -426,3 +426,15 @@ def test_a_negative_process_count_is_refused(built: tuple[Path, dict[str, bytes]
     run = doit(root, "-n", "-1")
     assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
     assert "-n -1: the number of processes must be at least 1" in run.stdout + run.stderr
+
+
+def test_lock_named_after_a_cluster_says_how_to_run_both(
+        built: tuple[Path, dict[str, bytes]]) -> None:
+    """`lock` takes the rest of the command line as pins, so it runs first and alone;
+    doit itself said only 'Invalid parameter: "lock"'."""
+    root, before = built
+    run = doit(root, "dev", "lock")
+    assert run.returncode != 0
+    assert run.stderr == ("ERROR: `lock` runs on its own, first on the command line (what "
+                          "follows it names pins): run `doit lock`, then `doit dev`\n")
+    assert snapshot(root / "generated") == before
