@@ -197,32 +197,27 @@ class Planner:
         watch it."""
         name = os.fspath(path)
         known = self._file_digests
-        if name in known:
-            return known[name]
-        digest = self.files.file_digest(name)
-        if digest is not None or not name.startswith(self._store_prefix):  # see below
-            known[name] = digest
-        return digest
+        return known[name] if name in known else self._look_up(name)
 
     def files_looked_up(self) -> Collection[str]:
         """Every file this planner took the digest of: all that the fleet's plans read."""
         return self._file_digests.keys()
 
     def file_digests(self, names: Iterable[str]) -> dict[str, str | None]:
-        """`file_digest` of each: one call for the ~150 files a cluster watches. A file of
-        the store that is not there is not remembered as missing: checking a cached plan
-        may look before planning fetches the checkout it is in (audit 12: its
-        `access.yaml` then went unread, and its token unsent)."""
-        known, files, store = self._file_digests, self.files, self._store_prefix
-        found = {}
-        for name in names:
-            if name in known:
-                found[name] = known[name]
-                continue
-            digest = found[name] = files.file_digest(name)
-            if digest is not None or not name.startswith(store):
-                known[name] = digest
-        return found
+        """`file_digest` of each: one call for the ~150 files a cluster watches."""
+        known = self._file_digests
+        return {name: known[name] if name in known else self._look_up(name)
+                for name in names}
+
+    def _look_up(self, name: str) -> str | None:
+        """A digest not memoised yet. A file of the store that is not there is not
+        remembered as missing: checking a cached plan may look before planning fetches
+        the checkout it is in (audit 12: its `access.yaml` then went unread, and its
+        token unsent)."""
+        digest = self.files.file_digest(name)
+        if digest is not None or not name.startswith(self._store_prefix):
+            self._file_digests[name] = digest
+        return digest
 
     def environment(self, file: Path) -> Environment:
         """`environments/<cluster>.yaml`, its YAML kept in `parsed` like layer files."""
@@ -390,10 +385,8 @@ class _ClusterWalk:
 
     def run(self) -> ClusterPlan:
         environment = self.environment
-        root_access = self.planner.root_access_file
-        self.watch.files.add(root_access)  # tokens for any source, and grants (D42)
-        if self.planner.file_digest(root_access) is not None:
-            self.planner.sources.access.register(Path(root_access))
+        # read by `AccessTokens` when a plan uses sources: tokens for any, grants (D42)
+        self.watch.files.add(self.planner.root_access_file)
         directory = self.planner.folder(environment.stack_dir)
         if environment.remote_stack is not None:
             directory = self._git(environment.remote_stack, environment.file.parent)

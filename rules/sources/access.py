@@ -52,24 +52,33 @@ class AccessTokens:
         self.fetched: dict[str, tuple[str, Path]] = {}
         """Source -> (variable, file) from the `access.yaml` of fetched stacks."""
         self._read: set[Path] = set()
-        self._grants: set[tuple[str, str]] | None = None
         self._refused: set[str] = set()
         self._granted: set[str] = set()
+        root_file = root / ACCESS_FILE  # before all others: it speaks for every source
+        self._grants = {(variable, origin(source)) for source, variable in
+                        (self._register(root_file) if root_file.is_file() else {}).items()}
+        """(variable, origin) pairs of the root file: the only grants (a file that every
+        plan watches; grants read from wherever planning went, or from a walk of the
+        repository, would depend on which clusters were planned, or miss a file added
+        later)."""
 
     def register(self, file: Path) -> None:
         """Read `file` once; a source already registered keeps its first variable, and
-        the repository's own files come first (the root one before all: every plan reads
-        and watches it)."""
-        fetched = store_entry(file) is not None
-        if file in self._read:
-            return
+        the repository's own files come first."""
+        if file not in self._read:
+            self._register(file)
+
+    def _register(self, file: Path) -> dict[str, str]:
         self._read.add(file)
-        for source, variable in read_access_file(file).items():
+        fetched = store_entry(file) is not None
+        entries = read_access_file(file)
+        for source, variable in entries.items():
             if fetched:
                 self.fetched.setdefault(source, (variable, file))
             elif source not in self.variables:
                 self.variables[source] = variable
                 _warn_if_unset(variable, source, file)
+        return entries
 
     def variable(self, url: str) -> str:
         if url in self.variables:
@@ -77,7 +86,7 @@ class AccessTokens:
         if url not in self.fetched:
             return ""
         variable, file = self.fetched[url]
-        if origin(url)[1] and (variable, origin(url)) in self._own_grants():
+        if origin(url)[1] and (variable, origin(url)) in self._grants:
             if url not in self._granted:
                 self._granted.add(url)
                 _warn_if_unset(variable, url, file)
@@ -89,17 +98,6 @@ class AccessTokens:
                  f"({display_path(self.root / ACCESS_FILE)}) gives to the same host; add "
                  f"`{url}: {variable}` to it to send it", file=file, key=url)
         return ""
-
-    def _own_grants(self) -> set[tuple[str, str]]:
-        """(variable, origin) pairs of the repository's root `access.yaml`: one file, which
-        every plan that needs it watches (grants read from wherever planning went, or from
-        a walk of the repository, would depend on which clusters were planned, or miss a
-        file added later)."""
-        if self._grants is None:
-            root_file = self.root / ACCESS_FILE
-            entries = read_access_file(root_file) if root_file.is_file() else {}
-            self._grants = {(variable, origin(source)) for source, variable in entries.items()}
-        return self._grants
 
 
 def _warn_if_unset(variable: str, source: str, file: Path) -> None:
