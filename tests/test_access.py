@@ -512,3 +512,20 @@ def test_the_root_access_file_gives_tokens_to_every_source(tmp_path: Path, cache
         server.stop()
     assert run.returncode == 0, run.stdout + run.stderr
     assert "name: from-root" in (root / "generated/c1/defs.yaml").read_text()
+
+
+def test_a_no_op_reads_no_access_file(tmp_path: Path, cache: Path) -> None:
+    """A no-op build still tidies `stacks.lock` (so it makes its sources), but reads no
+    access.yaml: an unset variable in the root file is said when planning, not on every
+    no-op."""
+    stack = make_repo(tmp_path / "remote" / "stack",
+                      {"component.yaml": "name: s\ntype: static\npath: m\n",
+                       "m/cm.yaml": "kind: ConfigMap\n"})
+    root = git_stack_fleet(tmp_path / "fleet", stack)
+    write(root / "access.yaml", "https://example.invalid/x.git: UNSET_FOR_THIS_TEST\n")
+    first = doit_with(root, None)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "UNSET_FOR_THIS_TEST is not set" in first.stderr
+
+    again = doit_with(root, None)
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")

@@ -54,19 +54,26 @@ class AccessTokens:
         self._read: set[Path] = set()
         self._refused: set[str] = set()
         self._granted: set[str] = set()
-        root_file = root / ACCESS_FILE  # before all others: it speaks for every source
-        self._grants = {(variable, origin(source)) for source, variable in
-                        (self._register(root_file) if root_file.is_file() else {}).items()}
+        self._grants: set[tuple[str, tuple[str, str, int | None]]] | None = None
         """(variable, origin) pairs of the root file: the only grants (a file that every
         plan watches; grants read from wherever planning went, or from a walk of the
         repository, would depend on which clusters were planned, or miss a file added
-        later)."""
+        later). Read at the first use, not when made: a no-op build makes its Sources to
+        tidy `stacks.lock`, and must not read or warn of anything more."""
 
     def register(self, file: Path) -> None:
         """Read `file` once; a source already registered keeps its first variable, and
-        the repository's own files come first."""
+        the repository's own files come first, the root one before all."""
+        self._read_root()
         if file not in self._read:
             self._register(file)
+
+    def _read_root(self) -> set[tuple[str, tuple[str, str, int | None]]]:
+        if self._grants is None:
+            root_file = self.root / ACCESS_FILE
+            entries = self._register(root_file) if root_file.is_file() else {}
+            self._grants = {(variable, origin(source)) for source, variable in entries.items()}
+        return self._grants
 
     def _register(self, file: Path) -> dict[str, str]:
         self._read.add(file)
@@ -81,12 +88,13 @@ class AccessTokens:
         return entries
 
     def variable(self, url: str) -> str:
+        grants = self._read_root()
         if url in self.variables:
             return self.variables[url]
         if url not in self.fetched:
             return ""
         variable, file = self.fetched[url]
-        if origin(url)[1] and (variable, origin(url)) in self._grants:
+        if origin(url)[1] and (variable, origin(url)) in grants:
             if url not in self._granted:
                 self._granted.add(url)
                 _warn_if_unset(variable, url, file)
