@@ -82,30 +82,43 @@ def _input_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
 def _config_changes(old: dict[str, Any], new: dict[str, Any], layers: tuple[Layer, ...]
                     ) -> list[str]:
     lines = []
-    for key in ("namespace", "injectNamespace"):
-        if old.get(key) != new[key]:
-            lines.append(f"{key} changed from {old.get(key)!r} to {new[key]!r}"
-                         + _provenance(layers, key, ()))
+    if old.get("namespace") != new["namespace"]:
+        lines.append(f"namespace changed from {_short(old.get('namespace'))} to "
+                     f"{_short(new['namespace'])}" + _namespace_source(layers))
+    if old.get("injectNamespace") != new["injectNamespace"]:
+        lines.append(f"injectNamespace changed from {_short(old.get('injectNamespace'))} to "
+                     f"{_short(new['injectNamespace'])}" + _namespace_source(layers, paired=True))
     for path, before, after in _diff(old.get("values") or {}, new["values"], ()):
-        shown = ".".join(("config", *path))
+        shown = _shown(("config", *path))
         if after is _MISSING:
             lines.append(f"{shown} is no longer set (was {_short(before)})")
+        elif before is _MISSING:
+            lines.append(f"{shown} is now set to {_short(after)}" + _config_source(layers, path))
         else:
-            change = ("is now set to" if before is _MISSING
-                      else f"changed from {_short(before)} to")
-            lines.append(f"{shown} {change} {_short(after)}"
-                         + _provenance(layers, "config", path))
+            old_text, new_text = _short_pair(before, after)
+            lines.append(f"{shown} changed from {old_text} to {new_text}"
+                         + _config_source(layers, path))
     return lines
 
 
 _MISSING = object()
 
+Key = str | int
+"""A key of a mapping, or the index of a list element."""
 
-def _diff(old: Any, new: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any, Any]]:
+
+def _diff(old: Any, new: Any, path: tuple[Key, ...]) -> list[tuple[tuple[Key, ...], Any, Any]]:
+    """Changed leaves; a list of unchanged length element by element (so the line shows the
+    element that changed), any other list as a whole."""
     if isinstance(old, dict) and isinstance(new, dict):
         changes = []
         for key in sorted(set(old) | set(new)):
             changes.extend(_diff(old.get(key, _MISSING), new.get(key, _MISSING), (*path, key)))
+        return changes
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        changes = []
+        for index, (old_item, new_item) in enumerate(zip(old, new, strict=True)):
+            changes.extend(_diff(old_item, new_item, (*path, index)))
         return changes
     return [] if _same(old, new) else [(path, old, new)]
 
@@ -118,17 +131,77 @@ def _same(old: Any, new: Any) -> bool:
     return json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)
 
 
-def _provenance(layers: tuple[Layer, ...], top: str, path: tuple[str, ...]) -> str:
-    """`, set in <file> (<key path>)`: the highest layer that provides the value."""
+def _shown(path: tuple[Key, ...]) -> str:
+    """`config.a.b[2].c`"""
+    return "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in path)[1:]
+
+
+def _config_source(layers: tuple[Layer, ...], path: tuple[Key, ...]) -> str:
+    """`, set in <file> (<key path>)`: the layer whose value the merge keeps; for a list,
+    every layer whose list is joined into it (spec §3.4)."""
+    found = [(layer, layer.data.get("config"), ("config",)) for layer in layers]
+    for key in path:
+        found = _step(found, key)
+    found = [entry for entry in found if entry[1] is not None]
+    if not found:
+        return ""
+    if not isinstance(found[0][1], list):
+        found = found[:1]
+    places = [f"{layer.file} ({join_key(layer.prefix, _shown(shown))})"
+              for layer, _, shown in found]
+    if len(places) == 1:
+        return f", set in {places[0]}"
+    return ", the list joining " + ", ".join(places)
+
+
+_Found = list[tuple[Layer, Any, tuple[Key, ...]]]
+
+
+def _step(found: _Found, key: Key) -> _Found:
+    """From the layers contributing to a value to those contributing to one of its keys or
+    elements: mappings merge key by key, lists join in layer order, the first scalar wins."""
+    present = [entry for entry in found if entry[1] is not None]
+    if present and not isinstance(present[0][1], dict | list):
+        present = present[:1]
+    if isinstance(key, int):
+        offset = 0
+        for layer, value, shown in present:
+            if isinstance(value, list):
+                if key < offset + len(value):
+                    return [(layer, value[key - offset], (*shown, key - offset))]
+                offset += len(value)
+        return []
+    return [(layer, value.get(key), (*shown, key)) for layer, value, shown in present
+            if isinstance(value, dict) and value.get(key) is not None]
+
+
+def _namespace_source(layers: tuple[Layer, ...], *, paired: bool = False) -> str:
+    """The namespace and injectNamespace come together from the highest layer that sets a
+    namespace (spec §3.5)."""
     for layer in layers:
-        value: Any = layer.data.get(top)
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value not in (None, "") and not (top == "injectNamespace" and value is False):
-            return f", set in {layer.file} ({join_key(layer.prefix, '.'.join((top, *path)))})"
-    return ""
+        if layer.data.get("namespace"):
+            where = f"{layer.file} ({join_key(layer.prefix, 'namespace')})"
+            return (f", taken with the namespace set in {where}" if paired
+                    else f", set in {where}")
+    return ", as no layer sets a namespace" if paired else ""
 
 
 def _short(value: Any) -> str:
     text = json.dumps(value, sort_keys=True)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _short_pair(before: Any, after: Any) -> tuple[str, str]:
+    """Both values, cut alike so that where they differ stays in view."""
+    old_text, new_text = (json.dumps(value, sort_keys=True) for value in (before, after))
+    if max(len(old_text), len(new_text)) <= 60:
+        return old_text, new_text
+    common = next((index for index, (a, b) in enumerate(zip(old_text, new_text, strict=False))
+                   if a != b), min(len(old_text), len(new_text)))
+    start = max(0, common - 20)
+    lead = "..." if start else ""
+    return lead + _cut(old_text[start:]), lead + _cut(new_text[start:])
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 57 else text[:54] + "..."

@@ -6,6 +6,7 @@ import gc
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from .lock_task import LOCK_TASK, lock_task
 from .plan_cache import load_fleet, save_file_memo
 from .progress import ProgressReporter
 from .runner import stop_on_sigterm, use_stackyard_runners
-from .tasks import check_patterns, fleet_tasks
+from .tasks import check_patterns, every_task_name, fleet_tasks
 from .workspace import Workspace
 
 CHANGES_STATE = frozenset({"clean", "forget", "ignore", "reset-dep"})
@@ -63,6 +64,10 @@ def _drop_if_unreadable(database: Path) -> None:
     except sqlite3.DatabaseError:
         warn(f"ignoring unreadable doit state {database} (every task is checked again)")
         database.unlink()
+
+
+_NAMING_TASKS = frozenset({"run", "info", "list", "forget", "ignore", "clean", "reset-dep"})
+"""doit commands whose arguments are task names (`help` takes topics, `lock` pins)."""
 
 
 @contextmanager
@@ -116,7 +121,10 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                 if not invocation.executes_tasks:
                     names.append(LOCK_TASK)
                     yield lock_task(workspace)  # listed and explained; runs only when named
-                check_patterns(invocation.selected, names, exact=invocation.command == "info")
+                check_patterns(tuple(name for name in invocation.selected if "=" not in name),
+                               names, exact=invocation.command == "info",
+                               known=partial(every_task_name, fleet)
+                               if invocation.command in _NAMING_TASKS else None)
             except StackyardError as err:
                 raise InvalidDodoFile(str(err)) from None
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM, while planning

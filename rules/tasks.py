@@ -8,6 +8,7 @@ unless they were named on the command line; `doit list/info/forget` see every ta
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import inspect
 import json
@@ -24,6 +25,7 @@ from .errors import StackyardError
 from .explain import explain, input_record
 from .filestate import FileState
 from .hooks import run_hooks, working_copy
+from .lock_task import LOCK_TASK
 from .model import PlanNode
 from .output import (
     assemble,
@@ -104,9 +106,24 @@ class RenderCheck:
             node = registry.node(cluster, node_path)
         except StackyardError as err:
             return f"cannot plan {cluster}: {err}"
-        record = registry.workspace.renders.inputs(self.previous) if self.previous else None
+        baseline, since = self.previous, ""
+        if baseline is None:  # doit drops a task's record when it fails or is forgotten
+            baseline = self._written_digest(cluster, node)
+            since = (f" (doit has no record of its last run: it failed, was ignored or "
+                     f"forgotten; compared with generated/{cluster}/{node.output})")
+        record = registry.workspace.renders.inputs(baseline) if baseline else None
         lines = explain(None if record is None else json.loads(record), node)
-        return "the render is out of date:\n" + "\n".join(f"        {line}" for line in lines)
+        return (f"the render is out of date{since if record else ''}:\n"
+                + "\n".join(f"        {line}" for line in lines))
+
+    def _written_digest(self, cluster: str, node: PlanNode) -> str | None:
+        """The digest of the render in the output folder, as its `provenance.json` says."""
+        try:
+            written = read_provenance(cluster_dir(cluster, self.where[0].workspace))
+        except StackyardError:
+            return None
+        entry = written.get("files", {}).get(node.output)
+        return entry.get("digest") if isinstance(entry, dict) else None
 
 
 class ClusterCheck:
@@ -124,14 +141,21 @@ class ClusterCheck:
 
     def __str__(self) -> str:
         try:
-            written = read_provenance(self.folder).get("files", {})
+            recorded = read_provenance(self.folder)
         except StackyardError as err:
             return str(err)
+        written = recorded.get("files", {})
         stale = [n.output for n in self.summary.nodes
                  if held_render(self.folder / n.output, n, self.workspace, self.files) is None]
         gone = sorted(set(written) - {n.output for n in self.summary.nodes})
+        summary = self.summary
+        moved = [f"{field} {json.dumps(recorded.get(field))} -> {json.dumps(now)}"
+                 for field, now in (("environment", summary.environment),
+                                    ("stack", summary.stack), ("layers", list(summary.layers)))
+                 if recorded and recorded.get(field) != now]
         parts = [f"to write: {', '.join(stale)}" if stale else "",
-                 f"to remove: {', '.join(gone)}" if gone else ""]
+                 f"to remove: {', '.join(gone)}" if gone else "",
+                 f"provenance.json to update: {'; '.join(moved)}" if moved else ""]
         detail = "; ".join(p for p in parts if p) or "doit has no record of the last write"
         return f"generated/{self.summary.name}/ is out of date ({detail})"
 
@@ -274,6 +298,15 @@ def render_task_name(cluster: str, node: NodeSummary) -> str:
     return f"render:{cluster}:{node.node_path}"
 
 
+def every_task_name(fleet: Fleet) -> list[str]:
+    """Every task the fleet has, pruned or not: what a mistyped name may have meant."""
+    names = ["render", "fetch", LOCK_TASK]
+    for cluster, summary in fleet.summaries.items():
+        names.append(cluster)
+        names.extend(render_task_name(cluster, node) for node in summary.nodes)
+    return names
+
+
 class Staleness:
     """Decides, before doit sees a task, whether it can be left out of this run.
 
@@ -336,19 +369,28 @@ def _recorded_tasks(database: Path) -> frozenset[str]:
         connection.close()
 
 
-def check_patterns(selected: tuple[str, ...], names: list[str], *, exact: bool = False
-                   ) -> None:
+def check_patterns(selected: tuple[str, ...], names: list[str], *, exact: bool = False,
+                   known: Callable[[], list[str]] | None = None) -> None:
     """A wildcard on the command line that names none of the tasks handed to doit is a
     typo: doit would run nothing and exit 0. (Pruning keeps every task a pattern names.)
-    `exact`: every name must be a task (`doit info` looks its argument up with a traceback
-    for a missing one)."""
-    known = set(names)
+    `exact`: every name must be a task, and a pattern is refused (`doit info` looks its
+    argument up with a traceback for a missing one). `known`: every task name, for a
+    suggestion when a name is none of `names`."""
+    handed = set(names)
     for pattern in selected:
-        if "*" in pattern and not fnmatch.filter(names, pattern):  # doit's only wildcard
-            raise StackyardError(f"no task matches {pattern!r} (`doit list --all` lists "
+        if "*" in pattern:  # doit's only wildcard
+            if exact:
+                raise StackyardError(f"{pattern!r}: `doit info` takes a task's exact name, "
+                                     "not a pattern (`doit list --all` lists them)")
+            if not fnmatch.filter(names, pattern):
+                raise StackyardError(f"no task matches {pattern!r} (`doit list --all` lists "
+                                     "them)")
+        elif pattern not in handed and (exact or known is not None):
+            close = difflib.get_close_matches(pattern, known() if known else names, n=1,
+                                              cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise StackyardError(f"{pattern!r} is not a task{hint} (`doit list --all` lists "
                                  "them)")
-        if exact and "*" not in pattern and pattern not in known:
-            raise StackyardError(f"{pattern!r} is not a task (`doit list --all` lists them)")
 
 
 def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,

@@ -121,9 +121,23 @@ def test_a_pattern_that_names_no_task_is_an_error(fleet: Path) -> None:
 def test_doit_info_on_a_name_that_is_no_task_is_an_error_not_a_traceback(fleet: Path) -> None:
     run = doit(fleet, "info", "render:prod-east:platform/wbe")
     assert run.returncode != 0
-    assert run.stderr.strip() == ("ERROR: 'render:prod-east:platform/wbe' is not a task "
-                                  "(`doit list --all` lists them)"), run.stderr
+    assert run.stderr.strip() == ("ERROR: 'render:prod-east:platform/wbe' is not a task; did "
+                                  "you mean 'render:prod-east:platform/web'? (`doit list --all` "
+                                  "lists them)"), run.stderr
     assert doit(fleet, "info", "render:prod-east:platform/web").returncode == 0
+
+
+def test_info_takes_no_pattern_and_a_typo_gets_a_suggestion(fleet: Path) -> None:
+    """doit's own answers were a traceback (`info` with a pattern) and 'Invalid parameter'."""
+    run = doit(fleet, "info", "render:prod-east:*")
+    assert run.returncode != 0
+    assert run.stderr.strip() == ("ERROR: 'render:prod-east:*': `doit info` takes a task's "
+                                  "exact name, not a pattern (`doit list --all` lists them)")
+    for command in (("prod-easst",), ("forget", "prod-easst"), ("list", "prod-easst")):
+        run = doit(fleet, *command)
+        assert run.returncode != 0 and run.executed == []
+        assert run.stderr.strip() == ("ERROR: 'prod-easst' is not a task; did you mean "
+                                      "'prod-east'? (`doit list --all` lists them)"), run.stderr
 
 
 def test_another_state_file_on_the_command_line_is_doit_s_to_read(fleet: Path) -> None:
@@ -265,7 +279,85 @@ def test_info_explains_added_and_removed_keys_and_shortens_long_lists(fleet: Pat
     assert "z9 is now set" not in info and "... and 2 more changes" in info
     doit(fleet, "forget", "render:prod-west:platform/web")
     forgotten = doit(fleet, "info", "render:prod-west:platform/web").stdout
-    assert "no earlier render is recorded (first build, `doit forget`" in forgotten
+    assert ("the render is out of date (doit has no record of its last run: it failed, was "
+            "ignored or forgotten; compared with generated/prod-west/web/web.yaml):"
+            ) in forgotten, forgotten
+    assert 'config.labels.region is no longer set (was "west")' in forgotten
+    shutil.rmtree(fleet / "generated/prod-west")
+    assert "no earlier render is recorded (first build, `doit forget`" in doit(
+        fleet, "info", "render:prod-west:platform/web").stdout
+
+
+def test_info_names_the_layer_whose_part_of_a_list_changed(fleet: Path) -> None:
+    """Lists join across layers: the highest layer holding the list is not the one changed."""
+    config = fleet / "stacks/platform/config"
+    west, prod = config / "west.yaml", config / "prod.yaml"
+    edit(west, "        region: west\n", "        region: west\n      args: [a]\n")
+    edit(prod, "      replicaCount: 3\n", "      replicaCount: 3\n      args: [low-1]\n")
+    assert doit(fleet).returncode == 0
+    edit(prod, "[low-1]", "[low-2]")
+    info = doit(fleet, "info", "render:prod-west:platform/web").stdout
+    assert ('config.args[1] changed from "low-1" to "low-2", set in '
+            "stacks/platform/config/prod.yaml (subcomponents.web.config.args[0])") in info, info
+    edit(prod, "[low-2]", "[low-2, low-3]")
+    info = doit(fleet, "info", "render:prod-west:platform/web").stdout
+    assert ('config.args changed from ["a", "low-1"] to ["a", "low-2", "low-3"], the list '
+            "joining stacks/platform/config/west.yaml (subcomponents.web.config.args), "
+            "stacks/platform/config/prod.yaml (subcomponents.web.config.args)") in info, info
+
+
+def test_info_shows_where_long_values_differ(fleet: Path) -> None:
+    west = fleet / "stacks/platform/config/west.yaml"
+    flags = ", ".join(f"--flag-number-{i}=on" for i in range(6))
+    edit(west, "        region: west\n", f"        region: west\n      args: [{flags}]\n")
+    assert doit(fleet).returncode == 0
+    edit(west, "--flag-number-5=on]", "--flag-number-5=on, --flag-number-6=on]")
+    info = doit(fleet, "info", "render:prod-west:platform/web").stdout
+    assert ('config.args changed from ..."--flag-number-5=on"] to ..."--flag-number-5=on", '
+            '"--flag-number-6=on"], set in stacks/platform/config/west.yaml') in info, info
+
+
+def test_info_names_the_layer_that_set_an_empty_value(fleet: Path) -> None:
+    """`""` wins over a lower layer's value (spec §3.4): it is the cause, not the lower one."""
+    edit(fleet / "stacks/platform/config/east.yaml", "        region: east\n",
+         '        region: east\n        team: ""\n')
+    info = doit(fleet, "info", "render:prod-east:platform/web").stdout
+    assert ('config.labels.team changed from "platform" to "", set in '
+            "stacks/platform/config/east.yaml (subcomponents.web.config.labels.team)") in info, info
+
+
+def test_info_says_injectNamespace_comes_with_the_namespace(fleet: Path) -> None:
+    edit(fleet / "stacks/platform/config/west.yaml", "  web:\n",
+         "  web:\n    namespace: web-west\n")
+    info = doit(fleet, "info", "render:prod-west:platform/web").stdout
+    assert ('namespace changed from "web" to "web-west", set in '
+            "stacks/platform/config/west.yaml (subcomponents.web.namespace)") in info, info
+    assert ("injectNamespace changed from true to false, taken with the namespace set in "
+            "stacks/platform/config/west.yaml (subcomponents.web.namespace)") in info, info
+
+
+def test_info_after_a_failed_render_says_what_changed_since_the_written_one(fleet: Path) -> None:
+    """doit drops the record of a task that failed: the output folder still says which
+    render it holds."""
+    template = fleet / "stacks/charts/hello-web/templates/service.yaml"
+    template.write_text('{{- if .Values.boom }}{{ fail "boom" }}{{ end }}\n'
+                        + template.read_text())
+    assert doit(fleet).returncode == 0
+    edit(fleet / "stacks/platform/config/west.yaml", "        region: west\n",
+         "        region: west\n      boom: true\n")
+    assert doit(fleet).returncode != 0
+    info = doit(fleet, "info", "render:prod-west:platform/web").stdout
+    assert "(doit has no record of its last run: it failed" in info, info
+    assert "config.boom is now set to true, set in stacks/platform/config/west.yaml" in info
+
+
+def test_info_on_a_cluster_names_a_provenance_only_change(fleet: Path) -> None:
+    """The two layers set different keys: reordering them changes no render."""
+    edit(fleet / "environments/prod-east.yaml", "layers: [east, prod]", "layers: [prod, east]")
+    info = doit(fleet, "info", "prod-east").stdout
+    assert ('generated/prod-east/ is out of date (provenance.json to update: layers '
+            '["east", "prod", "common"] -> ["prod", "east", "common"])') in info, info
+    assert doit(fleet).executed == ["prod-east"]
 
 
 def test_info_explains_a_chart_change(fleet: Path) -> None:
