@@ -258,7 +258,7 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
-    assert HelmRenderer().version == f"1+helm-python-sdk-{version('helm-python-sdk')}"
+    assert HelmRenderer().version == f"2+helm-python-sdk-{version('helm-python-sdk')}"
 
 
 def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(
@@ -283,3 +283,58 @@ def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest
     replanned = nodes(tmp_path)
     assert render(tmp_path, replanned["s/m"]) == b"---\nkind: B\n\n"
     assert b"# edited" in helm.render(replanned["s/kured"], Workspace.at(tmp_path))
+
+
+def test_a_subchart_one_cluster_switches_off_stays_on_for_the_next(tmp_path: Path) -> None:
+    """Helm's render drops switched-off subcharts from the loaded chart for good: one load
+    served every cluster, so the first cluster's switches held for those after it."""
+    chart = tmp_path / "stacks/s/chart"
+    write(chart / "Chart.yaml", "apiVersion: v2\nname: main\nversion: 1.0.0\ndependencies:\n"
+          "- {name: sub, version: 0.1.0, alias: one, condition: one.enabled}\n"
+          "- {name: sub, version: 0.1.0, alias: two, condition: two.enabled}\n")
+    write(chart / "values.yaml", "one: {enabled: true}\ntwo: {enabled: true}\n")
+    write(chart / "templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: main}\n")
+    write(chart / "charts/sub/Chart.yaml", "apiVersion: v2\nname: sub\nversion: 0.1.0\n")
+    write(chart / "charts/sub/templates/cm.yaml",
+          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}\n")
+    write(chart / "charts/sub/crds/crd.yaml", "apiVersion: apiextensions.k8s.io/v1\n"
+          "kind: CustomResourceDefinition\nmetadata:\n  name: subs.example.com\n")
+    write(tmp_path / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n- {name: app, type: helm, path: chart}\n")
+    write(tmp_path / "stacks/s/config/one-off.yaml",
+          "subcomponents:\n  app: {config: {one: {enabled: false}}}\n")
+    write(tmp_path / "stacks/s/config/both-off.yaml",
+          "subcomponents:\n  app: {config: {one: {enabled: false}, two: {enabled: false}}}\n")
+    write(tmp_path / "stacks/s/config/nulled.yaml",
+          "subcomponents:\n  app: {config: {one: {enabled: null}}}\n")
+    renderer = HelmRenderer()
+
+    def names(layers: str) -> list[str]:
+        output = renderer.render(nodes(tmp_path, layers)["s/app"], Workspace.at(tmp_path))
+        return sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(output) if doc)
+
+    assert names("[one-off]") == ["main", "subs.example.com", "two"]
+    assert names("[]") == ["main", "one", "subs.example.com", "subs.example.com", "two"]
+    assert names("[both-off]") == ["main"]
+    assert names("[nulled]") == names("[]")  # a null removes the default: no condition left
+    assert names("[one-off]") == ["main", "subs.example.com", "two"]
+
+
+def test_cert_manager_keeps_its_webhook_where_a_cluster_enables_it(tmp_path: Path) -> None:
+    """The real chart: its `webhook` dependency has `condition: webhook.enabled`."""
+    link_chart(tmp_path, "cert-manager")
+    write(tmp_path / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n- {name: cm, type: helm, path: ../charts/cert-manager}\n")
+    write(tmp_path / "stacks/s/config/one-off.yaml",
+          "subcomponents:\n  cm: {config: {webhook: {enabled: false}}}\n")
+    renderer = HelmRenderer()
+
+    def webhook_documents(layers: str) -> int:
+        output = renderer.render(nodes(tmp_path, layers)["s/cm"], Workspace.at(tmp_path))
+        return output.count(b"# Source: cert-manager/charts/webhook/")
+
+    alone = webhook_documents("[]")
+    assert alone > 0
+    renderer = HelmRenderer()
+    assert webhook_documents("[one-off]") == 0
+    assert webhook_documents("[]") == alone

@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import importlib
 import importlib.util
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -154,12 +155,20 @@ class HelmRenderer:
 
     @cached_property
     def version(self) -> str:
-        """The SDK package pins its Helm version, so its own version names the engine."""
-        return f"1+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
+        """The SDK package pins its Helm version, so its own version names the engine.
+        The number before it counts changes of Stackyard's own handling: 2 when a loaded
+        chart stopped serving renders that switch other subcharts on (renders stored
+        before may hold too few subcharts)."""
+        return f"2+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
 
     def __init__(self) -> None:
-        self._charts: LRUCache[str, helm_python.Chart] = LRUCache(maxsize=64)
-        self._chart_crds: LRUCache[str, list[dict[str, str]]] = LRUCache(maxsize=64)
+        # A chart is loaded once per (inputs' digest, subchart setting): rendering removes
+        # the subcharts that the values switch off from the loaded chart, for good.
+        self._charts: LRUCache[tuple[str, str], helm_python.Chart] = LRUCache(maxsize=64)
+        self._chart_crds: LRUCache[tuple[str, str], list[dict[str, str]]] = LRUCache(
+            maxsize=64)
+        self._ready: dict[str, Path] = {}
+        self._switches: dict[str, SubchartSwitches] = {}
         self._valid_names: set[str] = set()  # checked once per process, not per cluster
 
     def input_paths(self, definition: ComponentDef, directory: Path,
@@ -178,9 +187,14 @@ class HelmRenderer:
             chart = chart_dir(definition, node.physical_dir, node.checkout)
             key = digest_texts(key, FileState().tree_digest(
                 chart, skip=workspace.own_paths) or "")
-        loaded = self._charts.get(key)
-        if loaded is None:  # else loaded by an earlier render: same chart, same inputs
+        switches = self._switches.get(key)
+        if switches is None:  # else prepared by an earlier render: same chart, same inputs
+            switches = self._prepare(node, workspace, where, key)
+        variant = (key, switches.setting(node.config.values))
+        loaded = self._charts.get(variant)
+        if loaded is None:  # values that switch other subcharts on or off
             loaded = self._load(node, workspace, where, key)
+            self._charts[variant] = loaded
         namespace = node.config.namespace or "default"
         helm_python = engine()
         try:
@@ -189,7 +203,7 @@ class HelmRenderer:
                 self._valid_names.add(definition.name)
             templates = loaded.render(node.config.values, name=definition.name,
                                       namespace=namespace)
-            crds = self._crds(key, loaded)
+            crds = self._crds(variant, loaded)
         except helm_python.HelmError as err:
             raise StackyardError(
                 f"helm template failed for chart {self._display(node, workspace)}: "
@@ -206,16 +220,18 @@ class HelmRenderer:
     def _display(node: PlanNode, workspace: Workspace) -> str:
         return workspace.display(chart_dir(node.definition, node.physical_dir, node.checkout))
 
-    def _crds(self, digest: str, loaded: helm_python.Chart) -> list[dict[str, str]]:
-        """A chart's `crds/` files do not depend on values: read them once per chart."""
-        if digest not in self._chart_crds:
-            self._chart_crds[digest] = loaded.crds
-        return self._chart_crds[digest]
+    def _crds(self, variant: tuple[str, str], loaded: helm_python.Chart
+              ) -> list[dict[str, str]]:
+        """The `crds/` files of the subcharts a variant keeps: read once per variant."""
+        if variant not in self._chart_crds:
+            self._chart_crds[variant] = loaded.crds
+        return self._chart_crds[variant]
 
-    def _load(self, node: PlanNode, workspace: Workspace, where: dict[str, Any], key: str
-              ) -> helm_python.Chart:
-        """The node's chart, its downloads ensured and its dependencies in place; kept by
-        `key` (its inputs' digest), so the many renders of one chart skip all of this."""
+    def _prepare(self, node: PlanNode, workspace: Workspace, where: dict[str, Any], key: str
+                 ) -> SubchartSwitches:
+        """The node's chart, its downloads ensured and its dependencies in place, loaded
+        and kept under `key` (its inputs' digest) with what switches its subcharts, so
+        that the many renders of one chart skip all of this."""
         definition = node.definition
         chart = chart_dir(definition, node.physical_dir, node.checkout)
         fetched = artifacts.ensure_all(node.fetches, where)
@@ -229,6 +245,25 @@ class HelmRenderer:
         helm_python = engine()
         try:
             ready = self._with_dependencies(chart, key, workspace, where, dependencies)
+        except helm_python.HelmError as err:
+            raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
+                                 f"{' '.join(err.detail.split())}", **where) from err
+        self._ready[key] = ready
+        loaded = self._load(node, workspace, where, key)
+        switches = SubchartSwitches.of(loaded)
+        self._switches[key] = switches
+        self._charts[(key, switches.setting(node.config.values))] = loaded
+        return switches
+
+    def _load(self, node: PlanNode, workspace: Workspace, where: dict[str, Any], key: str
+              ) -> helm_python.Chart:
+        """Load the prepared chart (the chart folder, or a copy with its dependencies),
+        checking that its inputs are still what the plan digested."""
+        definition = node.definition
+        chart = chart_dir(definition, node.physical_dir, node.checkout)
+        ready = self._ready[key]
+        helm_python = engine()
+        try:
             loaded = helm_python.Chart.load(ready)
         except helm_python.HelmError as err:
             raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
@@ -241,8 +276,9 @@ class HelmRenderer:
                 loaded.close()
                 if ready != chart:  # a copy built from the changed files is not kept either
                     shutil.rmtree(ready, ignore_errors=True)
+                self._ready.pop(key)  # the next render of these inputs prepares them again
+                self._switches.pop(key, None)
                 raise
-        self._charts[key] = loaded
         return loaded
 
     def _with_dependencies(self, chart: Path, digest: str, workspace: Workspace,
@@ -271,6 +307,73 @@ class HelmRenderer:
             _build_copy(chart, built, [*(_file_dependency(chart, d) for d in local),
                                        *(path for _, path in fetched)], workspace, where)
         return built
+
+
+class SubchartSwitches:
+    """The values that decide which subcharts a render keeps (a dependency's `condition`
+    paths, `tags`), read from a loaded chart.
+
+    Helm's rendering drops each switched-off subchart from the loaded chart object, so a
+    loaded chart may serve only renders whose setting of these values is the same. Helm
+    looks below a chart only when it declares dependencies; conditions of a subchart's
+    own dependencies are looked up under its name. Deeper charts' declarations are not
+    visible through the SDK: a chart that has them gets one load per distinct values.
+    """
+
+    def __init__(self, paths: tuple[tuple[str, ...], ...], every_value: bool) -> None:
+        self.paths = paths
+        self.every_value = every_value
+
+    @classmethod
+    def of(cls, loaded: helm_python.Chart) -> SubchartSwitches:
+        declared = _declared(loaded.metadata)
+        if not declared:
+            return cls((), every_value=False)
+        paths = [*_condition_paths(declared, ""), ("tags",), ("global",)]
+        names: dict[str, list[str]] = {}  # a subchart's names in the values: its aliases
+        for dep in declared:
+            names.setdefault(str(dep.get("name")), []).append(
+                str(dep.get("alias") or dep.get("name")))
+        every_value = False
+        for subchart in loaded.dependencies:
+            below = _declared(subchart)
+            if below:
+                every_value = True  # its own subcharts' declarations cannot be read
+            for prefix in names.get(str(subchart.get("name")), [str(subchart.get("name"))]):
+                paths.extend(_condition_paths(below, prefix))
+        return cls(tuple(paths), every_value)
+
+    def setting(self, values: dict[str, Any]) -> str:
+        """Equal for two values exactly when they switch the same subcharts on."""
+        if not self.paths:
+            return ""
+        if self.every_value:
+            return json.dumps(values, sort_keys=True)
+        return json.dumps([_look_up(values, path) for path in self.paths], sort_keys=True)
+
+
+def _declared(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dep for dep in metadata.get("dependencies") or [] if isinstance(dep, dict)]
+
+
+def _condition_paths(declared: list[dict[str, Any]], prefix: str
+                     ) -> list[tuple[str, ...]]:
+    """Each `condition` is a comma-separated list of value paths."""
+    head = (prefix,) if prefix else ()
+    return [(*head, *part.strip().split(".")) for dep in declared
+            for part in str(dep.get("condition") or "").split(",") if part.strip()]
+
+
+def _look_up(values: Any, path: tuple[str, ...]) -> list[Any]:
+    """What the values hold along `path`: how far it leads, and what it finds there (a
+    null and a missing key differ: a null removes the chart's default)."""
+    for depth, key in enumerate(path):
+        if not isinstance(values, dict):
+            return [depth, "not a mapping", values]
+        if key not in values:
+            return [depth, "missing"]
+        values = values[key]
+    return [len(path), "found", values]
 
 
 _IN_CHARTS = ("ok", "unpacked", "too many matches")
