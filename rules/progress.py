@@ -1,5 +1,5 @@
 """doit's console report, plus a progress line on stderr during long runs and one summary
-line at the end of a run that ran tasks.
+line at the end of a run that ran tasks; failures on stderr too (stdout lists the tasks).
 
 A cold build of a large fleet runs for minutes; CI logs then show how far it got, about
 how long is left, and at the end what the run did.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from doit.reporter import ConsoleReporter
@@ -66,10 +68,25 @@ class ProgressReporter(ConsoleReporter):
             self.counts[_FAILED[_kind(task)]] += 1
         self._finished_one(task)
 
+    def _write_failure(self, result: dict[str, Any], write_exception: bool = True) -> None:
+        with self._on_stderr():
+            super()._write_failure(result, write_exception)
+
+    @contextmanager
+    def _on_stderr(self) -> Iterator[None]:
+        """Failures and errors go where the progress and summary go: a CI job that sends
+        the one-line-per-task list to a file still shows why it failed."""
+        stdout, self.outstream = self.outstream, sys.stderr
+        try:
+            yield
+        finally:
+            self.outstream = stdout
+
     def complete_run(self) -> None:
         """After doit's own report, e.g. `stackyard: 14 renders, 2 clusters written, 1 render
         failed, 1 cluster not written (0.4 s)`."""
-        super().complete_run()
+        with self._on_stderr():  # doit writes only failures and errors here
+            super().complete_run()
         if not self.counts:
             return
         order = [_DONE[kind] for kind in _ORDER] + [_FAILED[kind] for kind in _ORDER]
