@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from doit.exceptions import TaskFailed
 from doit.task import Task
@@ -45,8 +46,18 @@ def relock(workspace: Workspace, pins: list[str] | None) -> TaskFailed | None:
     return None
 
 
+class AsksAnew:
+    """Never up to date: the newest commit or version is only known by asking."""
+
+    def __call__(self, task: object, values: dict[str, Any]) -> bool:
+        return False
+
+    def __str__(self) -> str:  # what `doit info lock` says
+        return "`doit lock` asks every pinned source for its newest commit or version"
+
+
 def lock_task(workspace: Workspace) -> Task:
-    return Task(LOCK_TASK, [(relock, (workspace,))], uptodate=[False], verbosity=2,
+    return Task(LOCK_TASK, [(relock, (workspace,))], uptodate=[AsksAnew()], verbosity=2,
                 pos_arg="pins",
                 doc="re-resolve every branch, tag, chart version and download in "
                     "stacks.lock to its newest commit / version / content; `doit lock TEXT` "

@@ -564,3 +564,9 @@ def test_a_revert_leaves_doit_s_records_agreeing_with_the_build(fleet: Path) -> 
     info = doit(fleet, "info", "render:prod-east:platform/web")
     assert info.returncode == 0 and "up-to-date" in info.stdout, info.stdout
     assert doit(fleet).executed == []
+
+
+def test_info_on_lock_says_why_it_always_runs(fleet: Path) -> None:
+    info = doit(fleet, "info", "lock")
+    assert ("- `doit lock` asks every pinned source for its newest commit or version"
+            in info.stdout), info.stdout
