@@ -367,7 +367,7 @@ def test_git_helm_charts_fetched_once_pinned_and_moved_by_lock(tmp_path: Path,
     assert "lock " in doit(root, "list").stdout and "lock" not in doit(root).executed
     frozen = subprocess.run([sys.executable, "-m", "doit", "lock"], cwd=root, text=True,
                             capture_output=True, env={**os.environ, "STACKYARD_FROZEN": "1"})
-    assert frozen.returncode != 0 and "STACKYARD_FROZEN is set" in frozen.stdout
+    assert frozen.returncode != 0 and "STACKYARD_FROZEN is set" in frozen.stderr
     assert lock_pins(root)[(url, "main")] == first
     relock = doit(root, "lock")
     assert relock.returncode == 0, relock.stdout + relock.stderr
