@@ -1,8 +1,9 @@
 """From Helm's rendered templates to one deterministic multi-document manifest.
 
 Like `helm template --include-crds --skip-tests`: CRDs first, then documents in Helm's
-install order (stable by template path), NOTES.txt and test hooks dropped, only
-non-empty mapping documents kept (spec §5.2.5, without Fabrikate's stderr mix-in).
+install order (stable by template path), then Helm hooks in the same order; NOTES.txt,
+test hooks and hooks of types Helm does not know dropped, only non-empty mapping
+documents kept (spec §5.2.5, without Fabrikate's stderr mix-in).
 Namespace injection (spec §5.2.6) skips cluster-scoped kinds and edits text, not a re-dump.
 """
 
@@ -41,7 +42,12 @@ CLUSTER_SCOPED = frozenset({
     "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "FlowSchema",
     "PriorityLevelConfiguration", "CertificateSigningRequest",
 })
-_TEST_HOOKS = frozenset({"test", "test-success", "test-failure"})
+HOOK_TYPES = frozenset({
+    "pre-install", "post-install", "pre-delete", "post-delete", "pre-upgrade", "post-upgrade",
+    "pre-rollback", "post-rollback", "test", "test-success",
+})
+"""The `helm.sh/hook` types Helm 3 knows (`test-success` is Helm 2's name of `test`)."""
+_TEST_HOOKS = frozenset({"test", "test-success"})
 _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 
 
@@ -56,12 +62,25 @@ class Document:
     """The keys of a `metadata` mapping; None when the document has no such mapping."""
     metadata_line: int | None
     """Line (0-based) of the first key of a block-style `metadata` mapping in `text`."""
-    hooks: str = ""
-    """The `helm.sh/hook` annotation."""
+    hooks: str | None = None
+    """The `helm.sh/hook` annotation; None when there is none."""
+
+    @property
+    def hook_types(self) -> frozenset[str]:
+        """The hook's types as Helm reads them: split on commas, trimmed, lower-cased."""
+        if self.hooks is None:
+            return frozenset()
+        return frozenset(hook.strip().lower() for hook in self.hooks.split(","))
+
+    @property
+    def is_unknown_hook(self) -> bool:
+        """Helm skips such a document ('info: skipping unknown hook'), e.g. Helm 2's
+        `crd-install`."""
+        return self.hooks is not None and not self.hook_types <= HOOK_TYPES
 
     @property
     def is_test_hook(self) -> bool:
-        return any(hook.strip() in _TEST_HOOKS for hook in self.hooks.split(","))
+        return bool(self.hook_types & _TEST_HOOKS)
 
 
 class InvalidManifest(ValueError):
@@ -248,7 +267,7 @@ def _document(source: str, text: str, kind: Any, metadata: Any, metadata_line: i
     annotations = metadata.get("annotations")
     hooks = annotations.get("helm.sh/hook") if isinstance(annotations, dict) else None
     return Document(source, text, kind if isinstance(kind, str) else "",
-                    frozenset(metadata), metadata_line, hooks if isinstance(hooks, str) else "")
+                    frozenset(metadata), metadata_line, hooks if isinstance(hooks, str) else None)
 
 
 class _NeedsFullParse(Exception):
@@ -302,19 +321,30 @@ def _order_key(document: Document) -> tuple[int, str]:
     return (index, "") if index is not None else (len(_ORDER), document.kind)
 
 
-def collect(templates: dict[str, str], crds: list[dict[str, str]]) -> list[Document]:
-    """CRDs, then templates in Helm's install order; NOTES.txt and test hooks left out."""
+def collect(templates: dict[str, str], crds: list[dict[str, str]]
+            ) -> tuple[list[Document], list[Document]]:
+    """(CRDs, then ordinary documents in Helm's install order, then hooks in that order;
+    the hooks of unknown types, which are left out), as `helm template --include-crds
+    --skip-tests` prints them. NOTES.txt and test hooks are left out too."""
     documents: list[Document] = []
     for crd in crds:
         documents.extend(split_documents(crd.get("filename") or crd["name"], crd["data"]))
-    rendered: list[Document] = []
+    ordinary: list[Document] = []
+    hooks: list[Document] = []
+    unknown: list[Document] = []
     for source in sorted(templates):
         if source.endswith("NOTES.txt"):
             continue
-        rendered.extend(d for d in split_documents(source, templates[source])
-                        if not d.is_test_hook)
-    rendered.sort(key=_order_key)
-    return documents + rendered
+        for document in split_documents(source, templates[source]):
+            if document.hooks is None:
+                ordinary.append(document)
+            elif document.is_unknown_hook:
+                unknown.append(document)
+            elif not document.is_test_hook:
+                hooks.append(document)
+    ordinary.sort(key=_order_key)
+    hooks.sort(key=_order_key)
+    return documents + ordinary + hooks, unknown
 
 
 _PLAIN_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

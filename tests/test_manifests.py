@@ -38,8 +38,39 @@ def test_install_order_crds_first_unknown_kinds_last_by_name() -> None:
     }
     crds = [{"name": "x", "filename": "crds/x.yaml",
              "data": "kind: CustomResourceDefinition\nmetadata:\n  name: x\n"}]
-    kinds = [d.kind for d in manifests.collect(templates, crds)]
-    assert kinds == ["CustomResourceDefinition", "Service", "Deployment", "Apple", "Zebra"]
+    documents, unknown = manifests.collect(templates, crds)
+    assert [d.kind for d in documents] == [
+        "CustomResourceDefinition", "Service", "Deployment", "Apple", "Zebra"]
+    assert unknown == []
+
+
+def hook(kind: str, name: str, hooks: str) -> str:
+    return (f"kind: {kind}\nmetadata:\n  name: {name}\n  annotations:\n"
+            f"    helm.sh/hook: {hooks!r}\n")
+
+
+def test_hooks_come_after_the_ordinary_documents_in_install_order_as_helm_template() -> None:
+    """helm template prints the release's manifests, then its hooks, each list sorted by
+    kind (stable); hook types are compared lower-cased, a test hook is dropped (D8) and a
+    hook of a type Helm does not know (Helm 2's crd-install) is left out."""
+    templates = {
+        "c/templates/a.yaml": hook("Job", "post", "post-install, Post-Upgrade") + "---\n"
+                              + "kind: Deployment\nmetadata:\n  name: d\n",
+        "c/templates/b.yaml": hook("ConfigMap", "pre", "pre-install") + "---\n"
+                              + hook("CustomResourceDefinition", "old", "crd-install"),
+        "c/templates/c.yaml": "kind: Service\nmetadata:\n  name: s\n  annotations:\n"
+                              "    other: x\n---\n" + hook("Pod", "t", "Test") + "---\n"
+                              + hook("Pod", "t2", " TEST-success") + "---\n"
+                              + hook("Pod", "t3", "test-failure") + "---\n"
+                              + hook("Secret", "s", "pre-delete,crd-install") + "---\n"
+                              + hook("Secret", "empty", ""),
+    }
+    documents, unknown = manifests.collect(templates, [])
+    assert [(d.kind, d.text.split("name: ")[1].split("\n")[0]) for d in documents] == [
+        ("Service", "s"), ("Deployment", "d"), ("ConfigMap", "pre"), ("Job", "post")]
+    assert [(d.source, d.hooks) for d in unknown] == [
+        ("c/templates/b.yaml", "crd-install"), ("c/templates/c.yaml", "test-failure"),
+        ("c/templates/c.yaml", "pre-delete,crd-install"), ("c/templates/c.yaml", "")]
 
 
 def test_injection_edits_text_and_keeps_comments_and_order() -> None:
@@ -154,7 +185,7 @@ def test_the_line_reader_and_the_event_walk_agree_with_a_full_parse() -> None:
         metadata = body.get("metadata")
         annotations = (metadata or {}).get("annotations") if isinstance(metadata, dict) else {}
         truth = (body["kind"], frozenset(metadata) if isinstance(metadata, dict) else None,
-                 (annotations or {}).get("helm.sh/hook", ""))
+                 (annotations or {}).get("helm.sh/hook"))
         scanned = manifests._scan("t.yaml", text)
         assert (scanned.kind, scanned.metadata_keys, scanned.hooks) == truth, text
         fast = manifests._head_from_text("t.yaml", text)

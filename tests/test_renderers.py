@@ -258,7 +258,7 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
-    assert HelmRenderer().version == f"2+helm-python-sdk-{version('helm-python-sdk')}"
+    assert HelmRenderer().version == f"3+helm-python-sdk-{version('helm-python-sdk')}"
 
 
 def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(
@@ -338,3 +338,33 @@ def test_cert_manager_keeps_its_webhook_where_a_cluster_enables_it(tmp_path: Pat
     renderer = HelmRenderer()
     assert webhook_documents("[one-off]") == 0
     assert webhook_documents("[]") == alone
+def test_helm_hooks_follow_the_manifests_and_an_unknown_hook_is_left_out_with_one_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As helm template prints them: hooks after the ordinary documents; a Helm 2
+    `crd-install` hook and a `Test` hook dropped; the warning said once, not per render."""
+    chart = tmp_path / "stacks/charts/c"
+    write(chart / "Chart.yaml", "apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    write(chart / "templates/a-post.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+          "  name: post\n  annotations:\n    helm.sh/hook: post-install\n")
+    write(chart / "templates/b-crd.yaml", "apiVersion: apiextensions.k8s.io/v1\n"
+          "kind: CustomResourceDefinition\nmetadata:\n  name: olds.example.com\n"
+          "  annotations:\n    helm.sh/hook: crd-install\n")
+    write(chart / "templates/c-test.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\n"
+          "  annotations:\n    helm.sh/hook: Test\n")
+    write(chart / "templates/d-svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n"
+          "  name: {{ .Values.name }}\n")
+    write(tmp_path / "stacks/s/component.yaml", "name: s\ntype: helm\npath: ../charts/c\n")
+    write(tmp_path / "stacks/s/config/common.yaml", "config: {name: one}\n")
+    write(tmp_path / "stacks/s/config/two.yaml", "config: {name: two}\n")
+    output = render(tmp_path, nodes(tmp_path)["s"]).decode()
+    assert output == ("---\n# Source: c/templates/d-svc.yaml\napiVersion: v1\nkind: Service\n"
+                      "metadata:\n  name: one\n"
+                      "---\n# Source: c/templates/a-post.yaml\napiVersion: v1\n"
+                      "kind: ConfigMap\nmetadata:\n  name: post\n  annotations:\n"
+                      "    helm.sh/hook: post-install\n")
+    assert "name: two" in render(tmp_path, nodes(tmp_path, "[two]")["s"]).decode()
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == 1
+    assert "stacks/charts/c: c/templates/b-crd.yaml: left out a CustomResourceDefinition " \
+           "with unknown Helm hook 'crd-install'" in warnings[0]
+

@@ -28,7 +28,7 @@ from cachetools import LRUCache
 from .. import manifests
 from ..atomic import fresh_temp_folder
 from ..digest import digest_texts
-from ..errors import StackyardError, join_key
+from ..errors import StackyardError, join_key, warn
 from ..filestate import FileState
 from ..model import ComponentDef, PlanNode
 from ..sources import artifacts
@@ -155,11 +155,11 @@ class HelmRenderer:
 
     @cached_property
     def version(self) -> str:
-        """The SDK package pins its Helm version, so its own version names the engine.
-        The number before it counts changes of Stackyard's own handling: 2 when a loaded
-        chart stopped serving renders that switch other subcharts on (renders stored
-        before may hold too few subcharts)."""
-        return f"2+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
+        """The SDK package pins its Helm version, so its own version names the engine; the number
+        before it counts changes of Stackyard's own output (2: a loaded chart serves only
+        renders that switch the same subcharts on; 3: hooks last, unknown hook types dropped),
+        so renders stored before are made again."""
+        return f"3+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
 
     def __init__(self) -> None:
         # A chart is loaded once per (inputs' digest, subchart setting): rendering removes
@@ -209,10 +209,16 @@ class HelmRenderer:
                 f"helm template failed for chart {self._display(node, workspace)}: "
                 f"{' '.join(err.detail.split())}", **where) from err
         try:
-            documents = manifests.collect(templates, crds)
+            documents, unknown_hooks = manifests.collect(templates, crds)
         except manifests.InvalidManifest as err:
             raise StackyardError(f"chart {self._display(node, workspace)}: {err}",
                                  **where) from err
+        for document in unknown_hooks:  # said once per process: the text names no cluster
+            warn(f"chart {self._display(node, workspace)}: {document.source}: left out a "
+                 f"{document.kind or 'document'} with unknown Helm hook "
+                 f"{document.hooks!r}, as helm template does (Helm 3 knows: "
+                 f"{', '.join(sorted(manifests.HOOK_TYPES))}); to keep it, remove the "
+                 "annotation or give it a known type")
         inject = node.config.namespace if node.config.inject_namespace else None
         return manifests.join(documents, inject or None)
 
