@@ -2,8 +2,9 @@
 
 Like `helm template --include-crds --skip-tests`: CRDs first, then documents in Helm's
 install order (stable by template path), then Helm hooks in the same order; NOTES.txt,
-test hooks and hooks of types Helm does not know dropped, only non-empty mapping
-documents kept (spec §5.2.5, without Fabrikate's stderr mix-in).
+test hooks and hooks of types Helm does not know dropped, each document trimmed of
+surrounding whitespace, only non-empty mapping documents kept (spec §5.2.5, without
+Fabrikate's stderr mix-in).
 Namespace injection (spec §5.2.6) skips cluster-scoped kinds and edits text, not a re-dump.
 """
 
@@ -113,13 +114,16 @@ def _split(source: str, text: str) -> tuple[Document, ...]:
         _validate(text)
         documents = []
         for piece in _SEPARATOR.split(text):
-            stripped = piece.strip("\n")
-            if stripped.strip():
-                document = _head_from_text(source, stripped)
-                if document is _UNKNOWN:
-                    document = _scan(source, stripped)
-                if document is not None:
-                    documents.append(document)
+            stripped = piece.strip()  # Helm's SplitManifests: strings.TrimSpace
+            if not stripped:
+                continue
+            if piece.lstrip("\n")[:1].isspace():  # an indented first line lost its indent
+                _validate(stripped)
+            document = _head_from_text(source, stripped)
+            if document is _UNKNOWN:
+                document = _scan(source, stripped)
+            if document is not None:
+                documents.append(document)
         return tuple(documents)
     except yaml.YAMLError as err:
         raise InvalidManifest(f"{source} rendered invalid YAML{_describe(err)}") from err

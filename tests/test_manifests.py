@@ -73,6 +73,22 @@ def test_hooks_come_after_the_ordinary_documents_in_install_order_as_helm_templa
         ("c/templates/c.yaml", "pre-delete,crd-install"), ("c/templates/c.yaml", "")]
 
 
+def test_documents_are_trimmed_of_whitespace_as_helm_splits_them() -> None:
+    """Helm's SplitManifests trims each document (strings.TrimSpace): a template's
+    whitespace-only lines before or after a document are not part of it."""
+    text = "  \n\napiVersion: v1\nkind: Service\nspec:\n  type: ClusterIP\n  \n      \n" \
+           "---\n\n  \nkind: ConfigMap\nmetadata:\n  name: a\n   \n"
+    documents = manifests.split_documents("t.yaml", text)
+    assert [d.text for d in documents] == [
+        "apiVersion: v1\nkind: Service\nspec:\n  type: ClusterIP",
+        "kind: ConfigMap\nmetadata:\n  name: a"]
+
+
+def test_a_document_whose_first_line_is_indented_is_invalid_once_trimmed_as_in_helm() -> None:
+    with pytest.raises(manifests.InvalidManifest, match=r"t.yaml rendered invalid YAML"):
+        manifests.split_documents("t.yaml", "kind: A\n---\n  kind: B\n  x: 1\n")
+
+
 def test_injection_edits_text_and_keeps_comments_and_order() -> None:
     text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n    # the name\n    name: a\n" \
            "data:\n  b: '1'\n"
@@ -123,7 +139,7 @@ def test_the_line_reader_agrees_with_libyaml_on_every_shared_chart() -> None:
             rendered = chart.render({}, name="x", namespace="ns")
         for source, text in rendered.items():
             for piece in manifests._SEPARATOR.split(text):
-                piece = piece.strip("\n")
+                piece = piece.strip()
                 if not piece.strip():
                     continue
                 fast = manifests._head_from_text(source, piece)

@@ -258,7 +258,7 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
-    assert HelmRenderer().version == f"3+helm-python-sdk-{version('helm-python-sdk')}"
+    assert HelmRenderer().version == f"4+helm-python-sdk-{version('helm-python-sdk')}"
 
 
 def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(
@@ -368,3 +368,13 @@ def test_helm_hooks_follow_the_manifests_and_an_unknown_hook_is_left_out_with_on
     assert "stacks/charts/c: c/templates/b-crd.yaml: left out a CustomResourceDefinition " \
            "with unknown Helm hook 'crd-install'" in warnings[0]
 
+
+def test_helm_documents_are_trimmed_as_helm_splits_them(tmp_path: Path) -> None:
+    """mysql's Deployment template ends in a line of spaces; Helm trims every document."""
+    link_chart(tmp_path, "mysql")
+    write(tmp_path / "stacks/s/component.yaml", "name: s\ntype: helm\npath: ../charts/mysql\n")
+    output = render(tmp_path, nodes(tmp_path)["s"]).decode()
+    assert "# Source: mysql/templates/deployment.yaml" in output
+    documents = output.split("\n---\n")
+    assert len(documents) > 3
+    assert [d[-80:] for d in documents if d.rstrip("\n") != d.rstrip()] == []

@@ -157,9 +157,9 @@ class HelmRenderer:
     def version(self) -> str:
         """The SDK package pins its Helm version, so its own version names the engine; the number
         before it counts changes of Stackyard's own output (2: a loaded chart serves only
-        renders that switch the same subcharts on; 3: hooks last, unknown hook types dropped),
-        so renders stored before are made again."""
-        return f"3+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
+        renders that switch the same subcharts on; 3: hooks last, unknown hook types dropped; 4:
+        documents trimmed), so renders stored before are made again."""
+        return f"4+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
 
     def __init__(self) -> None:
         # A chart is loaded once per (inputs' digest, subchart setting): rendering removes
