@@ -269,12 +269,15 @@ def _too_deep(path: Path) -> StackyardError:
 
 def _parse_yaml(path: Path, loader: _SaysDuplicateKeys,
                 build: Callable[[yaml.Node, Any], Any], text: str) -> Any:
-    """The document `loader` reads, built from its node tree; warns of duplicate keys."""
+    """The first document `loader` reads, built from its node tree, as go-yaml v2's
+    Unmarshal (Fabrikate) reads only that one; warns of duplicate keys and of later
+    documents that are not empty."""
     try:
-        node = loader.get_single_node()  # type: ignore[attr-defined]
+        node = loader.get_node() if loader.check_node() else None  # type: ignore[attr-defined]
         if node is not None and "&" in text:
             _refuse_alias_bomb(path, node)
         data = None if node is None else build(node, loader)
+        ignored = None if node is None else _later_document_line(loader)
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from err
     except RecursionError:
@@ -284,7 +287,30 @@ def _parse_yaml(path: Path, loader: _SaysDuplicateKeys,
     for key, line in loader.duplicate_keys:
         warn(f"line {line}: key {key!r} is written twice in one mapping; the last one "
              "counts, as in Fabrikate", file=path)
+    if ignored is not None:
+        warn(f"line {ignored}: a later YAML document (after `---`) is ignored: Fabrikate read "
+             "only a file's first document, and so does Stackyard; move what it holds into "
+             "the first one, or delete it", file=path)
     return data
+
+
+def _later_document_line(loader: Any) -> int | None:
+    """Line of the `---` of the first document after the first one that holds anything
+    (not only comments), or None. One that go-yaml never read may even be malformed: that
+    is said the same way, not an error. Read as events: nothing is built."""
+    line = None
+    try:
+        while not isinstance(event := loader.get_event(), yaml.StreamEndEvent):
+            if isinstance(event, yaml.DocumentStartEvent):
+                line = event.start_mark.line + 1
+            elif not isinstance(event, yaml.DocumentEndEvent) and not (
+                    isinstance(event, yaml.ScalarEvent) and event.value == ""
+                    and event.implicit[0] and event.tag is None and event.anchor is None):
+                return line
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        return line or (mark.line + 1 if mark is not None else 1)
+    return None
 
 
 def _parse_typed(path: Path, text: str,

@@ -113,6 +113,31 @@ def test_a_key_written_twice_is_said_and_the_last_one_counts(
     assert app.config.values == {"base": {"n": 1}, "web": {"n": 2}, "replicaCount": 9}
 
 
+def test_only_the_first_yaml_document_is_read_and_a_later_one_is_said(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """go-yaml v2's Unmarshal (Fabrikate) reads a file's first document: an empty one after
+    a trailing `---` is no error and no warning; one that holds anything (even malformed
+    YAML) is ignored with a warning naming its line."""
+    stack = tmp_path / "stack"
+    write_component(stack, "name: app\ntype: static\npath: m\n---\n")
+    write_config(stack, "common", "config: {n: 1}\n---\n# nothing\n---\nconfig: {n: 2}\n")
+    write_config(stack, "prod", "namespace: web\n---\nconfig: [broken\n")
+    write_environment(tmp_path, "c", "stack: ../stack\nlayers: [prod]\n---\n")
+    nodes = {n.node_path: n for n in plan_cluster(load_environment(
+        tmp_path / "environments/c.yaml"), Workspace.at(tmp_path)).nodes}
+
+    assert nodes["app"].config.values == {"n": 1}
+    assert nodes["app"].config.namespace == "web"
+    warnings = capsys.readouterr().err.splitlines()
+    assert [w.split(": ", 1)[1].rpartition("stack/")[2] for w in warnings] == [
+        "config/prod.yaml: line 2: a later YAML document (after `---`) is ignored: "
+        "Fabrikate read only a file's first document, and so does Stackyard; move what it "
+        "holds into the first one, or delete it",
+        "config/common.yaml: line 4: a later YAML document (after `---`) is ignored: "
+        "Fabrikate read only a file's first document, and so does Stackyard; move what it "
+        "holds into the first one, or delete it"]
+
+
 def test_an_unknown_method_is_read_as_local_with_a_warning(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_component(tmp_path, "name: s\ntype: static\nmethod: ftp\npath: m\n")
