@@ -76,11 +76,13 @@ class FileState:
         return self._digest(name, info)
 
     def tree_digest(self, root: Path | str, skip: Iterable[Path] = ()) -> str | None:
-        """Digest of a folder (names, executable bits, contents), or None when absent.
+        """Digest of a folder (names, executable bits, contents; the names of its
+        sub-folders, empty ones too), or None when absent.
 
         The files and folders in `skip` (Stackyard's own state, output and lock file,
-        rewritten by builds) and any `.git` are left out: a chart at the repository root
-        holds them, and they are never chart content.
+        rewritten by builds) are left out, and so is what a `.git` folder holds: a chart at
+        the repository root holds them, and they are never chart content. That there is a
+        `.git` folder counts, as any sub-folder does: a static folder must not have one.
 
         Links are followed, as Helm does; a link to a folder that contains it is an error
         (Helm would follow it until the path is too long, and two such links in a folder
@@ -101,12 +103,11 @@ class FileState:
         hasher = xxhash.xxh3_128()
         stack = [(top, "", ((top_info.st_dev, top_info.st_ino),))]
         entries: list[tuple[str, str, os.stat_result]] = []
+        folders: list[str] = []
         unreadable: list[str] = []
         while stack:
             folder, prefix, above = stack.pop()
             for entry in os.scandir(folder):
-                if entry.name == ".git":
-                    continue
                 try:
                     info = entry.stat()  # follows symlinks, as Helm does
                 except OSError as err:  # a link to nowhere: the render reading it says so
@@ -115,6 +116,9 @@ class FileState:
                 if stat.S_ISDIR(info.st_mode):
                     folder_key = (info.st_dev, info.st_ino)
                     if folder_key in skipped:
+                        continue
+                    folders.append(f"{prefix}{entry.name}/\0\n")
+                    if entry.name == ".git":
                         continue
                     if folder_key in above:
                         raise StackyardError(
@@ -130,7 +134,7 @@ class FileState:
             # fsencode: a name that is not UTF-8 comes back as the bytes it was on disk
             hasher.update(os.fsencode(f"{relative}\0{executable}\0"
                                       f"{self._digest(path, info)}\n"))
-        for line in sorted(unreadable):
+        for line in sorted(unreadable + folders):
             hasher.update(os.fsencode(line))
         return hasher.hexdigest()
 

@@ -104,6 +104,30 @@ def test_a_chart_at_the_repository_root_becomes_up_to_date(tmp_path: Path) -> No
     assert doit(tmp_path).executed == []
 
 
+@pytest.mark.parametrize("folder", ["sub", ".git"])
+def test_a_new_empty_folder_in_a_static_folder_fails_the_next_build_as_a_clean_one(
+        tmp_path: Path, folder: str) -> None:
+    """A static folder may hold only files: an empty sub-folder (or a `.git` one) that
+    appears must change the folder's digest, not leave the stored render in place."""
+    one_cluster_fleet(tmp_path, "{name: m, type: static, path: m}")
+    write(tmp_path / "stacks/s/m/a.yaml", "a: 1\n")
+    assert doit(tmp_path).renders == ["render:c1:s", "render:c1:s/m"]
+    (tmp_path / "stacks/s/m" / folder).mkdir()
+    run = doit(tmp_path)
+    assert run.returncode != 0
+    assert f"contains a sub-folder {folder!r}" in run.stdout + run.stderr
+
+
+def test_what_a_git_folder_holds_is_no_content_but_the_folder_is(tmp_path: Path) -> None:
+    files = FileState()
+    write(tmp_path / "a.yaml", "a: 1\n")
+    bare = files.tree_digest(tmp_path)
+    (tmp_path / ".git").mkdir()
+    with_git = files.tree_digest(tmp_path)
+    write(tmp_path / ".git/HEAD", "ref: refs/heads/main\n")
+    assert bare != with_git == files.tree_digest(tmp_path)
+
+
 def test_a_chart_at_the_repository_root_with_a_file_dependency_renders(
         tmp_path: Path) -> None:
     """Its copy with the dependency placed in charts/ leaves out what the digest leaves
