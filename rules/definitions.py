@@ -110,6 +110,17 @@ def load_component(directory: Path) -> ComponentDef:
     return _component_entry(data, file, "")
 
 
+def _check_method(method: str, kind: str, file: Path, key: str) -> None:
+    """Fabrikate compares `method` case-sensitively (only a static `http` in any case):
+    any other spelling is read as `local`, which a warning says (D37)."""
+    if method in _METHODS or (kind == "static" and method.lower() == "http"):
+        return
+    meant = (f"; Fabrikate compares methods case-sensitively: write `{method.lower()}`"
+             if method.lower() in _METHODS else "")
+    warn(f"unknown method {method!r} is read as `local`, as Fabrikate read it (known: git, "
+         f"helm, http, local){meant}", file=file, key=key)
+
+
 def _component_entry(data: Any, file: Path, key: str) -> ComponentDef:
     if not isinstance(data, dict):
         raise StackyardError(f"expected a mapping, got {_kind(data)}", file=file, key=key or "")
@@ -127,9 +138,7 @@ def _component_entry(data: Any, file: Path, key: str) -> ComponentDef:
     else:
         kind = fields["type"]
     fields["type"] = kind or CONTAINER
-    if fields["method"].lower() not in _METHODS:
-        warn(f"unknown method {fields['method']!r} is read as `local`, as Fabrikate read it "
-             "(known: git, helm, http, local)", file=file, key=join_key(key, "method"))
+    _check_method(fields["method"], fields["type"], file, join_key(key, "method"))
     _check_name(fields["name"], file, join_key(key, "name"))
     subs = data.get("subcomponents")
     if subs is None:

@@ -149,6 +149,26 @@ def test_an_unknown_method_is_read_as_local_with_a_warning(
             ) in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("method", ["Helm", "GIT", "LOCAL", "Http"])
+def test_a_method_in_another_case_is_read_as_local_with_a_warning_that_says_why(
+        tmp_path: Path, method: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Fabrikate compares `method` case-sensitively, so `Helm` was a local chart; only a
+    static component's `http` is read in any case (no warning for that one)."""
+    write_component(tmp_path / "h", f"name: h\ntype: helm\nmethod: {method}\npath: c\n")
+    write_component(tmp_path / "s", f"name: s\ntype: static\nmethod: {method.upper()}\n"
+                    "source: https://example.com/a.yaml\n")
+
+    assert load_component(tmp_path / "h").method == method
+    load_component(tmp_path / "s")
+
+    warnings = capsys.readouterr().err.splitlines()
+    expected = (f"{shown(tmp_path / 'h', 'component.yaml')}: method: unknown method "
+                f"{method!r} is read as `local`, as Fabrikate read it (known: git, helm, http, "
+                f"local); Fabrikate compares methods case-sensitively: write `{method.lower()}`")
+    assert expected in warnings[0]
+    assert len(warnings) == (1 if method == "Http" else 2)
+
+
 def test_a_json_layer_beside_a_yaml_one_is_ignored_with_a_warning(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_component(tmp_path / "stack", "name: app\n")
