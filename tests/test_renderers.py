@@ -70,6 +70,14 @@ def test_static_folder_with_a_subfolder_is_an_error(tmp_path: Path) -> None:
         render(tmp_path, nodes(tmp_path)["s"])
 
 
+def test_static_path_naming_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    write(tmp_path / "stacks/s/component.yaml", "name: s\ntype: static\npath: f.yaml\n")
+    write(tmp_path / "stacks/s/f.yaml", "kind: A\n")
+    with pytest.raises(StackyardError, match=r"component.yaml: path: static manifest folder "
+                       r"\S*stacks/s/f.yaml is a file, not a folder: `path` names a folder"):
+        render(tmp_path, nodes(tmp_path)["s"])
+
+
 def test_static_http_reads_its_vendored_download(tmp_path: Path) -> None:
     write(tmp_path / "stacks/s/component.yaml", "name: s\nsubcomponents:\n  - name: kv\n"
           "    type: static\n    method: http\n    source: https://example.com/kv.yaml\n"

@@ -37,8 +37,11 @@ class StaticRenderer:
             return b"---\n" + download.read_bytes() + b"\n"
         folder = manifest_dir(node.definition, node.physical_dir)
         if not folder.is_dir():
-            raise StackyardError(f"static manifest folder {workspace.display(folder)} does not "
-                                 "exist", file=node.definition.file,
+            problem = ("is a file, not a folder: `path` names a folder, and every file in "
+                       "it is written; to write only this file, put it in a folder of its own"
+                       if folder.exists() else "does not exist")
+            raise StackyardError(f"static manifest folder {workspace.display(folder)} "
+                                 f"{problem}", file=node.definition.file,
                                  key=join_key(node.definition.key, "path"))
         parts: list[bytes] = []
         for name in sorted(os.listdir(folder), key=os.fsencode):  # Fabrikate's byte order
