@@ -353,16 +353,24 @@ def load_file(path: Path, *, as_text: bool = False) -> Any:
 
 
 class _Go11Dumper(_BASE_DUMPER):  # type: ignore[misc, valid-type]
-    """Quotes every string a YAML 1.1 reader would take for a boolean (`"y"`, `"on"`)."""
+    """Quotes every string a YAML 1.1 reader would take for another type (`"y"`, `"on"`,
+    `"1.0"`), in double quotes as go-yaml v2 does."""
 
 
 _Go11Dumper.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML11_BOOL, list("yYnNtTfFoO"))
 
 
 def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    """Multi-line strings as literal blocks (`|`), as go-yaml writes them."""
-    style = "|" if "\n" in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+    """Multi-line strings as literal blocks (`|`), and strings that would read as another
+    type in double quotes (PyYAML would pick single ones), as go-yaml writes them; other
+    strings that cannot be plain (`'a: b'`) get single quotes from both."""
+    if "\n" in text:
+        style: str | None = "|"
+    elif dumper.resolve(yaml.ScalarNode, text, (True, False)) != _STR:
+        style = '"'
+    else:
+        style = None
+    return dumper.represent_scalar(_STR, text, style=style)
 
 
 _Go11Dumper.add_representer(str, _represent_text)

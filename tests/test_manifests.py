@@ -111,6 +111,15 @@ def test_flow_style_metadata_is_reserialised_with_the_namespace() -> None:
         "kind": "A", "metadata": {"name": "a", "namespace": "ns"}}
 
 
+def test_a_reserialised_document_quotes_strings_as_go_yaml_does() -> None:
+    """go-yaml v2 writes a string that would read as another type in double quotes."""
+    [document] = manifests.split_documents(
+        "t.yaml", "kind: A\nmetadata: {name: a, labels: {x: 'yes', y: 'on', z: '1.0'}}\n")
+    assert manifests.inject_namespace(document, "ns") == (
+        'kind: A\nmetadata:\n  labels:\n    x: "yes"\n    "y": "on"\n    z: "1.0"\n'
+        "  name: a\n  namespace: ns")
+
+
 def test_anchors_fall_back_to_a_full_parse() -> None:
     text = "x: &m {name: a}\nkind: A\nmetadata: *m\n"
     [document] = manifests.split_documents("t.yaml", text)

@@ -266,7 +266,7 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
-    assert HelmRenderer().version == f"4+helm-python-sdk-{version('helm-python-sdk')}"
+    assert HelmRenderer().version == f"5+helm-python-sdk-{version('helm-python-sdk')}"
 
 
 def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(

@@ -158,8 +158,9 @@ class HelmRenderer:
         """The SDK package pins its Helm version, so its own version names the engine; the number
         before it counts changes of Stackyard's own output (2: a loaded chart serves only
         renders that switch the same subcharts on; 3: hooks last, unknown hook types dropped; 4:
-        documents trimmed), so renders stored before are made again."""
-        return f"4+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
+        documents trimmed; 5: a re-serialised document quotes as go-yaml does), so renders
+        stored before are made again."""
+        return f"5+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
 
     def __init__(self) -> None:
         # A chart is loaded once per (inputs' digest, subchart setting): rendering removes
