@@ -68,6 +68,8 @@ def _drop_if_unreadable(database: Path) -> None:
 
 _NAMING_TASKS = frozenset({"run", "info", "list", "forget", "ignore", "clean", "reset-dep"})
 """doit commands whose arguments are task names (`help` takes topics, `lock` pins)."""
+_EXACT_NAMES = frozenset({"info", "list", "forget", "ignore", "reset-dep"})
+"""Those of them that take no patterns (only `run` and `clean` do)."""
 
 
 @contextmanager
@@ -122,7 +124,8 @@ def tasks_for(root: Path) -> Callable[[], Iterator[Task]]:
                     names.append(LOCK_TASK)
                     yield lock_task(workspace)  # listed and explained; runs only when named
                 check_patterns(tuple(name for name in invocation.selected if "=" not in name),
-                               names, exact=invocation.command == "info",
+                               names, exact=invocation.command
+                               if invocation.command in _EXACT_NAMES else "",
                                known=partial(every_task_name, fleet)
                                if invocation.command in _NAMING_TASKS else None)
             except StackyardError as err:

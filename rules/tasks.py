@@ -369,19 +369,19 @@ def _recorded_tasks(database: Path) -> frozenset[str]:
         connection.close()
 
 
-def check_patterns(selected: tuple[str, ...], names: list[str], *, exact: bool = False,
+def check_patterns(selected: tuple[str, ...], names: list[str], *, exact: str = "",
                    known: Callable[[], list[str]] | None = None) -> None:
     """A wildcard on the command line that names none of the tasks handed to doit is a
     typo: doit would run nothing and exit 0. (Pruning keeps every task a pattern names.)
-    `exact`: every name must be a task, and a pattern is refused (`doit info` looks its
-    argument up with a traceback for a missing one). `known`: every task name, for a
-    suggestion when a name is none of `names`."""
+    `exact`: the command, when it takes only task names, no patterns (`doit info` looked
+    a pattern up with a traceback). `known`: every task name, for a suggestion when a name
+    is none of `names`."""
     handed = set(names)
     for pattern in selected:
         if "*" in pattern:  # doit's only wildcard
             if exact:
-                raise StackyardError(f"{pattern!r}: `doit info` takes a task's exact name, "
-                                     "not a pattern (`doit list --all` lists them)")
+                raise StackyardError(f"{pattern!r}: `doit {exact}` takes exact task names, "
+                                     "not patterns (`doit list --all` lists them)")
             if not fnmatch.filter(names, pattern):
                 raise StackyardError(f"no task matches {pattern!r} (`doit list --all` lists "
                                      "them)")

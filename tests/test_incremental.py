@@ -109,7 +109,7 @@ def test_a_deleted_output_file_is_restored_without_rendering(fleet: Path) -> Non
 
 def test_a_pattern_that_names_no_task_is_an_error(fleet: Path) -> None:
     """doit would run nothing and exit 0: a typo in CI would pass unnoticed."""
-    for command in (("render:prod-eest:*",), ("forget", "render:prod-eest:*")):
+    for command in (("render:prod-eest:*",), ("clean", "render:prod-eest:*")):
         run = doit(fleet, *command)
         assert run.returncode != 0 and run.executed == []
         assert "no task matches 'render:prod-eest:*' (`doit list --all` lists them)" \
@@ -129,10 +129,12 @@ def test_doit_info_on_a_name_that_is_no_task_is_an_error_not_a_traceback(fleet: 
 
 def test_info_takes_no_pattern_and_a_typo_gets_a_suggestion(fleet: Path) -> None:
     """doit's own answers were a traceback (`info` with a pattern) and 'Invalid parameter'."""
-    run = doit(fleet, "info", "render:prod-east:*")
-    assert run.returncode != 0
-    assert run.stderr.strip() == ("ERROR: 'render:prod-east:*': `doit info` takes a task's "
-                                  "exact name, not a pattern (`doit list --all` lists them)")
+    for command in ("info", "forget", "list", "ignore"):
+        run = doit(fleet, command, "render:prod-east:*")
+        assert run.returncode != 0
+        assert run.stderr.strip() == (f"ERROR: 'render:prod-east:*': `doit {command}` takes "
+                                      "exact task names, not patterns (`doit list --all` "
+                                      "lists them)"), run.stderr
     for command in (("prod-easst",), ("forget", "prod-easst"), ("list", "prod-easst")):
         run = doit(fleet, *command)
         assert run.returncode != 0 and run.executed == []
