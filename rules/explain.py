@@ -7,11 +7,14 @@ the digest of the last render of a task. Explaining compares that record with th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .errors import display_path, join_key
 from .model import Layer, PlanNode
 from .renderers import REGISTRY, renderer_for
+from .renderers.unchanged import listings
+from .workspace import Workspace
 
 _MAX_LINES = 12
 
@@ -29,7 +32,20 @@ def input_record(node: PlanNode) -> dict[str, Any]:
     return record
 
 
-def explain(previous: dict[str, Any] | None, node: PlanNode) -> list[str]:
+def input_listings(node: PlanNode, workspace: Workspace
+                   ) -> dict[str, tuple[str, dict[str, str]]]:
+    """By label, the digest and files of each local input folder of the node, as it is."""
+    renderer = renderer_for(node.definition.type) or REGISTRY["component"]
+    return listings(node, renderer.input_paths(node.definition, node.physical_dir,
+                                               node.checkout), workspace)
+
+
+Listing = Callable[[str, str], "dict[str, str] | None"]
+"""The files of an input folder (by label) with a given digest, when known."""
+
+
+def explain(previous: dict[str, Any] | None, node: PlanNode,
+            listing: Listing = lambda label, digest: None) -> list[str]:
     """Lines saying what differs between the last render's inputs and the current ones."""
     if previous is None:
         return ["no earlier render is recorded (first build, `doit forget`, or a cleaned "
@@ -45,7 +61,7 @@ def explain(previous: dict[str, Any] | None, node: PlanNode) -> list[str]:
             lines.append(f"{display_path(node.definition.file)}: "
                          f"{node.definition.key or 'top level'}: "
                          f"`{field}` changed from {old_definition.get(field)!r} to {value!r}")
-    lines.extend(_input_changes(previous.get("inputs", {}), current["inputs"]))
+    lines.extend(_input_changes(previous.get("inputs", {}), current["inputs"], listing))
     if "config" in current:
         lines.extend(_config_changes(previous.get("config") or {}, current["config"],
                                      node.layers))
@@ -57,9 +73,11 @@ def explain(previous: dict[str, Any] | None, node: PlanNode) -> list[str]:
     return lines
 
 
-def _input_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    """Folders by content; a download (`<source>/<chart>@<version>`) whose pin moved is one
-    line, not an added and a removed input."""
+def _input_changes(old: dict[str, str], new: dict[str, str], listing: Listing
+                   ) -> list[str]:
+    """Folders by content, naming the files that changed when both listings are known; a
+    download (`<source>/<chart>@<version>`) whose pin moved is one line, not an added and
+    a removed input."""
     def unpinned(label: str) -> str:
         return label.rpartition("@")[0] or label
 
@@ -68,7 +86,8 @@ def _input_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
     for label, digest in new.items():
         if label in old:
             if old[label] != digest:
-                lines.append(f"the content of {label} changed")
+                lines.append(f"the content of {label} changed"
+                             + _file_changes(listing(label, old[label]), listing(label, digest)))
         elif unpinned(label) in moved and "@" in label:
             before = moved.pop(unpinned(label)).rpartition("@")[2]
             lines.append(f"{unpinned(label)} moved from {before} to "
@@ -77,6 +96,24 @@ def _input_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
             lines.append(f"now reads {label}")
     lines.extend(f"no longer reads {label}" for label in moved.values())
     return lines
+
+
+_MAX_FILES = 5
+
+
+def _file_changes(before: dict[str, str] | None, after: dict[str, str] | None) -> str:
+    """`: templates/a.yaml changed, b.yaml added` (a name ending in / is a folder)."""
+    if before is None or after is None:
+        return ""
+    changes = [f"{name} {'added' if name not in before else 'changed'}"
+               for name in after if before.get(name) != after[name]]
+    changes.extend(f"{name} removed" for name in before if name not in after)
+    changes.sort()
+    if not changes:
+        return ""
+    if len(changes) > _MAX_FILES:
+        changes[_MAX_FILES:] = [f"and {len(changes) - _MAX_FILES} more"]
+    return ": " + ", ".join(changes)
 
 
 def _config_changes(old: dict[str, Any], new: dict[str, Any], layers: tuple[Layer, ...]

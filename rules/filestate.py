@@ -77,7 +77,14 @@ class FileState:
 
     def tree_digest(self, root: Path | str, skip: Iterable[Path] = ()) -> str | None:
         """Digest of a folder (names, executable bits, contents; the names of its
-        sub-folders, empty ones too), or None when absent.
+        sub-folders, empty ones too), or None when absent: of its `tree_listing`."""
+        listing = self.tree_listing(root, skip)
+        return None if listing is None else listing_digest(listing)
+
+    def tree_listing(self, root: Path | str, skip: Iterable[Path] = ()
+                     ) -> dict[str, str] | None:
+        """Each file of a folder by relative name with its executable bit and digest,
+        then each sub-folder (`name/`) and unreadable entry; None when absent.
 
         The files and folders in `skip` (Stackyard's own state, output and lock file,
         rewritten by builds) are left out, and so is what a `.git` folder holds: a chart at
@@ -100,24 +107,23 @@ class FileState:
             with contextlib.suppress(OSError):  # absent: nothing to leave out
                 info = os.stat(folder)
                 skipped.add((info.st_dev, info.st_ino))
-        hasher = xxhash.xxh3_128()
         stack = [(top, "", ((top_info.st_dev, top_info.st_ino),))]
         entries: list[tuple[str, str, os.stat_result]] = []
-        folders: list[str] = []
-        unreadable: list[str] = []
+        folders: list[tuple[str, str]] = []
+        unreadable: list[tuple[str, str]] = []
         while stack:
             folder, prefix, above = stack.pop()
             for entry in os.scandir(folder):
                 try:
                     info = entry.stat()  # follows symlinks, as Helm does
                 except OSError as err:  # a link to nowhere: the render reading it says so
-                    unreadable.append(f"{prefix}{entry.name}\0{err.errno}\n")
+                    unreadable.append((f"{prefix}{entry.name}", str(err.errno)))
                     continue
                 if stat.S_ISDIR(info.st_mode):
                     folder_key = (info.st_dev, info.st_ino)
                     if folder_key in skipped:
                         continue
-                    folders.append(f"{prefix}{entry.name}/\0\n")
+                    folders.append((f"{prefix}{entry.name}/", ""))
                     if entry.name == ".git":
                         continue
                     if folder_key in above:
@@ -129,14 +135,11 @@ class FileState:
                     stack.append((entry.path, f"{prefix}{entry.name}/", (*above, folder_key)))
                 elif stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in skipped:
                     entries.append((f"{prefix}{entry.name}", entry.path, info))
-        for relative, path, info in sorted(entries):
-            executable = int(bool(info.st_mode & stat.S_IXUSR))
-            # fsencode: a name that is not UTF-8 comes back as the bytes it was on disk
-            hasher.update(os.fsencode(f"{relative}\0{executable}\0"
-                                      f"{self._digest(path, info)}\n"))
-        for line in sorted(unreadable + folders):
-            hasher.update(os.fsencode(line))
-        return hasher.hexdigest()
+        listing = {relative: f"{int(bool(info.st_mode & stat.S_IXUSR))}\0"
+                             f"{self._digest(path, info)}"
+                   for relative, path, info in sorted(entries)}
+        listing.update(sorted(unreadable + folders, key=_as_line))
+        return listing
 
     def _digest(self, name: str, info: os.stat_result) -> str:
         self.seen.add(name)
@@ -162,3 +165,18 @@ class FileState:
 def content_digest(content: bytes) -> str:
     """What `file_digest` gives a file holding `content`."""
     return xxhash.xxh3_128_hexdigest(content)
+
+
+def _as_line(entry: tuple[str, str]) -> str:
+    """The order of sub-folders and unreadable entries in a listing: by their line."""
+    name, detail = entry
+    return f"{name}\0{detail}\n"
+
+
+def listing_digest(listing: dict[str, str]) -> str:
+    """The digest of a folder, from its `FileState.tree_listing`."""
+    hasher = xxhash.xxh3_128()
+    for name, detail in listing.items():
+        # fsencode: a name that is not UTF-8 comes back as the bytes it was on disk
+        hasher.update(os.fsencode(f"{name}\0{detail}\n"))
+    return hasher.hexdigest()

@@ -9,6 +9,7 @@ others read. Each row also keeps its content's fingerprint (the xxh3 digest that
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -35,6 +36,8 @@ class RenderStore:
         self._known: set[str] | None = None
         self._fingerprints: dict[str, Fingerprint] = {}
         self._all_fingerprints_read = False
+        self.listed: set[str] = set()
+        """The inputs digests of renders whose folders this process listed."""
 
     def _db(self) -> sqlite3.Connection:
         """A connection per process and thread: one must not cross doit's fork() (`-n`)
@@ -66,6 +69,10 @@ class RenderStore:
             # apart from the contents: a scan of small rows reads a few pages, not them all
             connection.execute("create table if not exists fingerprints (digest text primary "
                                "key, content_digest text not null, size integer not null)")
+            # the files of each input folder a render read, by the folder's digest: what
+            # `doit info` compares to say which files of a chart changed
+            connection.execute("create table if not exists listings (digest text primary "
+                               "key, files text not null)")
         return connection
 
     def has(self, digest: str) -> bool:
@@ -106,6 +113,20 @@ class RenderStore:
                                (digest, *fingerprint))
         self._fingerprints[digest] = fingerprint
 
+    def put_listings(self, inputs: str, listings: dict[str, dict[str, str]]) -> None:
+        """The listings (by folder digest) of the input folders of a render whose inputs
+        have the digest `inputs`: once per process for each `inputs`."""
+        rows = [(digest, json.dumps(files)) for digest, files in listings.items()]
+        if rows:
+            with self._failing("store a render"), self._db() as connection:
+                connection.executemany("insert or ignore into listings values (?, ?)", rows)
+        self.listed.add(inputs)
+
+    def listing(self, digest: str) -> dict[str, str] | None:
+        row = self._db().execute("select files from listings where digest = ?",
+                                 (digest,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
     def fingerprint(self, digest: str, *, fresh: bool = False) -> Fingerprint | None:
         """The content digest and size of a render; None when it is not stored. All are
         read at the first call (to check many output folders); `fresh` reads this one
@@ -143,12 +164,19 @@ class RenderStore:
         return fingerprint
 
     def prune(self, keep: set[str]) -> int:
-        """Drop renders no cluster uses any more; returns how many."""
+        """Drop renders no cluster uses any more, and the listings of folders no kept
+        render read; returns how many renders."""
         stale = [(d,) for d in self.digests() - keep]
         if stale:
             with self._failing("drop unused renders"), self._db() as connection:
                 connection.executemany("delete from rendered where digest = ?", stale)
                 connection.executemany("delete from fingerprints where digest = ?", stale)
+                read = {digest for (inputs,) in connection.execute("select inputs from rendered")
+                        for digest in json.loads(inputs).get("inputs", {}).values()}
+                unread = [(d,) for (d,) in connection.execute("select digest from listings")
+                          if d not in read]
+                connection.executemany("delete from listings where digest = ?", unread)
+                self.listed.clear()
             with self._failing("give the space of unused renders back"):
                 self._shrink()
             self._known = None

@@ -22,7 +22,7 @@ from doit.task import Task
 
 from .definitions import load_environment
 from .errors import StackyardError
-from .explain import explain, input_record
+from .explain import explain, input_listings, input_record
 from .filestate import FileState
 from .hooks import run_hooks, working_copy
 from .lock_task import LOCK_TASK
@@ -111,8 +111,15 @@ class RenderCheck:
             baseline = self._written_digest(cluster, node)
             since = (f" (doit has no record of its last run: it failed, was ignored or "
                      f"forgotten; compared with generated/{cluster}/{node.output})")
-        record = registry.workspace.renders.inputs(baseline) if baseline else None
-        lines = explain(None if record is None else json.loads(record), node)
+        store = registry.workspace.renders
+        record = store.inputs(baseline) if baseline else None
+        present = input_listings(node, registry.workspace)
+
+        def listing(label: str, digest: str) -> dict[str, str] | None:
+            now = present.get(label)
+            return now[1] if now is not None and now[0] == digest else store.listing(digest)
+
+        lines = explain(None if record is None else json.loads(record), node, listing)
         return (f"the render is out of date{since if record else ''}:\n"
                 + "\n".join(f"        {line}" for line in lines))
 
@@ -213,6 +220,9 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
             run_hooks(definition, "after-generate", hooked.physical_dir)
         workspace.renders.put(node.digest, content,
                               json.dumps(input_record(node), sort_keys=True))
+        store = workspace.renders  # a hook may change the folders it runs in: not listed
+        if not definition.hooks and node.inputs_digest not in store.listed:
+            store.put_listings(node.inputs_digest, dict(input_listings(node, workspace).values()))
     except StackyardError as err:
         return TaskFailed(f"{cluster}: {node_path}: {err}")
     except OSError as err:  # shutil.Error (a chart copy) has neither name nor strerror

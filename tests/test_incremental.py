@@ -365,8 +365,12 @@ def test_info_on_a_cluster_names_a_provenance_only_change(fleet: Path) -> None:
 def test_info_explains_a_chart_change(fleet: Path) -> None:
     template = fleet / "stacks/charts/log-shipper/templates/configmap.yaml"
     template.write_text(template.read_text() + "  extra: \"1\"\n")
+    write(fleet / "stacks/charts/log-shipper/templates/NOTES.txt", "new\n")
+    (fleet / "stacks/charts/log-shipper/templates/daemonset.yaml").unlink()
     info = doit(fleet, "info", "render:prod-east:platform/logging/shipper")
-    assert "the content of stacks/charts/log-shipper changed" in info.stdout
+    assert ("the content of stacks/charts/log-shipper changed: templates/NOTES.txt added, "
+            "templates/configmap.yaml changed, templates/daemonset.yaml removed"
+            ) in info.stdout, info.stdout
     cluster = doit(fleet, "info", "prod-east")
     assert "generated/prod-east/ is out of date (to write: logging/shipper.yaml)" \
         in cluster.stdout
@@ -476,12 +480,19 @@ def test_unused_renders_are_dropped_once_they_pile_up_and_their_space_given_back
     store = RenderStore(path)
     used = store.count()
     for index in range(2 * used + 101):
-        store.put(f"old-{index:04d}", b"---\nkind: Old\n" + b"#" * 100_000, "{}")
+        store.put(f"old-{index:04d}", b"---\nkind: Old\n" + b"#" * 100_000,
+                  json.dumps({"inputs": {"stacks/old": f"tree-{index}"}}))
+    store.put_listings("old", {f"tree-{index}": {"a.yaml": "0\0x"} for index in range(3)})
+    listed = {digest for (digest,) in sqlite3.connect(path).execute("select digest from listings")}
+    assert {"tree-0", "tree-1", "tree-2"} < listed
     assert store.count() > 2 * used + 100
     assert path.stat().st_size > 5_000_000
     assert doit(fleet).executed == []
     assert RenderStore(path).count() == used
     assert path.stat().st_size < 1_000_000
+    # the listings of folders only dropped renders read go with them; the others stay
+    kept = {digest for (digest,) in sqlite3.connect(path).execute("select digest from listings")}
+    assert kept == listed - {"tree-0", "tree-1", "tree-2"} and kept, kept
 
 
 def test_doit_clean_removes_a_clusters_output(fleet: Path) -> None:
