@@ -16,7 +16,15 @@ from rules.plan import plan_cluster
 from rules.renderers import REGISTRY
 from rules.renderers.helm import HelmRenderer
 from rules.workspace import Workspace
-from tests.doit_runner import SHARED_CHARTS, doit, edit, install_dodo, link_chart, write
+from tests.doit_runner import (
+    SHARED_CHARTS,
+    doit,
+    edit,
+    install_dodo,
+    link_chart,
+    one_cluster_fleet,
+    write,
+)
 
 
 def nodes(root: Path, layers: str = "[]") -> dict[str, PlanNode]:
@@ -386,3 +394,20 @@ def test_helm_documents_are_trimmed_as_helm_splits_them(tmp_path: Path) -> None:
     documents = output.split("\n---\n")
     assert len(documents) > 3
     assert [d[-80:] for d in documents if d.rstrip("\n") != d.rstrip()] == []
+
+
+def test_two_components_differing_only_by_name_each_render_their_own_release(
+        tmp_path: Path) -> None:
+    """The name is the Helm release name: with the same chart and config, the two must not
+    share one render (the second output named the first's release)."""
+    one_cluster_fleet(tmp_path, "{name: alpha, type: helm, path: ../charts/tiny}",
+                      "{name: beta, type: helm, path: ../charts/tiny}")
+    write(tmp_path / "stacks/charts/tiny/Chart.yaml",
+          "apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
+    write(tmp_path / "stacks/charts/tiny/templates/cm.yaml",
+          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n")
+    run = doit(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for name in ("alpha", "beta"):
+        [document] = yaml.safe_load_all((tmp_path / f"generated/c1/{name}.yaml").read_text())
+        assert document["metadata"]["name"] == name
