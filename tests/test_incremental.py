@@ -82,6 +82,18 @@ def test_an_edit_with_its_mtime_restored_is_still_seen(fleet: Path) -> None:
                                            "render:prod-west:platform/web"]
 
 
+def test_inject_namespace_alone_rerenders_and_changes_the_output(fleet: Path) -> None:
+    """The namespace stays `web`; only whether it is written into each object changes."""
+    output = fleet / "generated/dev/web/web.yaml"
+    assert output.read_text().count("  namespace: web\n") == 3
+    edit(fleet / "stacks/platform/config/common.yaml", "injectNamespace: true",
+         "injectNamespace: false")
+    assert sorted(doit(fleet).renders) == ["render:dev:platform/web",
+                                           "render:prod-east:platform/web",
+                                           "render:prod-west:platform/web"]
+    assert "namespace:" not in output.read_text()
+
+
 def test_chart_template_change_rerenders_its_users_only(fleet: Path) -> None:
     template = fleet / "stacks/charts/log-shipper/templates/configmap.yaml"
     template.write_text(template.read_text() + "  extra: \"1\"\n")
