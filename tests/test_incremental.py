@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,17 @@ def test_a_shared_layer_rerenders_the_nodes_it_reaches_in_every_cluster(fleet: P
 def test_a_region_layer_rerenders_only_clusters_in_that_region(fleet: Path) -> None:
     edit(fleet / "stacks/platform/config/west.yaml", "web.west.example.com", "www.west.example")
     assert doit(fleet).executed == ["render:prod-west:platform/web", "prod-west"]
+
+
+def test_an_edit_in_a_copy_of_a_built_fleet_is_seen_there(fleet: Path, tmp_path: Path) -> None:
+    """The copy's plan cache names the original's files, which are still there unchanged:
+    they must not stand for the copy's own."""
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(fleet), str(copy)], check=True)
+    edit(copy / "stacks/platform/config/west.yaml", "web.west.example.com", "www.west.example")
+    assert doit(copy).executed == ["render:prod-west:platform/web", "prod-west"]
+    assert "www.west.example" in (copy / "generated/prod-west/web/web.yaml").read_text()
+    assert doit(fleet).executed == []
 
 
 def test_a_comment_in_a_layer_changes_nothing(fleet: Path) -> None:
