@@ -118,6 +118,29 @@ def test_a_new_empty_folder_in_a_static_folder_fails_the_next_build_as_a_clean_o
     assert f"contains a sub-folder {folder!r}" in run.stdout + run.stderr
 
 
+def test_a_renamed_chart_file_renders_again_under_its_new_name(tmp_path: Path) -> None:
+    """Same bytes under another name: Helm names the template in `# Source:`."""
+    one_cluster_fleet(tmp_path, "{name: web, type: helm, path: ../charts/tiny}")
+    templates = chart(tmp_path / "stacks/charts/tiny") / "templates"
+    assert doit(tmp_path).renders == ["render:c1:s", "render:c1:s/web"]
+    output = tmp_path / "generated/c1/web.yaml"
+    assert "# Source: tiny/templates/cm.yaml\n" in output.read_text()
+    (templates / "cm.yaml").rename(templates / "configmap.yaml")
+    assert doit(tmp_path).renders == ["render:c1:s/web"]
+    assert "# Source: tiny/templates/configmap.yaml\n" in output.read_text()
+
+
+def test_the_executable_bit_of_a_file_changes_the_folder_digest(tmp_path: Path) -> None:
+    """A hook or a chart may run or ship the file: its mode is content."""
+    files = FileState()
+    script = write(tmp_path / "run.sh", "echo hi\n")
+    plain = files.tree_digest(tmp_path)
+    script.chmod(0o755)
+    assert files.tree_digest(tmp_path) != plain
+    script.chmod(0o644)
+    assert files.tree_digest(tmp_path) == plain
+
+
 def test_what_a_git_folder_holds_is_no_content_but_the_folder_is(tmp_path: Path) -> None:
     files = FileState()
     write(tmp_path / "a.yaml", "a: 1\n")
