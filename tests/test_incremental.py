@@ -498,6 +498,21 @@ def test_a_damaged_render_store_is_rebuilt(fleet: Path) -> None:
     assert doit(fleet).executed == []
 
 
+def test_a_render_missing_from_the_store_is_out_of_date_when_named(fleet: Path) -> None:
+    """doit's record alone does not make a render current: the output task reads the
+    render from the store, so a deleted store must bring it back, also for a named task
+    (which keeps doit's own check)."""
+    for suffix in ("", "-wal", "-shm"):
+        (fleet / f".stackyard/renders.sqlite3{suffix}").unlink(missing_ok=True)
+    info = doit(fleet, "info", "render:dev:platform/web")
+    assert info.returncode == 1, info.stdout + info.stderr
+    assert "the render is out of date:\n        no earlier render is recorded" in info.stdout
+    run = doit(fleet, "render:dev:platform/web")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.executed == ["render:dev:platform/web"]
+    assert "up-to-date" in doit(fleet, "info", "render:dev:platform/web").stdout
+
+
 def test_unused_renders_are_dropped_once_they_pile_up_and_their_space_given_back(
         fleet: Path) -> None:
     path = fleet / ".stackyard/renders.sqlite3"
