@@ -227,6 +227,25 @@ def test_a_pin_no_cluster_uses_is_dropped_so_lock_never_asks_for_it(
     assert relock.returncode == 0, relock.stdout + relock.stderr
 
 
+def test_a_frozen_build_keeps_a_pin_no_cluster_uses(
+        tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under STACKYARD_FROZEN the lock must not change, not even to drop a pin."""
+    component = {"component.yaml": "name: d\ntype: static\npath: m\n", "m/a.yaml": "kind: A\n"}
+    kept, unused = (make_repo(tmp_path / name, component) for name in ("kept", "unused"))
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}",
+                      f"{{name: b, method: git, source: {unused}, branch: main}}")
+    assert doit(root).returncode == 0
+    assert set(lock_pins(root)) == {(kept, "main"), (unused, "main")}
+    before = (root / "stacks.lock").read_bytes()
+    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}")
+    monkeypatch.setenv("STACKYARD_FROZEN", "1")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.executed == ["c1"]
+    assert (root / "stacks.lock").read_bytes() == before
+
+
 def test_lock_leaves_a_plan_cache_of_other_code_as_it_is(
         remote_stack: tuple[Path, Path, Path], cache: Path) -> None:
     """`doit lock` reads the plans' access files; a cache made by another version of
