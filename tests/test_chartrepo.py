@@ -526,6 +526,23 @@ def test_frozen_refuses_an_unpinned_chart_and_fetches_nothing(
     assert server.requests == []
 
 
+def test_frozen_refuses_an_unpinned_manifest_and_downloads_nothing(
+        tmp_path: Path, server: ChartServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(server.folder / "manifests/cm.yaml", "apiVersion: v1\nkind: ConfigMap\n")
+    root = tmp_path / "fleet"
+    url = f"{server.url}/manifests/cm.yaml"
+    one_cluster_fleet(root, f"{{name: remote, type: static, method: http, source: {url}}}")
+    monkeypatch.setenv("STACKYARD_FROZEN", "1")
+    run = doit(root)
+    assert run.returncode != 0
+    assert run.stderr.strip() == (
+        f"ERROR: stacks/s/component.yaml: subcomponents[0]: 'remote': '{url}' is not "
+        "pinned in stacks.lock and STACKYARD_FROZEN is set; run a build without it to pin "
+        "it"), run.stderr
+    assert server.requests == []
+    assert not (root / "stacks.lock").exists()
+
+
 def test_two_builds_sharing_the_store_download_each_archive_once(
         tmp_path: Path, server: ChartServer, cache: Path) -> None:
     archives = [publish(server, SHARED_CHARTS / chart) for chart in EFK]
