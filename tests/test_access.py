@@ -514,6 +514,26 @@ def test_the_root_access_file_gives_tokens_to_every_source(tmp_path: Path, cache
     assert "name: from-root" in (root / "generated/c1/defs.yaml").read_text()
 
 
+def test_the_first_access_file_naming_a_source_gives_its_token(
+        tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in Fabrikate, the first definition wins: the root file's, read before a stack's."""
+    server = ChartServer(tmp_path / "served", credentials=f"{TOKEN}:")
+    write(server.folder / "m.yaml", "kind: ConfigMap\n")
+    url = f"{server.url}/m.yaml"
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: m, type: static, method: http, source: '{url}'}}")
+    write(root / "access.yaml", f"'{url}': PRIVATE_TOKEN\n")
+    write(root / "stacks/s/access.yaml", f"'{url}': OTHER_TOKEN\n")
+    monkeypatch.setenv("OTHER_TOKEN", "not-the-token")
+    try:
+        run = doit_with(root, TOKEN)
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert server.requests == ["/m.yaml"]
+    assert (root / "generated/c1/m.yaml").read_text() == "---\nkind: ConfigMap\n\n"
+
+
 def test_a_no_op_reads_no_access_file(tmp_path: Path, cache: Path) -> None:
     """A no-op build still tidies `stacks.lock` (so it makes its sources), but reads no
     access.yaml: an unset variable in the root file is said when planning, not on every
