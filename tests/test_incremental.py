@@ -400,6 +400,22 @@ def test_info_explains_a_chart_change(fleet: Path) -> None:
         in cluster.stdout
 
 
+def test_info_names_a_changed_definition_field_and_an_input_no_longer_read(
+        fleet: Path) -> None:
+    shutil.copytree(fleet / "stacks/charts/hello-web", fleet / "stacks/charts/hello-web-2")
+    edit(fleet / "stacks/web/component.yaml", "../charts/hello-web", "../charts/hello-web-2")
+    edit(fleet / "stacks/platform/component.yaml", "    path: base\n",
+         "    path: base\n    version: v2\n")
+    web = doit(fleet, "info", "render:dev:platform/web").stdout
+    assert ("        stacks/web/component.yaml: top level: `path` changed from "
+            "'../charts/hello-web' to '../charts/hello-web-2'\n"
+            "        now reads stacks/charts/hello-web-2\n"
+            "        no longer reads stacks/charts/hello-web (args=[], kwargs={})") in web, web
+    base = doit(fleet, "info", "render:dev:platform/base").stdout
+    assert ("        stacks/platform/component.yaml: subcomponents[0]: `version` changed from "
+            "'' to 'v2' (args=[], kwargs={})") in base, base
+
+
 def test_a_removed_environment_retires_its_output(fleet: Path) -> None:
     (fleet / "environments/prod-west.yaml").unlink()
     mine = fleet / "generated/prod-west/notes.txt"
