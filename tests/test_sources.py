@@ -559,8 +559,44 @@ def test_a_link_out_of_the_repository_is_refused(tmp_path: Path, cache: Path) ->
     root = git_stack_fleet(tmp_path / "fleet", url)
     run = doit(root)
     assert run.returncode != 0
-    assert f"environments/c1.yaml: stack: git source of 'stack' ({url} at HEAD): commit " \
-        in run.stderr, run.stderr
+    assert run.stderr.strip() == (
+        f"ERROR: environments/c1.yaml: stack: git source of 'stack' ({url} at HEAD): commit "
+        f"{git(repo, 'rev-parse', 'HEAD')} of {url}: 'm/host.yaml' is a link to an absolute "
+        "path"), run.stderr
+    assert trees(cache) == [] and no_partial_entries(cache)
+
+
+def test_a_link_and_a_folder_of_one_name_write_nothing_outside_the_checkout(
+        tmp_path: Path, cache: Path) -> None:
+    """A crafted tree (git fsck would refuse it; a fetch does not check) lists `d` twice:
+    a link out of the checkout, then a folder. Unpacked in order, the folder's file went
+    through the link, before any check of the unpacked tree; tarfile's "data" filter
+    refuses the link as it comes."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = tmp_path / "remote" / "defs"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+
+    def put(kind: str, data: bytes) -> bytes:
+        written = subprocess.run(["git", "-C", str(repo), "hash-object", "--literally", "-w",
+                                  "-t", kind, "--stdin"], input=data, capture_output=True,
+                                 check=True)
+        return bytes.fromhex(written.stdout.decode().strip())
+
+    folder = put("tree", b"100644 x.yaml\0" + put("blob", b"kind: A\n"))
+    link = put("blob", os.fsencode(outside))
+    top = put("tree", b"120000 d\0" + link + b"40000 d\0" + folder)
+    commit = git(repo, "commit-tree", top.hex(), "-m", "crafted")
+    git(repo, "update-ref", "refs/heads/main", commit)
+    url = f"file://{repo}"
+    root = git_stack_fleet(tmp_path / "fleet", url)
+    run = doit(root)
+    assert run.returncode != 0
+    assert list(outside.iterdir()) == []
+    assert run.stderr.strip() == (
+        f"ERROR: environments/c1.yaml: stack: git source of 'stack' ({url} at HEAD): commit "
+        f"{commit} of {url}: 'd' is a link to an absolute path"), run.stderr
     assert trees(cache) == [] and no_partial_entries(cache)
 
 
