@@ -195,6 +195,12 @@ def test_forget_makes_a_task_run_again(fleet: Path) -> None:
     assert doit(fleet).renders == ["render:dev:platform/web"]
 
 
+def test_forget_makes_a_cluster_task_run_again(fleet: Path) -> None:
+    assert doit(fleet, "forget", "dev").returncode == 0
+    assert doit(fleet).executed == ["dev"]
+    assert doit(fleet).executed == []
+
+
 def test_list_and_info_see_up_to_date_tasks(fleet: Path) -> None:
     listing = doit(fleet, "list", "--all")
     assert "render:prod-east:platform/logging/shipper" in listing.stdout
