@@ -556,6 +556,23 @@ def test_unused_renders_are_dropped_once_they_pile_up_and_their_space_given_back
     assert kept == listed - {"tree-0", "tree-1", "tree-2"} and kept, kept
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o644), (0o077, 0o600)])
+def test_output_files_are_readable_by_all_unless_the_umask_says_otherwise(
+        fleet: Path, umask: int, mode: int) -> None:
+    """Mode 0644 less the umask: what the GitOps agent or a reviewer reads is readable, and
+    a private umask is respected."""
+    shutil.rmtree(fleet / "generated")
+    before = os.umask(umask)  # doit inherits it
+    try:
+        run = doit(fleet)
+    finally:
+        os.umask(before)
+    assert run.executed == ["dev", "prod-east", "prod-west"], run.stdout + run.stderr
+    written = [p for p in (fleet / "generated").rglob("*") if p.is_file()]
+    assert {"kustomization.yaml", "provenance.json", "web.yaml"} <= {p.name for p in written}
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(mode)}
+
+
 def test_doit_clean_removes_a_clusters_output(fleet: Path) -> None:
     run = doit(fleet, "clean", "dev")
     assert run.returncode == 0, run.stdout + run.stderr
