@@ -727,6 +727,9 @@ def test_a_chart_archive_escaping_the_store_through_links_is_refused(
      "member 'evil/templates/cm.yaml' is a hard link to 'evil/values.yaml'"),
     ([_member("evil/templates/fifo", tarfile.FIFOTYPE)],
      "member 'evil/templates/fifo' is not a regular file (a device, a fifo or a sparse file)"),
+    ([_member("evil/templates/holes.yaml", tarfile.GNUTYPE_SPARSE)],
+     "member 'evil/templates/holes.yaml' is not a regular file (a device, a fifo or a sparse "
+     "file)"),
     ([_member("/evil/values.yaml", data=b"a: 1\n")],
      "member '/evil/values.yaml' leaves the chart folder (an absolute name or a '..' part)"),
     ([_member("evil/../../outside.yaml", data=b"a: 1\n")],
