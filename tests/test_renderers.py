@@ -411,3 +411,40 @@ def test_two_components_differing_only_by_name_each_render_their_own_release(
     for name in ("alpha", "beta"):
         [document] = yaml.safe_load_all((tmp_path / f"generated/c1/{name}.yaml").read_text())
         assert document["metadata"]["name"] == name
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_subcharts_switched_by_tags_and_below_a_subchart_stay_per_cluster(
+        tmp_path: Path, nested: bool) -> None:
+    """`tags` switch subcharts too, and a subchart's own dependencies are switched by
+    conditions under its name (`mid.leaf.enabled`)."""
+    chart = tmp_path / "stacks/s/chart"
+    configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}\n"
+    write(chart / "Chart.yaml", "apiVersion: v2\nname: main\nversion: 1.0.0\ndependencies:\n"
+          + ("- {name: mid, version: 0.1.0}\n" if nested else "")
+          + "- {name: extra, version: 0.1.0, tags: [extras]}\n")
+    write(chart / "templates/cm.yaml", configmap)
+    write(chart / "charts/extra/Chart.yaml", "apiVersion: v2\nname: extra\nversion: 0.1.0\n")
+    write(chart / "charts/extra/templates/cm.yaml", configmap)
+    mid = chart / "charts/mid"
+    if nested:
+        write(mid / "Chart.yaml", "apiVersion: v2\nname: mid\nversion: 0.1.0\ndependencies:\n"
+              "- {name: leaf, version: 0.1.0, condition: leaf.enabled}\n")
+        write(mid / "templates/cm.yaml", configmap)
+        write(mid / "charts/leaf/Chart.yaml", "apiVersion: v2\nname: leaf\nversion: 0.1.0\n")
+        write(mid / "charts/leaf/templates/cm.yaml", configmap)
+    write(tmp_path / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n- {name: app, type: helm, path: chart}\n")
+    write(tmp_path / "stacks/s/config/lean.yaml", "subcomponents:\n  app: {config: "
+          "{tags: {extras: false}, mid: {leaf: {enabled: false}}}}\n")
+    renderer = HelmRenderer()
+
+    def names(layers: str) -> list[str]:
+        output = renderer.render(nodes(tmp_path, layers)["s/app"], Workspace.at(tmp_path))
+        return sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(output) if doc)
+
+    lean, full = (["main", "mid"], ["extra", "leaf", "main", "mid"]) if nested else (
+        ["main"], ["extra", "main"])
+    assert names("[lean]") == lean
+    assert names("[]") == full
+    assert names("[lean]") == lean

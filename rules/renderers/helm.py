@@ -336,7 +336,8 @@ class SubchartSwitches:
         declared = _declared(loaded.metadata)
         if not declared:
             return cls((), every_value=False)
-        paths = [*_condition_paths(declared, ""), ("tags",), ("global",)]
+        paths = _condition_paths(declared, "")
+        tagged = any(dep.get("tags") for dep in declared)
         names: dict[str, list[str]] = {}  # a subchart's names in the values: its aliases
         for dep in declared:
             names.setdefault(str(dep.get("name")), []).append(
@@ -346,16 +347,21 @@ class SubchartSwitches:
             below = _declared(subchart)
             if below:
                 every_value = True  # its own subcharts' declarations cannot be read
+                tagged = tagged or any(dep.get("tags") for dep in below)
             for prefix in names.get(str(subchart.get("name")), [str(subchart.get("name"))]):
                 paths.extend(_condition_paths(below, prefix))
+        if tagged:  # Helm reads the top-level `tags` at every level
+            paths.append(("tags",))
+        if any("global" in path for path in paths):  # a subchart's globals are the top's
+            paths.append(("global",))
         return cls(tuple(paths), every_value)
 
     def setting(self, values: dict[str, Any]) -> str:
         """Equal for two values exactly when they switch the same subcharts on."""
-        if not self.paths:
-            return ""
         if self.every_value:
             return json.dumps(values, sort_keys=True)
+        if not self.paths:
+            return ""
         return json.dumps([_look_up(values, path) for path in self.paths], sort_keys=True)
 
 
