@@ -10,7 +10,26 @@ import base64
 import functools
 import http.server
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+AnyServer = TypeVar("AnyServer", bound=http.server.HTTPServer)
+
+
+@contextmanager
+def serving(server: AnyServer) -> Iterator[AnyServer]:
+    """`server` answering from a thread until the block ends, then closed."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -38,7 +57,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class ChartServer:
-    """Serves `folder` at `self.url` until `stop()`."""
+    """Serves `folder` at `self.url` until `stop()`, or until its `with` block ends."""
 
     def __init__(self, folder: Path, credentials: str | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -59,6 +78,13 @@ class ChartServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+    def __enter__(self) -> ChartServer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()
 
 
 def publish(server: ChartServer, chart: Path, version: str | None = None) -> Path:

@@ -25,7 +25,7 @@ import yaml
 from rules.sources import artifacts
 from rules.sources import http as sources_http
 from rules.sources.store import SourceError
-from tests.chart_server import ChartServer, publish
+from tests.chart_server import ChartServer, publish, serving
 from tests.doit_runner import (
     SHARED_CHARTS,
     doit,
@@ -814,28 +814,31 @@ LINK_LOCAL = "169.254.77.1"
 @pytest.fixture
 def link_local_server(tmp_path: Path) -> Iterator[str]:
     """An HTTP server on a link-local address of the loopback interface (added when the
-    machine allows it), where a cloud's metadata service would be."""
+    machine allows it, and removed afterwards), where a cloud's metadata service would be."""
+    added = False
     probe = socket.socket()
     try:
         probe.bind((LINK_LOCAL, 0))
     except OSError:
         try:
-            added = subprocess.run(["ip", "addr", "add", f"{LINK_LOCAL}/32", "dev", "lo"],
-                                   capture_output=True, check=False).returncode == 0
-        except FileNotFoundError:  # no iproute2
-            added = False
+            adding = subprocess.run(["ip", "addr", "add", f"{LINK_LOCAL}/32", "dev", "lo"],
+                                    capture_output=True, text=True, check=False)
+            added, why = adding.returncode == 0, adding.stderr.strip()
+        except FileNotFoundError:
+            why = "no `ip` command (iproute2)"
         if not added:
-            pytest.skip(f"cannot add {LINK_LOCAL} to the loopback interface here")
+            pytest.skip(f"cannot add {LINK_LOCAL} to the loopback interface here: {why}")
     finally:
         probe.close()
-    write(tmp_path / "served/meta.yaml", "kind: Secret\ndata: {token: METADATA}\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(tmp_path / "served"))
-    server = http.server.ThreadingHTTPServer((LINK_LOCAL, 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://{LINK_LOCAL}:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        write(tmp_path / "served/meta.yaml", "kind: Secret\ndata: {token: METADATA}\n")
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                    directory=str(tmp_path / "served"))
+        with serving(http.server.ThreadingHTTPServer((LINK_LOCAL, 0), handler)) as server:
+            yield f"http://{LINK_LOCAL}:{server.server_address[1]}"
+    finally:
+        if added:  # the machine keeps no address a test made
+            subprocess.run(["ip", "addr", "del", f"{LINK_LOCAL}/32", "dev", "lo"], check=True)
 
 
 def test_nothing_is_downloaded_from_a_link_local_address(link_local_server: str) -> None:
