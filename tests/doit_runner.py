@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,14 +109,34 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @contextmanager
 def tmpfs(folder: Path, size: str) -> Iterator[Path]:
-    """`folder` as a tmpfs of `size` (a full disk, or another file system), unmounted
-    afterwards. Needs root: the test is skipped where mounting is not allowed."""
+    """`folder` as a tmpfs of `size` (a full disk), unmounted afterwards. Needs
+    CAP_SYS_ADMIN: skipped where mounting is not allowed, failed there when
+    STACKYARD_REQUIRE_MOUNT is set (.ci/run sets it when its own mount works)."""
     folder.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
                               str(folder)], capture_output=True, check=False)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        message = f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}"
+        if os.environ.get("STACKYARD_REQUIRE_MOUNT"):
+            pytest.fail(message)
+        pytest.skip(message)
     try:
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+@contextmanager
+def other_file_system(near: Path) -> Iterator[Path]:
+    """A new empty folder on another file system than `near`: in /dev/shm (a tmpfs on
+    Linux), needing no privilege; a mounted tmpfs where /dev/shm is not another one."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and os.stat(shm).st_dev != os.stat(near).st_dev:
+        folder = Path(tempfile.mkdtemp(dir=shm, prefix="stackyard-test-"))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder)
+    else:
+        with tmpfs(near / "other-file-system", "50m") as folder:
+            yield folder

@@ -13,7 +13,15 @@ from pathlib import Path
 
 from rules import atomic
 from rules.atomic import fresh_temp_folder, remove_abandoned
-from tests.doit_runner import REPO, copy_example_fleet, doit, install_dodo, snapshot, tmpfs, write
+from tests.doit_runner import (
+    REPO,
+    copy_example_fleet,
+    doit,
+    install_dodo,
+    other_file_system,
+    snapshot,
+    write,
+)
 
 SIZE = 4_000_000
 
@@ -97,7 +105,7 @@ def test_state_on_another_file_system_writes_output_beside_its_place(tmp_path: P
     """CI caches often mount `.stackyard/` elsewhere: a rename cannot cross file systems,
     so temp files go beside their targets then, and the build is the same."""
     root = copy_example_fleet(tmp_path / "fleet")
-    with tmpfs(tmp_path / "cache-volume", "50m") as volume:
+    with other_file_system(tmp_path) as volume:
         (root / ".stackyard").symlink_to(volume, target_is_directory=True)
         run = doit(root)
         assert run.returncode == 0, run.stdout + run.stderr

@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -169,57 +167,42 @@ def test_a_chart_at_the_repository_root_with_a_file_dependency_renders(
     assert doit(tmp_path).executed == []
 
 
-@contextmanager
-def whole_second_timestamps(folder: Path) -> Iterator[Path]:
-    """`folder` as an ext4 file system with 128-byte inodes, which keep whole seconds (as
-    ext3, HFS+ and FAT do), mounted from an image file. Needs root: skipped elsewhere."""
-    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
-    image = folder.with_name(folder.name + ".img")
-    with open(image, "wb") as handle:
-        handle.truncate(8 << 20)
-    folder.mkdir()
-    for command in ([mkfs, "-q", "-F", "-I", "128", str(image)],
-                    ["mount", "-o", "loop", str(image), str(folder)]):
-        made = subprocess.run(command, capture_output=True, check=False)
-        if made.returncode != 0:
-            pytest.skip(f"cannot make a file system with whole-second timestamps: "
-                        f"{made.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
-def stat_key(path: Path) -> tuple[int, int, int, int]:
-    info = os.stat(path)
-    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+def changed_ago(info: os.stat_result, seconds: float) -> os.stat_result:
+    """`info` as `os.stat` gives it once the file's last change is `seconds` in the past
+    (ctime cannot be set, and waiting for it costs seconds)."""
+    shift = int(seconds * 1e9)
+    return os.stat_result(tuple(info), {"st_mtime_ns": info.st_mtime_ns - shift,
+                                        "st_ctime_ns": info.st_ctime_ns - shift})
 
 
 def test_an_edit_in_the_tick_a_file_was_hashed_in_is_seen(tmp_path: Path) -> None:
-    """On whole-second timestamps, a same-size edit within the second the file was hashed
-    in leaves inode, size, mtime and ctime as they were: only the content tells."""
-    with whole_second_timestamps(tmp_path / "fs") as folder:
-        path = folder / "values.yaml"
-        for _ in range(5):
-            time.sleep(1.05 - time.time() % 1)  # early in a second: both writes fit in it
-            path.write_bytes(b"replicas: 1\n")
-            files = FileState()
-            first = files.file_digest(path)
-            before = stat_key(path)
-            path.write_bytes(b"replicas: 2\n")
-            if stat_key(path) == before:
-                break
-        else:
-            pytest.skip("two writes never fell in one second")
-        assert first == content_digest(b"replicas: 1\n")
-        assert files.file_digest(path) == content_digest(b"replicas: 2\n")
-        saved = pickle.loads(pickle.dumps(files))  # the memo as the next run loads it
-        assert saved.file_digest(path) == content_digest(b"replicas: 2\n")
-        # once its change is in the past, the digest is remembered: no-op runs read nothing
-        time.sleep(RACY_NS / 1e9)
-        assert files.file_digest(path) == content_digest(b"replicas: 2\n")
-        assert files.digests[os.fspath(path)] == (stat_key(path),
-                                                  content_digest(b"replicas: 2\n"))
+    """On coarse timestamps (ext3, HFS+, FAT: whole seconds; any file system within one
+    clock tick), a same-size edit in the tick the file was hashed in leaves inode, size,
+    mtime and ctime as they were: only the content tells. The stat taken before the edit
+    stands for the one such a file system gives after it."""
+    path = write(tmp_path / "values.yaml", "replicas: 1\n")
+    name, unchanged = os.fspath(path), os.stat(path)
+    files = FileState()
+    assert files._digest(name, unchanged) == content_digest(b"replicas: 1\n")
+    path.write_bytes(b"replicas: 2\n")
+    assert files._digest(name, unchanged) == content_digest(b"replicas: 2\n")
+    saved = pickle.loads(pickle.dumps(files))  # the memo as the next run loads it
+    assert saved._digest(name, unchanged) == content_digest(b"replicas: 2\n")
+    assert name not in files.digests
+
+
+def test_a_file_whose_change_is_past_the_tick_is_read_once(tmp_path: Path) -> None:
+    """Once its change is RACY_NS in the past, the digest is remembered by the stat: no-op
+    runs read nothing (an edit with the same stat, which no clock then gives, goes unread)."""
+    path = write(tmp_path / "values.yaml", "replicas: 1\n")
+    name, old = os.fspath(path), changed_ago(os.stat(path), RACY_NS / 1e9 + 1)
+    files = FileState()
+    assert files._digest(name, old) == content_digest(b"replicas: 1\n")
+    path.write_bytes(b"replicas: 2\n")
+    saved = pickle.loads(pickle.dumps(files))
+    assert saved._digest(name, old) == content_digest(b"replicas: 1\n")
+    assert saved.digests[name] == ((old.st_ino, old.st_size, old.st_mtime_ns,
+                                    old.st_ctime_ns), content_digest(b"replicas: 1\n"))
 
 
 def saved_state(root: Path) -> tuple[FileState, list[str]]:
