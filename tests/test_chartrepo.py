@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -572,32 +571,45 @@ def test_a_vendored_repository_chart_added_after_a_build_wins_from_the_next_buil
     assert "chart: kibana-2.3.0-vendored" in (root / "generated/c1/kibana.yaml").read_text()
 
 
+DRIBBLES = 3000  # one byte every 0.02 s: a minute, far past the 3 s deadline
+
+
+class _DribblingServer(http.server.ThreadingHTTPServer):
+    finished: threading.Event  # set by the test: handlers stop dribbling
+
+
 class _Dribbling(http.server.BaseHTTPRequestHandler):
-    """Promises 100 bytes and sends one every 0.1 s: no single read ever waits long."""
+    """Promises DRIBBLES bytes and sends one every 0.02 s: no read ever waits long."""
+
+    server: _DribblingServer
 
     def do_GET(self) -> None:
         self.send_response(200)
-        self.send_header("Content-Length", "100")
+        self.send_header("Content-Length", str(DRIBBLES))
         self.end_headers()
-        for _ in range(100):
+        for _ in range(DRIBBLES):
+            if self.server.finished.wait(0.02):
+                return
             self.wfile.write(b"x")
             self.wfile.flush()
-            time.sleep(0.1)
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
 
 
 class _DribblingHeaders(http.server.BaseHTTPRequestHandler):
-    """Sends its status line, then one byte of a header every 0.1 s: urllib reads headers
+    """Sends its status line, then one byte of a header every 0.02 s: urllib reads headers
     with no deadline of its own."""
+
+    server: _DribblingServer
 
     def do_GET(self) -> None:
         self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
-        for _ in range(100):
+        for _ in range(DRIBBLES):
+            if self.server.finished.wait(0.02):
+                return
             self.wfile.write(b"a")
             self.wfile.flush()
-            time.sleep(0.1)
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
@@ -608,19 +620,18 @@ def test_a_slow_or_stalled_download_times_out(
         monkeypatch: pytest.MonkeyPatch, handler: type[http.server.BaseHTTPRequestHandler]
         ) -> None:
     """A read waits at most STACKYARD_NETWORK_TIMEOUT seconds, a whole download ten times
-    that; the error names the URL (credentials hidden) and says it timed out."""
+    that; the error names the URL (credentials hidden) and says it timed out. The server
+    dribbles for a minute, 15 times faster than the stall timeout: only the whole-download
+    deadline can end the GET first, and the message says which limit ended it."""
     monkeypatch.setenv("STACKYARD_NETWORK_TIMEOUT", "0.3")
-    dribbling = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    dribbling = _DribblingServer(("127.0.0.1", 0), handler)
     dribbling.daemon_threads = True
-    threading.Thread(target=dribbling.serve_forever, daemon=True).start()
-    try:
-        started = time.monotonic()
-        with pytest.raises(SourceError) as slow:
+    dribbling.finished = threading.Event()
+    with serving(dribbling), pytest.raises(SourceError) as slow:
+        try:
             sources_http.get(f"http://u:s3cret@127.0.0.1:{dribbling.server_address[1]}/x.tgz")
-        assert time.monotonic() - started < 5
-    finally:
-        dribbling.shutdown()
-        dribbling.server_close()
+        finally:
+            dribbling.finished.set()
     assert str(slow.value).startswith(
         f"http://***@127.0.0.1:{dribbling.server_address[1]}/x.tgz timed out: not downloaded "
         "in 3 s"), slow.value

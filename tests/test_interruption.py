@@ -18,6 +18,7 @@ import pytest
 from rules.build_lock import hold_build_lock
 from rules.workspace import Workspace
 from tests.doit_runner import (
+    DoitRun,
     copy_example_fleet,
     doit,
     install_dodo,
@@ -220,11 +221,13 @@ def test_a_new_cluster_killed_half_way_is_retired_when_its_environment_goes(
 
 def test_a_second_build_of_one_repo_waits_for_the_first(tmp_path: Path) -> None:
     """Two builds at once could each write some clusters last (a mixed output), and one's
-    housekeeping could drop the renders the other has just stored."""
+    housekeeping could drop the renders the other has just stored. The first build's hook
+    holds it until the second has said that it waits (or a minute has passed)."""
     root = tmp_path / "fleet"
     quick_and_slow_fleet(root)
     write(root / "stacks/slow/component.yaml", "name: slow\ntype: static\npath: m\n"
-          "hooks:\n  before-generate:\n    - touch ../../started; sleep 2\n")
+          "hooks:\n  before-generate:\n    - touch ../../started; i=0; while [ ! -e ../../go ]"
+          " && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\n")
     first = subprocess.Popen([sys.executable, "-m", "doit"], cwd=root, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -232,32 +235,35 @@ def test_a_second_build_of_one_repo_waits_for_the_first(tmp_path: Path) -> None:
         time.sleep(0.05)
     looking = doit(root, "list")  # commands that only look do not wait
     assert looking.returncode == 0 and "waiting" not in looking.stderr, looking.stderr
-    second = doit(root, "-n", "2")
+    second = subprocess.Popen([sys.executable, "-m", "doit", "-n", "2"], cwd=root, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert second.stderr is not None
+    said = second.stderr.readline()  # its first line, or "" when it ends without one
+    (root / "go").touch()
+    second_output, second_rest = second.communicate(timeout=60)
     first_output, _ = first.communicate(timeout=60)
     assert first.returncode == 0, first_output
-    assert second.returncode == 0, second.stderr
-    assert (f"stackyard: another build of this repository is running (pid {first.pid}); "
-            "waiting for it to finish") in second.stderr
-    assert second.executed == []  # the first built everything; the second found it so
+    assert second.returncode == 0, said + second_rest
+    assert said == (f"stackyard: another build of this repository is running (pid "
+                    f"{first.pid}); waiting for it to finish\n"), said + second_rest
+    assert DoitRun(0, second_output, "").executed == []  # the first built everything
 
 
 def test_a_build_stopped_while_planning_says_so_in_one_line(tmp_path: Path) -> None:
     """Planning fetches git sources; a cancelled job (SIGTERM) stops there with one line,
-    not doit's traceback or a silent exit 143."""
-    silent = socket.socket()  # accepts connections (the kernel's backlog), never answers
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)
-    try:
+    not doit's traceback or a silent exit 143. The signal is sent once the fetch has
+    connected to a server that never answers: the build is then planning."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent.settimeout(60)
         root = tmp_path / "fleet"
         one_cluster_fleet(root, "{name: d, method: git, source: "
                                 f"'http://127.0.0.1:{silent.getsockname()[1]}/x.git'}}")
         process = subprocess.Popen([sys.executable, "-m", "doit"], cwd=root, text=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        time.sleep(2)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        silent.close()
+        connection, _ = silent.accept()
+        with connection:
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
     assert process.returncode != 0
     assert output.strip() == "ERROR: interrupted while planning; nothing was built"
 

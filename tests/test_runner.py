@@ -12,8 +12,9 @@ import pytest
 
 from tests.doit_runner import doit, write
 
-# The main process reports each success slowly (0.5 s); every task records whether the
-# report of the first task had finished when it started.
+# The main process reports t0's success slowly: until t1 has started, for at most
+# {report_wait} s (doit's own runner starts no task meanwhile, so its wait is short);
+# every task records whether the report of the first task had finished when it started.
 DODO = """
 import time
 from pathlib import Path
@@ -29,7 +30,9 @@ class SlowReporter(ConsoleReporter):
     def add_success(self, task):
         super().add_success(task)
         if task.name == "t0":
-            time.sleep(0.5)
+            deadline = time.monotonic() + {report_wait}
+            while not (HERE / "t1.started").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
             (HERE / "t0-reported").touch()
 
 
@@ -53,7 +56,8 @@ def task_t():
 
 
 def _fleet(tmp_path: Path, *, queue_ahead: bool, failing: str = "") -> Path:
-    write(tmp_path / "dodo.py", DODO.format(queue_ahead=queue_ahead, failing=failing))
+    write(tmp_path / "dodo.py", DODO.format(queue_ahead=queue_ahead, failing=failing,
+                                            report_wait=60 if queue_ahead else 0.5))
     return tmp_path
 
 
@@ -109,8 +113,13 @@ DOIT_CONFIG = {"backend": "json", "dep_file": str(HERE / "db.json")}
 
 
 def work(name):
-    time.sleep(0.3)
+    # a `then` task waits (a minute at most) until another has started: on the other worker
     (HERE / f"{name}.pid").write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while name != "first" and len(list(HERE.glob("then*.pid"))) < 2:
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
 
 
 def task_first():
