@@ -131,7 +131,12 @@ def test_doit_lock_uses_the_tokens_too(tmp_path: Path, private: tuple[str, str])
     relock = doit_with(root, TOKEN, "lock")
     assert relock.returncode == 0, relock.stdout + relock.stderr
     assert "0 of 2 pin(s) in stacks.lock moved" in relock.stderr
-    assert doit_with(root, None, "lock").returncode != 0
+    tokenless = doit_with(root, None, "lock")
+    assert tokenless.returncode != 0
+    origin = git_url.rsplit("/", 1)[0]
+    assert (f"stacks.lock: cannot fetch {git_url}: fatal: could not read Username for "
+            f"'{origin}': terminal prompts disabled") in tokenless.stderr.splitlines(), (
+        tokenless.stderr)
 
 
 def test_doit_lock_uses_access_files_of_git_sourced_stacks(

@@ -148,7 +148,12 @@ def test_the_users_own_docker_login_reaches_a_private_registry(
         tmp_path: Path, private_registry: OciRegistry, cache: Path) -> None:
     root = tmp_path / "fleet"
     fleet(root, private_registry.url)
-    assert doit(root).returncode != 0  # HOME holds no login yet
+    refused = doit(root)  # HOME holds no login yet
+    assert refused.returncode != 0
+    assert refused.stderr.splitlines() == [
+        f"ERROR: stacks/s/component.yaml: subcomponents[0]: 'kured': cannot list the versions"
+        f" of {private_registry.url}/kured: GET \"http://{private_registry.host}/v2/charts/"
+        "kured/tags/list\": basic credential not found"], refused.stderr
     login = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     write(tmp_path / "home/.docker/config.json",
           json.dumps({"auths": {private_registry.host: {"auth": login}}}))
