@@ -34,10 +34,13 @@ class DoitRun:
         return [name for name in self.executed if name.startswith("render:")]
 
 
-def doit(root: Path, *args: str) -> DoitRun:
+def doit(root: Path, *args: str, env: dict[str, str] | None = None,
+         timeout: float = 600) -> DoitRun:
+    """`python -m doit args...` in `root`, in `env` (default: this process's), failing
+    the test when it has not finished after `timeout` seconds (a hang)."""
     result = subprocess.run(
-        [sys.executable, "-m", "doit", *args], cwd=root, capture_output=True, text=True,
-        check=False, timeout=600,
+        [sys.executable, "-m", "doit", *args], cwd=root, env=env, capture_output=True,
+        text=True, check=False, timeout=timeout,
     )
     return DoitRun(result.returncode, result.stdout, result.stderr)
 

@@ -7,6 +7,7 @@ import http.server
 import subprocess
 import threading
 from pathlib import Path
+from types import TracebackType
 from urllib.parse import urlsplit
 
 from rules.sources.access import basic_auth
@@ -62,7 +63,8 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class GitServer:
-    """Serves the bare repositories below `root` at `self.url/<name>.git` until `stop()`."""
+    """Serves the bare repositories below `root` at `self.url/<name>.git` until `stop()`,
+    or until its `with` block ends."""
 
     def __init__(self, root: Path, token: str | None = None) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -82,3 +84,10 @@ class GitServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+    def __enter__(self) -> GitServer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()

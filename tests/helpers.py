@@ -5,8 +5,11 @@ Text is dedented, so tests can write YAML as indented triple-quoted strings.
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
+
+from tests.doit_runner import write
 
 
 def write_file(path: Path, text: str) -> Path:
@@ -29,3 +32,33 @@ def write_config(folder: Path, layer: str, text: str, *, suffix: str = ".yaml") 
 def write_environment(root: Path, cluster: str, text: str) -> Path:
     """`<root>/environments/<cluster>.yaml`; a `stack:` in it is relative to that folder."""
     return write_file(root / "environments" / f"{cluster}.yaml", text)
+
+
+def files_containing(folder: Path, text: str) -> list[Path]:
+    """The files below `folder` holding `text`: where a secret leaked to."""
+    return [p for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def git(repo: Path, *args: str) -> str:
+    """`git -C repo args...` with a test identity; its stripped stdout."""
+    result = subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                             "user.email=t@example.com", *args],
+                            check=True, capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str]) -> str:
+    """Write `files` into the repository and commit them; returns the commit."""
+    for name, text in files.items():
+        write(repo / name, text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "change")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def make_repo(path: Path, files: dict[str, str]) -> str:
+    """A new repository with one commit on `main`; returns its file:// URL."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    commit(path, files)
+    return f"file://{path}"

@@ -20,10 +20,11 @@ from rules.sources import chartrepo
 from rules.sources import http as sources_http
 from rules.sources.access import AccessTokens, basic_auth, repository_access_files
 from rules.sources.cache import cache_root, tag_cache_root
-from tests.chart_server import ChartServer, publish
+from tests.chart_server import ChartServer, publish, serving
 from tests.doit_runner import (
     SHARED_CHARTS,
     DoitRun,
+    doit,
     git_stack_fleet,
     install_dodo,
     one_cluster_fleet,
@@ -31,7 +32,7 @@ from tests.doit_runner import (
     write,
 )
 from tests.git_server import GitServer
-from tests.test_sources import make_repo
+from tests.helpers import files_containing, make_repo
 
 TOKEN = "tok-9f8e7d6c5b4a"
 
@@ -75,12 +76,11 @@ def private(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 def doit_with(root: Path, token: str | None, *args: str) -> DoitRun:
+    """`doit` with PRIVATE_TOKEN set to `token`, or unset."""
     environment = {k: v for k, v in os.environ.items() if k != "PRIVATE_TOKEN"}
     if token is not None:
         environment["PRIVATE_TOKEN"] = token
-    result = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root, env=environment,
-                            capture_output=True, text=True, check=False, timeout=600)
-    return DoitRun(result.returncode, result.stdout, result.stderr)
+    return doit(root, *args, env=environment)
 
 
 def fleet(root: Path, git_url: str, chart_url: str) -> None:
@@ -89,10 +89,6 @@ def fleet(root: Path, git_url: str, chart_url: str) -> None:
         f"{{name: kured, type: helm, method: helm, source: '{chart_url}', path: kured}}")
     write(root / "stacks/s/access.yaml",
           f"'{git_url}': PRIVATE_TOKEN\n'{chart_url}': PRIVATE_TOKEN\n")
-
-
-def files_containing(folder: Path, text: str) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
 
 
 def test_tokens_from_access_yaml_reach_the_servers_and_nothing_else(
@@ -178,16 +174,13 @@ def test_a_malformed_access_file_is_a_clear_error(tmp_path: Path, text: str,
 
 def test_a_user_and_password_token_is_sent_as_both(tmp_path: Path, cache: Path) -> None:
     """`<user>:<password>` in the variable means what it meant in Fabrikate's URL form."""
-    server = ChartServer(tmp_path / "charts", credentials="ci-bot:pw-77a1")
-    publish(server, SHARED_CHARTS / "kured")
-    root = tmp_path / "fleet"
-    one_cluster_fleet(
-        root, f"{{name: kured, type: helm, method: helm, source: '{server.url}', path: kured}}")
-    write(root / "stacks/s/access.yaml", f"'{server.url}': PRIVATE_TOKEN\n")
-    try:
+    with ChartServer(tmp_path / "charts", credentials="ci-bot:pw-77a1") as server:
+        publish(server, SHARED_CHARTS / "kured")
+        root = tmp_path / "fleet"
+        one_cluster_fleet(
+            root, f"{{name: kured, type: helm, method: helm, source: '{server.url}', path: kured}}")
+        write(root / "stacks/s/access.yaml", f"'{server.url}': PRIVATE_TOKEN\n")
         run = doit_with(root, "ci-bot:pw-77a1")
-    finally:
-        server.stop()
     assert run.returncode == 0, run.stdout + run.stderr
     assert "kind: DaemonSet" in (root / "generated/c1/kured.yaml").read_text()
 
@@ -244,11 +237,8 @@ def two_hosts() -> Iterator[tuple[_RecordingServer, _RecordingServer]]:
     servers = [_RecordingServer(("127.0.0.1", 0), _Recording) for _ in range(2)]
     for server in servers:
         server.seen = []
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield servers[0], servers[1]
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with serving(servers[0]), serving(servers[1]):
+        yield servers[0], servers[1]
 
 
 @pytest.mark.parametrize("credentials", ["token", "userinfo"])
@@ -383,13 +373,9 @@ def test_an_archive_over_plain_http_gets_no_token_of_an_https_repository(
     server.seen = []
     server.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     repository = f"https://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(server):
         assert chartrepo.download(repository, "kured", "1.0.0", TOKEN) == b"archive"
-    finally:
-        server.shutdown()
-        server.server_close()
     assert server.seen == [("https", "/index.yaml", basic_auth(TOKEN)),
                            ("http", "/kured-1.0.0.tgz", None)]
 
@@ -482,22 +468,19 @@ def test_a_granted_token_is_sent_after_the_store_is_emptied(
     plan looked at files of the missing checkout and remembered them as missing, so the
     fetched stack's access.yaml went unread once planning had fetched it again, and the
     download got a 401, for some hash seeds only (audit 12)."""
-    server = ChartServer(tmp_path / "www", credentials=f"{TOKEN}:")
-    write(server.folder / "m.yaml", "kind: ConfigMap\nmetadata: {name: m}\n")
-    stack = make_repo(tmp_path / "remote" / "stack", {
-        "component.yaml": "name: st\nsubcomponents:\n  - {name: m, type: static, "
-                          f"method: http, source: '{server.url}/m.yaml'}}\n",
-        "access.yaml": f"'{server.url}/m.yaml': PRIVATE_TOKEN\n"})
-    root = git_stack_fleet(tmp_path / "fleet", stack)
-    write(root / "access.yaml", f"'{server.url}/other': PRIVATE_TOKEN\n")  # the grant
-    monkeypatch.setenv("PYTHONHASHSEED", seed)
-    try:
+    with ChartServer(tmp_path / "www", credentials=f"{TOKEN}:") as server:
+        write(server.folder / "m.yaml", "kind: ConfigMap\nmetadata: {name: m}\n")
+        stack = make_repo(tmp_path / "remote" / "stack", {
+            "component.yaml": "name: st\nsubcomponents:\n  - {name: m, type: static, "
+                              f"method: http, source: '{server.url}/m.yaml'}}\n",
+            "access.yaml": f"'{server.url}/m.yaml': PRIVATE_TOKEN\n"})
+        root = git_stack_fleet(tmp_path / "fleet", stack)
+        write(root / "access.yaml", f"'{server.url}/other': PRIVATE_TOKEN\n")  # the grant
+        monkeypatch.setenv("PYTHONHASHSEED", seed)
         assert doit_with(root, TOKEN).returncode == 0
         shutil.rmtree(cache)
         shutil.copy(root / "environments/c1.yaml", root / "environments/c2.yaml")
         run = doit_with(root, TOKEN)
-    finally:
-        server.stop()
     assert run.returncode == 0, run.stdout + run.stderr
     assert (root / "generated/c2/m.yaml").is_file()
 
@@ -507,14 +490,11 @@ def test_the_root_access_file_gives_tokens_to_every_source(tmp_path: Path, cache
     """The fleet's root access.yaml is read by every plan, before any other: here it
     gives the token that fetches the environment's stack itself (audit 12: only
     `doit lock` used it, and builds failed to clone)."""
-    server = served_defs(tmp_path, "from-root", "defs.git", token=TOKEN)
-    url = f"{server.url}/defs.git"
-    root = git_stack_fleet(tmp_path / "fleet", url)
-    write(root / "access.yaml", f"'{url}': PRIVATE_TOKEN\n")
-    try:
+    with served_defs(tmp_path, "from-root", "defs.git", token=TOKEN) as server:
+        url = f"{server.url}/defs.git"
+        root = git_stack_fleet(tmp_path / "fleet", url)
+        write(root / "access.yaml", f"'{url}': PRIVATE_TOKEN\n")
         run = doit_with(root, TOKEN)
-    finally:
-        server.stop()
     assert run.returncode == 0, run.stdout + run.stderr
     assert "name: from-root" in (root / "generated/c1/defs.yaml").read_text()
 

@@ -264,25 +264,23 @@ def test_one_chart_at_two_versions_under_two_aliases_renders_both(
 
 def test_dependencies_named_by_alias_come_from_helms_repositories_yaml(
         tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    server = ChartServer(tmp_path / "served", credentials="ci:pw-0b5e")
-    publish(server, SHARED_CHARTS / "memcached")
-    repositories = tmp_path / "helm/repositories.yaml"
-    monkeypatch.setenv("HELM_REPOSITORY_CONFIG", str(repositories))
-    root = tmp_path / "fleet"
-    one_cluster_fleet(root, "{name: cache, type: helm, path: cache}")
-    write(root / "stacks/s/cache/Chart.yaml",
-          "apiVersion: v2\nname: cache\nversion: 0.1.0\ndependencies:\n"
-          "  - {name: memcached, version: ~2.7.0, repository: '@stable'}\n"
-          "  - {name: memcached, alias: sessions, version: 2.7.1, repository: 'alias:stable'}\n")
-    try:
+    with ChartServer(tmp_path / "served", credentials="ci:pw-0b5e") as server:
+        publish(server, SHARED_CHARTS / "memcached")
+        repositories = tmp_path / "helm/repositories.yaml"
+        monkeypatch.setenv("HELM_REPOSITORY_CONFIG", str(repositories))
+        root = tmp_path / "fleet"
+        one_cluster_fleet(root, "{name: cache, type: helm, path: cache}")
+        write(root / "stacks/s/cache/Chart.yaml",
+              "apiVersion: v2\nname: cache\nversion: 0.1.0\ndependencies:\n"
+              "  - {name: memcached, version: ~2.7.0, repository: '@stable'}\n"
+              "  - {name: memcached, alias: sessions, version: 2.7.1, "
+              "repository: 'alias:stable'}\n")
         missing = doit(root)
         write(repositories, f"repositories:\n- {{name: other, url: {server.url}}}\n")
         unnamed = doit(root)
         write(repositories, "apiVersion: ''\nrepositories:\n"
               f"- {{name: stable, url: {server.url}, username: ci, password: pw-0b5e}}\n")
         run = doit(root)
-    finally:
-        server.stop()
     for failed, problem in [(missing, f"there is no {repositories} naming it"),
                             (unnamed, f"{repositories} has no repository named 'stable' "
                                       "(it has: other)")]:
@@ -467,8 +465,7 @@ def test_lock_shows_the_digest_of_a_chart_republished_under_its_version(
 
 def test_credentials_in_the_repository_url_are_sent_and_never_written(
         tmp_path: Path) -> None:
-    server = ChartServer(tmp_path / "served", credentials="user:s3cret")
-    try:
+    with ChartServer(tmp_path / "served", credentials="user:s3cret") as server:
         publish(server, SHARED_CHARTS / "kured")
         url = server.url.replace("http://", "http://user:s3cret@")
         root = tmp_path / "fleet"
@@ -482,25 +479,20 @@ def test_credentials_in_the_repository_url_are_sent_and_never_written(
                    (root / folder).rglob("*") if p.is_file()]
         assert written and not [p for p in written if b"s3cret" in p.read_bytes()]
         assert "s3cret" not in (root / "stacks.lock").read_text()
-    finally:
-        server.stop()
 
 
 def test_a_password_holding_an_at_sign_is_hidden_whole(tmp_path: Path) -> None:
     """urllib takes the user name and password up to the last `@` of the authority (and
     sends them); redact took them up to the first, leaving the rest of the password in
     stacks.lock and task names."""
-    server = ChartServer(tmp_path / "served", credentials="deploy:s3cr@tPASSWORD")
-    write(server.folder / "m/cm.yaml", "kind: ConfigMap\n")
-    url = server.url.replace("http://", "http://deploy:s3cr@tPASSWORD@") + "/m/cm.yaml"
-    shown = server.url.replace("http://", "http://***@") + "/m/cm.yaml"
-    root = tmp_path / "fleet"
-    one_cluster_fleet(root, f"{{name: m, type: static, method: http, source: '{url}'}}")
-    try:
+    with ChartServer(tmp_path / "served", credentials="deploy:s3cr@tPASSWORD") as server:
+        write(server.folder / "m/cm.yaml", "kind: ConfigMap\n")
+        url = server.url.replace("http://", "http://deploy:s3cr@tPASSWORD@") + "/m/cm.yaml"
+        shown = server.url.replace("http://", "http://***@") + "/m/cm.yaml"
+        root = tmp_path / "fleet"
+        one_cluster_fleet(root, f"{{name: m, type: static, method: http, source: '{url}'}}")
         run = doit(root)
         listed = doit(root, "list", "--all")
-    finally:
-        server.stop()
     assert run.returncode == 0, run.stdout + run.stderr
     assert lock(root)["files"][0]["url"] == shown
     assert f"fetch:{shown} " in listed.stdout, listed.stdout
@@ -806,14 +798,9 @@ class _ToFTP(http.server.BaseHTTPRequestHandler):
 
 def test_a_redirect_to_another_scheme_is_not_followed() -> None:
     redirecting = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ToFTP)
-    threading.Thread(target=redirecting.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{redirecting.server_address[1]}/cm.yaml"
-    try:
-        with pytest.raises(SourceError) as refused:
-            sources_http.get(url)
-    finally:
-        redirecting.shutdown()
-        redirecting.server_close()
+    with serving(redirecting), pytest.raises(SourceError) as refused:
+        sources_http.get(url)
     assert str(refused.value) == (f"ftp://127.0.0.1:9/cm.yaml (a redirect from {url}): only "
                                   "http:// and https:// URLs are downloaded (a local manifest "
                                   "or chart is a component without `method`)")

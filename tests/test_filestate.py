@@ -8,7 +8,6 @@ import pickle
 import re
 import sqlite3
 import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -16,14 +15,7 @@ from pathlib import Path
 import pytest
 
 from rules.filestate import RACY_NS, FileState, content_digest
-from tests.doit_runner import DoitRun, copy_example_fleet, doit, edit, one_cluster_fleet, write
-
-
-def doit_within(root: Path, seconds: float, *args: str) -> DoitRun:
-    """`doit`, failing the test when it has not finished after `seconds` (a hang)."""
-    result = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root,
-                            capture_output=True, text=True, check=False, timeout=seconds)
-    return DoitRun(result.returncode, result.stdout, result.stderr)
+from tests.doit_runner import copy_example_fleet, doit, edit, one_cluster_fleet, write
 
 
 def chart(folder: Path) -> Path:
@@ -40,7 +32,7 @@ def test_a_loop_of_links_is_an_error_naming_the_link_and_shared_links_work(
     templates = chart(tmp_path / "stacks/charts/tiny") / "templates"
     (templates / "a").symlink_to(".")  # two links back: the walk was exponential
     (templates / "b").symlink_to(".")
-    run = doit_within(tmp_path, 60)
+    run = doit(tmp_path, timeout=60)
     assert run.returncode != 0
     assert re.search(r"ERROR: stacks/charts/tiny/templates/[ab]: a link to "
                      "stacks/charts/tiny/templates, a folder that contains the link: a loop "
@@ -51,7 +43,7 @@ def test_a_loop_of_links_is_an_error_naming_the_link_and_shared_links_work(
         (templates / name).symlink_to("../../shared", target_is_directory=True)
     write(tmp_path / "stacks/charts/shared/extra.yaml",
           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra-{{ .Template.Name | base }}\n")
-    run = doit_within(tmp_path, 60)
+    run = doit(tmp_path, timeout=60)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "generated/c1/web.yaml").read_text().count("name: extra-") == 2
     assert doit(tmp_path).executed == []

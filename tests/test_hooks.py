@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.doit_runner import doit, one_cluster_fleet, write
-from tests.test_sources import make_repo
+from tests.helpers import make_repo
 
 
 def provenance(root: Path, cluster: str) -> dict[str, dict[str, object]]:

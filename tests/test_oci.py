@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.doit_runner import SHARED_CHARTS, doit, install_dodo, snapshot, write
+from tests.helpers import files_containing
 from tests.oci_registry import OciRegistry
 
 
@@ -99,10 +100,6 @@ def private_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     registry.push(package(SHARED_CHARTS / "kured", tmp_path / "pkg", "1.0.0"))
     yield registry
     registry.stop()
-
-
-def files_containing(folder: Path, text: str) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
 
 
 def test_a_private_registry_gets_the_login_from_access_yaml_and_nothing_else_does(

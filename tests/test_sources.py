@@ -34,32 +34,9 @@ from tests.doit_runner import (
     write,
 )
 from tests.git_server import GitServer
+from tests.helpers import commit, git, make_repo
 
 EFK_CHARTS = ("elasticsearch", "elasticsearch-curator", "fluentd-elasticsearch", "kibana")
-
-
-def git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
-                             "user.email=t@example.com", *args],
-                            check=True, capture_output=True, text=True)
-    return result.stdout.strip()
-
-
-def commit(repo: Path, files: dict[str, str]) -> str:
-    """Write `files` into the repository and commit them; returns the commit."""
-    for name, text in files.items():
-        write(repo / name, text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "change")
-    return git(repo, "rev-parse", "HEAD")
-
-
-def make_repo(path: Path, files: dict[str, str]) -> str:
-    """A new repository with one commit on `main`; returns its file:// URL."""
-    path.mkdir(parents=True)
-    git(path, "init", "-q", "-b", "main")
-    commit(path, files)
-    return f"file://{path}"
 
 
 def mirrors(cache: Path) -> list[Path]:
@@ -995,12 +972,9 @@ def test_a_stack_from_the_network_cannot_fetch_a_repository_of_this_machine(
                                          f"- {{name: grab, method: git, source: '{source}'}}\n"})
     subprocess.run(["git", "clone", "-q", "--bare", work.removeprefix("file://"),
                     str(tmp_path / "served/defs.git")], check=True)
-    server = GitServer(tmp_path / "served")
-    try:
+    with GitServer(tmp_path / "served") as server:
         root = git_stack_fleet(tmp_path / "fleet", f"{server.url}/defs.git", "app")
         run = doit(root)
-    finally:
-        server.stop()
 
     assert run.returncode != 0
     assert (f"app/component.yaml: subcomponents[0].source: {source!r} is a repository on "
