@@ -349,23 +349,24 @@ def test_info_shows_where_long_values_differ(fleet: Path) -> None:
             '"--flag-number-6=on"], set in stacks/platform/config/west.yaml') in info, info
 
 
-def test_info_names_the_layer_that_set_an_empty_value(fleet: Path) -> None:
-    """`""` wins over a lower layer's value (spec §3.4): it is the cause, not the lower one."""
-    edit(fleet / "stacks/platform/config/east.yaml", "        region: east\n",
-         '        region: east\n        team: ""\n')
-    info = doit(fleet, "info", "render:prod-east:platform/web").stdout
-    assert ('config.labels.team changed from "platform" to "", set in '
-            "stacks/platform/config/east.yaml (subcomponents.web.config.labels.team)") in info, info
-
-
-def test_info_says_injectNamespace_comes_with_the_namespace(fleet: Path) -> None:
-    edit(fleet / "stacks/platform/config/west.yaml", "  web:\n",
-         "  web:\n    namespace: web-west\n")
-    info = doit(fleet, "info", "render:prod-west:platform/web").stdout
-    assert ('namespace changed from "web" to "web-west", set in '
-            "stacks/platform/config/west.yaml (subcomponents.web.namespace)") in info, info
-    assert ("injectNamespace changed from true to false, taken with the namespace set in "
-            "stacks/platform/config/west.yaml (subcomponents.web.namespace)") in info, info
+@pytest.mark.parametrize(("layer", "old", "new", "task", "reasons"), [
+    # `""` wins over a lower layer's value (spec §3.4): it is the cause, not the lower one
+    ("east", "        region: east\n", '        region: east\n        team: ""\n', "prod-east",
+     ['config.labels.team changed from "platform" to "", set in stacks/platform/config/'
+      "east.yaml (subcomponents.web.config.labels.team)"]),
+    # injectNamespace comes with the namespace of the layer that sets one (spec §3.5)
+    ("west", "  web:\n", "  web:\n    namespace: web-west\n", "prod-west",
+     ['namespace changed from "web" to "web-west", set in stacks/platform/config/west.yaml '
+      "(subcomponents.web.namespace)",
+      "injectNamespace changed from true to false, taken with the namespace set in "
+      "stacks/platform/config/west.yaml (subcomponents.web.namespace)"]),
+])
+def test_info_names_the_layer_that_decides_a_value(fleet: Path, layer: str, old: str, new: str,
+                                                   task: str, reasons: list[str]) -> None:
+    edit(fleet / f"stacks/platform/config/{layer}.yaml", old, new)
+    info = doit(fleet, "info", f"render:{task}:platform/web").stdout
+    for reason in reasons:
+        assert reason in info, info
 
 
 def test_info_after_a_failed_render_says_what_changed_since_the_written_one(fleet: Path) -> None:

@@ -185,17 +185,26 @@ def test_a_killed_fetch_leaves_nothing_the_next_fetch_does_not_clear(
     assert no_partial_entries(cache)
 
 
+def fleet_that_stops_using_a_pin(tmp_path: Path, name: str
+                                 ) -> tuple[Path, Path, Path, bytes]:
+    """A one-cluster fleet built with two git components pinned in stacks.lock, whose
+    second component (from repository `name`) is then removed; and the lock as built."""
+    component = {"component.yaml": "name: d\ntype: static\npath: m\n", "m/a.yaml": "kind: A\n"}
+    kept, other = (make_repo(tmp_path / repo, component) for repo in ("kept", name))
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}",
+                      f"{{name: b, method: git, source: {other}, branch: main}}")
+    assert doit(root).returncode == 0
+    assert set(lock_pins(root)) == {(kept, "main"), (other, "main")}
+    lock = (root / "stacks.lock").read_bytes()
+    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}")
+    return root, kept, other, lock
+
+
 def test_a_pin_no_cluster_uses_is_dropped_so_lock_never_asks_for_it(
         tmp_path: Path, cache: Path) -> None:
     """A removed component's branch may be deleted upstream: `doit lock` failed on it."""
-    component = {"component.yaml": "name: d\ntype: static\npath: m\n", "m/a.yaml": "kind: A\n"}
-    kept, dropped = (make_repo(tmp_path / name, component) for name in ("kept", "dropped"))
-    root = tmp_path / "fleet"
-    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}",
-                      f"{{name: b, method: git, source: {dropped}, branch: main}}")
-    assert doit(root).returncode == 0
-    assert set(lock_pins(root)) == {(kept, "main"), (dropped, "main")}
-    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}")
+    root, kept, _, _ = fleet_that_stops_using_a_pin(tmp_path, "dropped")
     doit(root, "info", "c1")  # plans the change first, and writes no lock
     assert doit(root).returncode == 0
     assert set(lock_pins(root)) == {(kept, "main")}
@@ -207,15 +216,7 @@ def test_a_pin_no_cluster_uses_is_dropped_so_lock_never_asks_for_it(
 def test_a_frozen_build_keeps_a_pin_no_cluster_uses(
         tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under STACKYARD_FROZEN the lock must not change, not even to drop a pin."""
-    component = {"component.yaml": "name: d\ntype: static\npath: m\n", "m/a.yaml": "kind: A\n"}
-    kept, unused = (make_repo(tmp_path / name, component) for name in ("kept", "unused"))
-    root = tmp_path / "fleet"
-    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}",
-                      f"{{name: b, method: git, source: {unused}, branch: main}}")
-    assert doit(root).returncode == 0
-    assert set(lock_pins(root)) == {(kept, "main"), (unused, "main")}
-    before = (root / "stacks.lock").read_bytes()
-    one_cluster_fleet(root, f"{{name: a, method: git, source: {kept}, branch: main}}")
+    root, _, _, before = fleet_that_stops_using_a_pin(tmp_path, "unused")
     monkeypatch.setenv("STACKYARD_FROZEN", "1")
     run = doit(root)
     assert run.returncode == 0, run.stdout + run.stderr
