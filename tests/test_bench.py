@@ -51,3 +51,17 @@ def test_phases_times_each_phase_of_a_real_build(tmp_path: Path) -> None:
     assert phases["plan"]["calls"] == 1
     assert phases["render"]["calls"] == renders
     assert phases["assemble"]["calls"] == len(list((tmp_path / "environments").iterdir()))
+
+
+def test_peak_rss_is_the_sum_over_the_process_tree() -> None:
+    """Three processes of ~100 MiB each at once: the tree's peak, not the largest one."""
+    from bench.fleet import run_doit
+
+    child = "b = b'x' * (100 << 20); import time; time.sleep(1.5)"
+    parent = ("import subprocess, sys; "
+              f"kids = [subprocess.Popen([sys.executable, '-c', {child!r}]) for _ in (1, 2)]; "
+              f"exec({child!r}); [k.wait() for k in kids]")
+    run = run_doit(REPO, Path(sys.executable), "-c", parent, timeout=60)
+    assert run.returncode == 0, run.output_tail
+    assert 100 <= run.max_process_rss_mib < 150
+    assert run.peak_rss_mib >= 300
