@@ -9,26 +9,35 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.doit_runner import REPO
 
 
-def test_bench_runs_every_scenario_with_exact_render_counts(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("clusters", "components"), [(2, 2), (3, 1)])
+def test_bench_runs_every_scenario_with_exact_render_counts(
+        tmp_path: Path, clusters: int, components: int) -> None:
+    """Fewer clusters than attempts (the same cluster edited again) and one Helm slot (the
+    same slot bumped again): every attempt is still a real change of known effect."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "fleet.py"), "--clusters", "4",
-         "--components", "3", "--base", str(tmp_path)],
+        [sys.executable, str(REPO / "bench" / "fleet.py"), "--clusters", str(clusters),
+         "--components", str(components), "--base", str(tmp_path)],
         capture_output=True, text=True, check=False, timeout=600)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     scenarios = report["scenarios"]
     assert list(scenarios) == ["cold", "cold_parallel", "noop", "touch", "cluster_layer",
                                "shared_stack", "chart"]
-    nodes = 4 * (3 + 1)  # clusters x (slots + the stack's root)
+    nodes = clusters * (components + 1)  # clusters x (slots + the stack's root)
     by_design = {"cold": nodes, "cold_parallel": nodes, "noop": 0, "touch": 0,
-                 "cluster_layer": 3, "shared_stack": 4, "chart": 4}
+                 "cluster_layer": components, "shared_stack": clusters, "chart": clusters}
     for name, expected in by_design.items():
         scenario = scenarios[name]
         assert (scenario["renders"], scenario["expected"]) == (expected, expected), name
         assert scenario["ok"] and scenario["returncode"] == 0, (name, scenario["error"])
+        runs = 3 if name in ("noop", "cluster_layer", "shared_stack", "chart") else 1
+        assert [(a["renders"], a["expected"], a["ok"]) for a in scenario["attempts"]] == \
+            [(expected, expected, True)] * runs, name
     assert report["ok"] is True
     assert len(report["floors"]["floor_engine_runs_s"]) == 2
     assert set(report["targets"]) >= {"noop_s", "touch_s", "cold_over_floor_engine",
