@@ -607,13 +607,32 @@ class Scenario:
     change: str
     engine_s_of_expected: float | None = None
     error: str | None = None
+    unexpected: int = 0
+    missing: int = 0
+    unexpected_names: list[str] = field(default_factory=list)
+    missing_names: list[str] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+SHOWN_NAMES = 5
+
+
+def render_task(node: str) -> str:
+    """The doit task name of a planned node (`cluster<TAB>node path`)."""
+    cluster, node_path = node.split("\t", 1)
+    return f"render:{cluster}:{node_path}"
 
 
 def scenario(name: str, run: DoitRun, expected: list[str], by_design: int, change: str,
              engine: EngineFloor | None) -> Scenario:
-    """Judge one run: exit status 0 and exactly the expected number of renders."""
-    ok = run.returncode == 0 and run.renders == len(expected) == by_design
+    """Judge one run: exit status 0, and doit executed exactly the expected render tasks
+    (by name: the same count of other renders is not the same work), as many as the
+    fleet's design says."""
+    executed = {task for task in run.executed if task.startswith("render:")}
+    wanted = {render_task(node) for node in expected}
+    unexpected, missing = sorted(executed - wanted), sorted(wanted - executed)
+    ok = (run.returncode == 0 and not unexpected and not missing
+          and len(expected) == by_design)
     engine_s = None
     if engine is not None:
         engine_s = sum(engine.per_node.get(k, 0.0) for k in expected)
@@ -621,7 +640,8 @@ def scenario(name: str, run: DoitRun, expected: list[str], by_design: int, chang
                     len(run.executed) - run.renders, run.returncode,
                     round(run.peak_rss_mib, 1), round(run.max_process_rss_mib, 1), ok, change,
                     None if engine_s is None else round(engine_s, 4),
-                    run.output_tail or None)
+                    run.output_tail or None, len(unexpected), len(missing),
+                    unexpected[:SHOWN_NAMES], missing[:SHOWN_NAMES])
 
 
 def progress(message: str) -> None:
@@ -712,8 +732,13 @@ class Bench:
                  f"{result.peak_rss_mib:.0f} MiB, {'ok' if result.ok else 'NOT OK'}")
         if result.error:
             progress(result.error)
+        if result.unexpected or result.missing:
+            progress(f"{name}: {result.unexpected} unexpected renders "
+                     f"{result.unexpected_names}, {result.missing} missing "
+                     f"{result.missing_names}")
         result.attempts.append({"wall_s": result.wall_s, "renders": result.renders,
-                                "expected": result.expected, "ok": result.ok,
+                                "expected": result.expected, "unexpected": result.unexpected,
+                                "missing": result.missing, "ok": result.ok,
                                 "change": change})
         self.results.append(result)
         return result

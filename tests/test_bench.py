@@ -74,3 +74,17 @@ def test_peak_rss_is_the_sum_over_the_process_tree() -> None:
     assert run.returncode == 0, run.output_tail
     assert 100 <= run.max_process_rss_mib < 150
     assert run.peak_rss_mib >= 300
+
+
+def test_a_run_is_judged_by_the_names_of_its_renders_not_their_count() -> None:
+    """One render executed, one expected, but not the same one: not ok, and both named."""
+    from bench.fleet import DoitRun, scenario
+
+    run = DoitRun(0.1, 0, 1.0, 1.0, ("render:eu-west-0000:fleet/s00", "eu-west-0000"), "")
+    judged = scenario("cluster_layer", run, ["eu-west-0001\tfleet/s00"], 1, "an edit", None)
+    assert not judged.ok
+    assert (judged.unexpected, judged.missing) == (1, 1)
+    assert judged.unexpected_names == ["render:eu-west-0000:fleet/s00"]
+    assert judged.missing_names == ["render:eu-west-0001:fleet/s00"]
+    matched = scenario("cluster_layer", run, ["eu-west-0000\tfleet/s00"], 1, "an edit", None)
+    assert matched.ok and (matched.unexpected, matched.missing) == (0, 0)
