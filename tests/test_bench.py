@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,22 @@ def test_a_run_is_judged_by_the_names_of_its_renders_not_their_count() -> None:
     assert judged.missing_names == ["render:eu-west-0001:fleet/s00"]
     matched = scenario("cluster_layer", run, ["eu-west-0000\tfleet/s00"], 1, "an edit", None)
     assert matched.ok and (matched.unexpected, matched.missing) == (0, 0)
+
+
+def test_touch_sets_a_past_mtime_outside_the_racy_window(tmp_path: Path) -> None:
+    """A future mtime would keep every touched file racy (hashed again by every run) for
+    seconds after the touch scenario."""
+    from bench.fleet import touch_inputs
+    from rules.filestate import RACY_NS
+
+    for top in ("stacks/fleet/config", "environments"):
+        (tmp_path / top).mkdir(parents=True)
+        (tmp_path / top / "a.yaml").write_text("a: 1\n")
+    paths = [p for top in ("stacks", "environments") for p in (tmp_path / top).rglob("*")]
+    for _ in range(2):  # touched again: still a new mtime
+        before = {p: p.stat().st_mtime_ns for p in paths}
+        assert touch_inputs(tmp_path) == len(paths) == 4
+        now = time.time_ns()
+        for path in paths:
+            mtime = path.stat().st_mtime_ns
+            assert mtime < now - RACY_NS and mtime != before[path], path
