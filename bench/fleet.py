@@ -867,10 +867,10 @@ def judge(results: dict[str, Scenario], engine: EngineFloor, stat_s: float, clus
         "parallel_speedup": None if speedup is None else round(speedup, 3),
     }
     def incremental_limit(result: Scenario) -> float:
-        """noop + 1.25 x the engine time of the expected renders; a fresh doit process that
-        renders must load the Helm library, so that start is part of the engine's time."""
-        return round(noop.wall_s + 1.25 * (engine.start_seconds
-                                           + (result.engine_s_of_expected or 0.0)), 3)
+        """Issue 4's target: noop + 1.25 x the engine time of the expected renders. Loading
+        the Helm library in a fresh process (`engine_start_s`) is not part of it: it is
+        reported beside it, as what a sub-second scenario pays over the target's terms."""
+        return round(noop.wall_s + 1.25 * (result.engine_s_of_expected or 0.0), 3)
 
     targets = {
         "noop_s": target(noop.wall_s, 1.0),

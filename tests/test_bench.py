@@ -108,3 +108,22 @@ def test_touch_sets_a_past_mtime_outside_the_racy_window(tmp_path: Path) -> None
         for path in paths:
             mtime = path.stat().st_mtime_ns
             assert mtime < now - RACY_NS and mtime != before[path], path
+
+
+def test_incremental_targets_are_noop_plus_a_quarter_over_the_engine_time() -> None:
+    """Issue 4's formula, with the quoted 500x20 run's cluster_layer figures: missed."""
+    from bench.fleet import EngineFloor, Scenario, judge
+
+    def run(name: str, wall_s: float, engine_s: float) -> Scenario:
+        return Scenario(name, wall_s, 0, 0, 0, 0, 0, 100.0, 100.0, True, "", engine_s)
+
+    results = {r.name: r for r in (
+        run("cold", 33.344, 27.3883), run("cold_parallel", 28.699, 27.3883),
+        run("noop", 0.502, 0), run("touch", 0.449, 0), run("cluster_layer", 0.526, 0.0089),
+        run("shared_stack", 4.071, 1.0348), run("chart", 3.674, 1.5804))}
+    engine = EngineFloor(seconds=29.23, start_seconds=0.0416)
+    _, targets = judge(results, engine, 0.0451, 500)
+    assert targets["cluster_layer_s"] == {"target": "<= 0.513", "actual": 0.526,
+                                          "met": False}
+    assert targets["shared_stack_s"]["target"] == "<= 1.795"
+    assert targets["chart_s"]["target"] == "<= 2.478"
