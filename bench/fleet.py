@@ -565,19 +565,49 @@ class TreeRss:
         return self.peak_kib / 1024
 
 
+def stop_group(pid: int, grace: float = 5.0) -> None:
+    """SIGTERM to doit's process group (doit and its workers), SIGKILL after `grace`
+    seconds, and reap doit: an interrupted bench leaves no orphaned `doit -n 2`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            break
+        time.sleep(0.05)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    with contextlib.suppress(ProcessLookupError):  # workers that outlived doit
+        os.killpg(pid, signal.SIGKILL)
+
+
 def run_doit(root: Path, doit: Path, *args: str, timeout: float = 3600) -> DoitRun:
-    """One `doit` process in the fleet folder; its wall time, the peak of the summed RSS of
-    it and its workers (`TreeRss`) and wait4's largest single process. A run still going
-    after `timeout` seconds is killed (it shows as returncode -9)."""
+    """One `doit` process in the fleet folder, in a process group of its own; its wall time,
+    the peak of the summed RSS of it and its workers (`TreeRss`) and wait4's largest single
+    process. A run still going after `timeout` seconds is killed with its workers (it shows
+    as returncode -9, and its output tail says so); if the bench itself is interrupted
+    (SIGTERM, Ctrl-C), the group is stopped before the exception goes on."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen([str(doit), *args], cwd=root, stdout=out, stderr=err,
-                                   stdin=subprocess.DEVNULL)
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
         sampler = TreeRss(process.pid)
-        watchdog = threading.Timer(timeout, os.kill, (process.pid, signal.SIGKILL))
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                os.killpg(process.pid, signal.SIGKILL)
+
+        watchdog = threading.Timer(timeout, kill)
         watchdog.start()
         try:
             _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:
+            watchdog.cancel()
+            stop_group(process.pid)
+            raise
         finally:
             watchdog.cancel()
             tree_peak_mib = sampler.stop()
@@ -589,6 +619,9 @@ def run_doit(root: Path, doit: Path, *args: str, timeout: float = 3600) -> DoitR
         stderr = err.read().decode(errors="replace")
     executed = tuple(line[3:] for line in stdout.splitlines() if line.startswith(".  "))
     tail = "" if process.returncode == 0 else (stdout[-2000:] + stderr[-4000:])
+    if timed_out.is_set():
+        tail = (f"killed after {timeout:g} s (--timeout), with its workers: return code "
+                f"{process.returncode}\n{tail}")
     return DoitRun(seconds, process.returncode, tree_peak_mib, usage.ru_maxrss / 1024,
                    executed, tail)
 
@@ -992,11 +1025,19 @@ def print_snapshot(root: Path) -> None:
     json.dump({"digests": digests, "seconds": time.perf_counter() - start}, sys.stdout)
 
 
+def terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: the running doit's group is stopped (`run_doit`) and the
+    temporary fleet removed (`fleet_folder`; a --keep folder stays)."""
+    progress(f"terminated by signal {signum}: stopping doit, removing the temporary fleet")
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.snapshot is not None:
         print_snapshot(args.snapshot)
         return 0
+    signal.signal(signal.SIGTERM, terminate)
     with fleet_folder(args.keep, args.base) as root:
         spec = make_spec(root, args.clusters, args.components, args.regions, args.seed)
         report = run_bench(spec, args.doit, args.charts, args.timeout)

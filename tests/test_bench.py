@@ -4,6 +4,7 @@ speed is measured by running the bench, not by tests)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -127,3 +128,63 @@ def test_incremental_targets_are_noop_plus_a_quarter_over_the_engine_time() -> N
                                           "met": False}
     assert targets["shared_stack_s"]["target"] == "<= 1.795"
     assert targets["chart_s"]["target"] == "<= 2.478"
+
+
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie waiting for init counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_run_killed_by_the_timeout_says_so_and_takes_its_workers(tmp_path: Path) -> None:
+    from bench.fleet import run_doit
+
+    worker = "import time; time.sleep(60)"
+    doit = ("import subprocess, sys; "
+            f"w = subprocess.Popen([sys.executable, '-c', {worker!r}]); "
+            "print('worker', w.pid, flush=True); w.wait()")
+    run = run_doit(tmp_path, Path(sys.executable), "-c", doit, timeout=1)
+    assert run.returncode == -9 and run.seconds < 10
+    assert run.output_tail.startswith("killed after 1 s (--timeout), with its workers: "
+                                      "return code -9")
+    worker_pid = int(run.output_tail.split("worker ")[1].split()[0])
+    deadline = time.monotonic() + 5
+    while not gone(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(worker_pid)
+
+
+def test_sigterm_stops_doit_and_removes_the_temporary_fleet(tmp_path: Path) -> None:
+    """SIGTERM while `doit -n 2` runs: no doit process is left in the fleet, no fleet left."""
+    bench = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "fleet.py"), "--clusters", "4",
+         "--components", "3", "--base", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert bench.stderr is not None
+    for line in bench.stderr:
+        if line.startswith("[bench] cold_parallel:"):
+            break
+    in_fleet: list[int] = []
+    deadline = time.monotonic() + 10
+    while len(in_fleet) < 3 and time.monotonic() < deadline:  # doit and its two workers
+        in_fleet = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                    if cwd_of(pid).startswith(str(tmp_path))]
+    assert in_fleet  # doit is running in the fleet
+    bench.terminate()
+    _, rest = bench.communicate(timeout=60)
+    assert bench.returncode == 128 + 15, rest
+    assert "terminated by signal 15" in rest
+    deadline = time.monotonic() + 5
+    while not all(gone(pid) for pid in in_fleet) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(gone(pid) for pid in in_fleet)
+    assert list(tmp_path.iterdir()) == []
+
+
+def cwd_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
