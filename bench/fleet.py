@@ -1,7 +1,8 @@
 """Fleet benchmark: a synthetic fleet of N clusters x M components, built by the real `doit`.
 
     .venv/bin/python bench/fleet.py --clusters 500 --components 20 [--regions 4] [--seed 1]
-                                    [--keep DIR] [--doit PATH] [--charts DIR]
+                                    [--keep DIR | --base DIR] [--doit PATH] [--charts DIR]
+                                    [--timeout SECONDS]
 
 The fleet (in a temporary folder, or DIR with --keep) has one shared stack
 (`stacks/fleet`), one layer per region and one per cluster in that stack's `config/`, and M
@@ -974,8 +975,39 @@ def describe(spec: FleetSpec, bench: Bench) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- CLI
 
 
+HELP_DESCRIPTION = """\
+Fleet benchmark: writes a synthetic fleet of N clusters x M components (real charts from
+--charts) and times each scenario as one real `doit` process, in this order:
+
+  floor_engine   every Helm render in a plain helm_python loop (before cold, again after
+                 cold_parallel; the ratios use the mean)
+  cold           serial build from an empty state and render store
+  cold_parallel  the same with `doit -n 2`
+  noop           nothing changed (median of three)
+  touch          a new, past mtime on every input, same content
+  cluster_layer  a rollout value in one cluster's layer (median of three clusters)
+  shared_stack   one slot's value in the shared stack's common layer (median of three)
+  chart          a template comment in one chart (median of three edits)
+
+Each run must execute exactly the render tasks that planning says changed (compared by
+name) and as many as the fleet's design says."""
+
+HELP_EPILOG = """\
+output: one JSON object on stdout (progress on stderr): the fleet, the floors, per
+scenario the wall seconds, render tasks executed and expected (unexpected and missing
+ones named), peak RSS of doit and its workers summed (and of the largest process) and
+every attempt; ratios; and each target with `met`.
+
+exit status: 0 when every attempt of every scenario succeeded with the expected renders;
+1 when a doit run failed (or was killed by --timeout) or a render set differed from the
+expected one (the top-level "ok" is false); a missed timing target is reported under
+"targets" and does not change it. 2 for bad arguments; 143 or 130 when stopped by SIGTERM
+or Ctrl-C (the running doit and the temporary fleet are removed first)."""
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=HELP_DESCRIPTION, epilog=HELP_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=int, default=20,
                         help="clusters in the fleet (default: %(default)s; the targets are "
                              "for 500)")
@@ -988,18 +1020,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1,
                         help="seed of the chart order, the per-cluster values and the "
                              "clusters the scenarios edit (default: %(default)s)")
-    parser.add_argument("--keep", type=Path, help="build the fleet here (an empty or new "
-                        "folder) and keep it")
-    parser.add_argument("--base", type=Path, help="make the temporary fleet folder in this "
-                        "folder (default: the system temp folder); the disk under it is "
-                        "part of what is measured")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="build the fleet here (an empty or new folder) and keep it")
+    parser.add_argument("--base", type=Path, metavar="DIR",
+                        help="make the temporary fleet folder in this folder (default: the "
+                             "system temp folder); the disk under it is part of what is "
+                             "measured")
     parser.add_argument("--doit", type=Path, default=DEFAULT_DOIT,
                         help="the doit to time (default: the one beside this Python, "
                              "%(default)s)")
     parser.add_argument("--charts", type=Path, default=SHARED_CHARTS,
                         help="folder of the real charts (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=3600,
-                        help="kill a doit run after this many seconds (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
+                        help="kill a doit run (and its workers) after this many seconds; the "
+                             "scenario fails, 'killed after N s' (default: %(default)s)")
     parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.clusters < 1 or args.components < 1 or args.regions < 1:

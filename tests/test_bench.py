@@ -188,3 +188,15 @@ def cwd_of(pid: int) -> str:
         return os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return ""
+
+
+def test_help_describes_scenarios_output_and_exit_status() -> None:
+    import bench.fleet
+
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "fleet.py"), "--help"],
+                            capture_output=True, text=True, check=True)
+    for word in ("cold_parallel", "cluster_layer", "shared_stack", "JSON object on stdout",
+                 "exit status", "1 when", "--timeout SECONDS", "--base DIR"):
+        assert word in result.stdout, word
+    usage = bench.fleet.__doc__.split("\n\n")[1]
+    assert "--base" in usage and "--timeout" in usage
