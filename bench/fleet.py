@@ -23,7 +23,7 @@ helm_python in a plain loop (`floor_engine`). One JSON object goes to stdout; pr
 stderr. The short scenarios (noop, cluster_layer, shared_stack, chart) run three times each
 (another cluster, another slot, another edit of the same chart) and report the median run.
 
-The machine drifts (the same engine floor has measured 17.8 s and 31.2 s on different
+The machine drifts (the same engine floor has measured 17.8 s and 35.7 s on different
 days), so the slow comparisons are made close together: the engine floor runs before the
 serial cold build and again after the parallel one, which directly follows it; the ratios
 use the mean of the two floors, and both are reported.
