@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 
 from doit.cmd_base import DoitCmdBase
@@ -18,6 +19,8 @@ from doit.cmd_base import DoitCmdBase
 class Invocation:
     executes_tasks: bool
     selected: tuple[str, ...]
+    """The task names before the first option: what follows an option is doit's to judge
+    (`doit c1 -v 2` is an option after a task name, which doit refuses as such)."""
     state: tuple[str, str] = ("", "")
     """doit's state backend and file, as this command uses them (`--backend`, `--db-file`
     override the dodo's settings)."""
@@ -40,7 +43,7 @@ def current_invocation() -> Invocation:
             args = frame.f_locals.get("args") or ()
             params = frame.f_locals.get("params") or {}
             return Invocation(bool(command.execute_tasks),
-                              tuple(a for a in args if not a.startswith("-")),
+                              tuple(takewhile(lambda arg: not arg.startswith("-"), args)),
                               (str(params.get("backend", "")), str(params.get("dep_file", ""))),
                               bool(params.get("always")), command.name)
         frame = frame.f_back

@@ -358,6 +358,9 @@ class _Go11Dumper(_BASE_DUMPER):  # type: ignore[misc, valid-type]
 
 
 _Go11Dumper.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML11_BOOL, list("yYnNtTfFoO"))
+# numbers as go-yaml reads them (`1e3` too, which PyYAML's own pattern leaves a string)
+_Go11Dumper.add_implicit_resolver("tag:yaml.org,2002:int", _GO_INT, list("-+0123456789"))
+_Go11Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _GO_FLOAT, list("-+0123456789."))
 
 
 def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:

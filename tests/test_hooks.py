@@ -56,6 +56,31 @@ def test_a_git_components_hook_runs_in_a_private_copy_and_its_output_stays_curre
     assert outputs() == ("---\na: 1\n\n---\nn: 3\n\n", "---\na: 1\n\n---\nn: 2\n\n")
 
 
+def test_a_hooked_git_chart_renders_for_clusters_that_switch_its_subchart_differently(
+        tmp_path: Path, cache: Path) -> None:
+    """The second cluster needs the chart loaded again (its values keep the subchart the
+    first one switched off), and the first cluster's working copy is gone by then."""
+    configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}\n"
+    url = make_repo(tmp_path / "remote", {
+        "app/component.yaml": "name: app\ntype: helm\npath: chart\nhooks:\n"
+                              "  before-generate:\n  - \"true\"\n",
+        "app/chart/Chart.yaml": "apiVersion: v2\nname: top\nversion: 0.1.0\ndependencies:\n"
+                                "- {name: sub, version: 0.1.0, condition: sub.enabled}\n",
+        "app/chart/templates/cm.yaml": configmap,
+        "app/chart/charts/sub/Chart.yaml": "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+        "app/chart/charts/sub/templates/cm.yaml": configmap})
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: app, method: git, source: '{url}', path: app}}")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\nconfig:\n  subcomponents:\n"
+          "    app: {config: {sub: {enabled: false}}}\n")
+    write(root / "environments/c2.yaml", "stack: ../stacks/s\n")
+    run = doit(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for cluster, names in (("c1", ["top"]), ("c2", ["sub", "top"])):
+        text = (root / f"generated/{cluster}/app/app.yaml").read_text()
+        assert sorted(re.findall(r"name: (\w+)", text)) == names, text
+
+
 def test_a_hook_that_edits_its_chart_is_rendered_from_the_chart_as_the_hook_left_it(
         tmp_path: Path, cache: Path) -> None:
     """Two clusters in one process: the second must not get the chart the first loaded."""

@@ -658,6 +658,15 @@ def test_a_revert_leaves_doit_s_records_agreeing_with_the_build(fleet: Path) -> 
     assert doit(fleet).executed == []
 
 
+def test_an_option_after_a_task_name_is_doits_to_refuse(fleet: Path) -> None:
+    """`-v 2` after a task name: doit says the option is not one of the task's; the value
+    `2` is not a mistyped task name."""
+    run = doit(fleet, "dev", "-v", "2")
+    assert run.returncode != 0 and run.executed == []
+    assert "option -v not recognized" in run.stderr and "not a task" not in run.stderr, \
+        run.stderr
+
+
 def test_info_on_lock_says_why_it_always_runs(fleet: Path) -> None:
     info = doit(fleet, "info", "lock")
     assert ("- `doit lock` asks every pinned source for its newest commit or version"

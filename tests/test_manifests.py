@@ -120,6 +120,16 @@ def test_a_reserialised_document_quotes_strings_as_go_yaml_does() -> None:
         "  name: a\n  namespace: ns")
 
 
+def test_a_reserialised_document_quotes_what_go_yaml_reads_as_a_number() -> None:
+    """`1e3` is a float to go-yaml (and kubectl), though PyYAML's own pattern leaves it a
+    string: written plain, a ConfigMap's value would become a number."""
+    [document] = manifests.split_documents("t.yaml", "kind: ConfigMap\nmetadata: {name: a}\n"
+                                           "data: {a: '1e3', b: '-1E-5', c: '0x1F', d: 'e3'}\n")
+    assert manifests.inject_namespace(document, "ns") == (
+        'data:\n  a: "1e3"\n  b: "-1E-5"\n  c: "0x1F"\n  d: e3\nkind: ConfigMap\nmetadata:\n'
+        "  name: a\n  namespace: ns")
+
+
 def test_anchors_fall_back_to_a_full_parse() -> None:
     text = "x: &m {name: a}\nkind: A\nmetadata: *m\n"
     [document] = manifests.split_documents("t.yaml", text)

@@ -274,7 +274,7 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
-    assert HelmRenderer().version == f"5+helm-python-sdk-{version('helm-python-sdk')}"
+    assert HelmRenderer().version == f"6+helm-python-sdk-{version('helm-python-sdk')}"
 
 
 def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(
@@ -448,3 +448,31 @@ def test_subcharts_switched_by_tags_and_below_a_subchart_stay_per_cluster(
     assert names("[lean]") == lean
     assert names("[]") == full
     assert names("[lean]") == lean
+
+
+def test_an_empty_dependencies_list_still_switches_subcharts_below(tmp_path: Path) -> None:
+    """`dependencies: []` is not `dependencies` unset: Helm then walks `charts/`, and a
+    subchart's own conditions switch its subcharts (the SDK shows no empty list)."""
+    chart = tmp_path / "stacks/s/chart"
+    configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}\n"
+    write(chart / "Chart.yaml", "apiVersion: v2\nname: top\nversion: 0.1.0\ndependencies: []\n")
+    write(chart / "templates/cm.yaml", configmap)
+    write(chart / "charts/mid/Chart.yaml", "apiVersion: v2\nname: mid\nversion: 0.1.0\n"
+          "dependencies:\n- {name: leaf, version: 0.1.0, condition: leaf.enabled}\n")
+    write(chart / "charts/mid/templates/cm.yaml", configmap)
+    write(chart / "charts/mid/charts/leaf/Chart.yaml",
+          "apiVersion: v2\nname: leaf\nversion: 0.1.0\n")
+    write(chart / "charts/mid/charts/leaf/templates/cm.yaml", configmap)
+    write(tmp_path / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n- {name: app, type: helm, path: chart}\n")
+    write(tmp_path / "stacks/s/config/lean.yaml",
+          "subcomponents:\n  app: {config: {mid: {leaf: {enabled: false}}}}\n")
+    renderer = HelmRenderer()
+
+    def names(layers: str) -> list[str]:
+        output = renderer.render(nodes(tmp_path, layers)["s/app"], Workspace.at(tmp_path))
+        return sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(output) if doc)
+
+    assert names("[lean]") == ["mid", "top"]
+    assert names("[]") == ["leaf", "mid", "top"]
+

@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import shutil
+import tarfile
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -155,12 +156,13 @@ class HelmRenderer:
 
     @cached_property
     def version(self) -> str:
-        """The SDK package pins its Helm version, so its own version names the engine; the number
-        before it counts changes of Stackyard's own output (2: a loaded chart serves only
-        renders that switch the same subcharts on; 3: hooks last, unknown hook types dropped; 4:
-        documents trimmed; 5: a re-serialised document quotes as go-yaml does), so renders
-        stored before are made again."""
-        return f"5+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
+        """The SDK package pins its Helm version, so its own version names the engine; the
+        number before it counts changes of Stackyard's own output, so that renders stored
+        before are made again (2: a loaded chart serves only renders that switch the same
+        subcharts on; 3: hooks last, unknown hook types dropped; 4: documents trimmed;
+        5: a re-serialised document quotes as go-yaml does; 6: `1e3` and other strings
+        go-yaml reads as numbers quoted too, and subcharts below `dependencies: []`)."""
+        return f"6+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
 
     def __init__(self) -> None:
         # A chart is loaded once per (inputs' digest, subchart setting): rendering removes
@@ -189,7 +191,9 @@ class HelmRenderer:
             key = digest_texts(key, FileState().tree_digest(
                 chart, skip=workspace.own_paths) or "")
         switches = self._switches.get(key)
-        if switches is None:  # else prepared by an earlier render: same chart, same inputs
+        if switches is None or (definition.hooks and not self._ready[key].is_dir()):
+            # else prepared by an earlier render: same chart, same inputs (a hooked chart's
+            # working copy goes with its render)
             switches = self._prepare(node, workspace, where, key)
         variant = (key, switches.setting(node.config.values))
         loaded = self._charts.get(variant)
@@ -257,7 +261,7 @@ class HelmRenderer:
                                  f"{' '.join(err.detail.split())}", **where) from err
         self._ready[key] = ready
         loaded = self._load(node, workspace, where, key)
-        switches = SubchartSwitches.of(loaded)
+        switches = SubchartSwitches.of(loaded, self._ready[key])
         self._switches[key] = switches
         self._charts[(key, switches.setting(node.config.values))] = loaded
         return switches
@@ -322,9 +326,10 @@ class SubchartSwitches:
 
     Helm's rendering drops each switched-off subchart from the loaded chart object, so a
     loaded chart may serve only renders whose setting of these values is the same. Helm
-    looks below a chart only when it declares dependencies; conditions of a subchart's
-    own dependencies are looked up under its name. Deeper charts' declarations are not
-    visible through the SDK: a chart that has them gets one load per distinct values.
+    looks below a chart only when its `dependencies` are set (an empty list too);
+    conditions of a subchart's own dependencies are looked up under its name. The SDK
+    shows the declarations of the chart and of its subcharts, not of theirs: a chart whose
+    subcharts have subcharts of their own gets one load per distinct values.
     """
 
     def __init__(self, paths: tuple[tuple[str, ...], ...], every_value: bool) -> None:
@@ -332,29 +337,27 @@ class SubchartSwitches:
         self.every_value = every_value
 
     @classmethod
-    def of(cls, loaded: helm_python.Chart) -> SubchartSwitches:
-        declared = _declared(loaded.metadata)
-        if not declared:
+    def of(cls, loaded: helm_python.Chart, folder: Path) -> SubchartSwitches:
+        """`folder`: the chart `loaded` was loaded from."""
+        if not _sets_dependencies(folder):
             return cls((), every_value=False)
+        declared = _declared(loaded.metadata)
         paths = _condition_paths(declared, "")
         tagged = any(dep.get("tags") for dep in declared)
         names: dict[str, list[str]] = {}  # a subchart's names in the values: its aliases
         for dep in declared:
             names.setdefault(str(dep.get("name")), []).append(
                 str(dep.get("alias") or dep.get("name")))
-        every_value = False
         for subchart in loaded.dependencies:
             below = _declared(subchart)
-            if below:
-                every_value = True  # its own subcharts' declarations cannot be read
-                tagged = tagged or any(dep.get("tags") for dep in below)
+            tagged = tagged or any(dep.get("tags") for dep in below)
             for prefix in names.get(str(subchart.get("name")), [str(subchart.get("name"))]):
                 paths.extend(_condition_paths(below, prefix))
         if tagged:  # Helm reads the top-level `tags` at every level
             paths.append(("tags",))
         if any("global" in path for path in paths):  # a subchart's globals are the top's
             paths.append(("global",))
-        return cls(tuple(paths), every_value)
+        return cls(tuple(paths), every_value=_has_nested_subcharts(folder))
 
     def setting(self, values: dict[str, Any]) -> str:
         """Equal for two values exactly when they switch the same subcharts on."""
@@ -363,6 +366,36 @@ class SubchartSwitches:
         if not self.paths:
             return ""
         return json.dumps([_look_up(values, path) for path in self.paths], sort_keys=True)
+
+
+def _sets_dependencies(chart: Path) -> bool:
+    """Whether the chart's `dependencies` are set, an empty list too (the SDK's metadata
+    leaves an empty list out, but Helm then still walks the subcharts in `charts/`)."""
+    for name in ("Chart.yaml", "requirements.yaml"):
+        data = load_file(chart / name) if (chart / name).is_file() else None
+        if isinstance(data, dict) and data.get("dependencies") is not None:
+            return True
+    return False
+
+
+def _has_nested_subcharts(chart: Path) -> bool:
+    """A subchart in `charts/`, a folder or an archive, has subcharts of its own."""
+    charts = chart / "charts"
+    for entry in sorted(charts.iterdir()) if charts.is_dir() else ():
+        if entry.is_dir():
+            inner = entry / "charts"
+            if inner.is_dir() and any(inner.iterdir()):
+                return True
+        elif entry.name.endswith(".tgz"):
+            try:
+                with tarfile.open(entry) as archive:
+                    names = archive.getnames()
+            except (tarfile.TarError, OSError):  # Helm loaded it: when in doubt, assume so
+                return True
+            if any(len(parts) > 2 and parts[1] == "charts"
+                   for parts in (name.split("/") for name in names)):
+                return True
+    return False
 
 
 def _declared(metadata: dict[str, Any]) -> list[dict[str, Any]]:
