@@ -223,14 +223,19 @@ def _namespace_source(layers: tuple[Layer, ...], *, paired: bool = False) -> str
     return ", as no layer sets a namespace" if paired else ""
 
 
+def _shown_value(value: Any) -> str:
+    """As JSON, in the value's own letters (escapes would be cut mid-way)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
 def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True)
+    text = _shown_value(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _short_pair(before: Any, after: Any) -> tuple[str, str]:
     """Both values, cut alike so that where they differ stays in view."""
-    old_text, new_text = (json.dumps(value, sort_keys=True) for value in (before, after))
+    old_text, new_text = _shown_value(before), _shown_value(after)
     if max(len(old_text), len(new_text)) <= 60:
         return old_text, new_text
     common = next((index for index, (a, b) in enumerate(zip(old_text, new_text, strict=False))
