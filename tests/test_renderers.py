@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from importlib.metadata import version
 from pathlib import Path
@@ -301,6 +302,17 @@ def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest
     assert b"# edited" in helm.render(replanned["s/kured"], Workspace.at(tmp_path))
 
 
+APP_STACK = "name: s\nsubcomponents:\n- {name: app, type: helm, path: chart}\n"
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}\n"
+"""A template naming its document after its chart: which subcharts rendered shows."""
+
+
+def document_names(root: Path, renderer: HelmRenderer, layers: str) -> list[str]:
+    """The names of the documents the node `s/app` renders with these layers."""
+    output = renderer.render(nodes(root, layers)["s/app"], Workspace.at(root))
+    return sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(output) if doc)
+
+
 def test_a_subchart_one_cluster_switches_off_stays_on_for_the_next(tmp_path: Path) -> None:
     """Helm's render drops switched-off subcharts from the loaded chart for good: one load
     served every cluster, so the first cluster's switches held for those after it."""
@@ -315,19 +327,14 @@ def test_a_subchart_one_cluster_switches_off_stays_on_for_the_next(tmp_path: Pat
           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}\n")
     write(chart / "charts/sub/crds/crd.yaml", "apiVersion: apiextensions.k8s.io/v1\n"
           "kind: CustomResourceDefinition\nmetadata:\n  name: subs.example.com\n")
-    write(tmp_path / "stacks/s/component.yaml",
-          "name: s\nsubcomponents:\n- {name: app, type: helm, path: chart}\n")
+    write(tmp_path / "stacks/s/component.yaml", APP_STACK)
     write(tmp_path / "stacks/s/config/one-off.yaml",
           "subcomponents:\n  app: {config: {one: {enabled: false}}}\n")
     write(tmp_path / "stacks/s/config/both-off.yaml",
           "subcomponents:\n  app: {config: {one: {enabled: false}, two: {enabled: false}}}\n")
     write(tmp_path / "stacks/s/config/nulled.yaml",
           "subcomponents:\n  app: {config: {one: {enabled: null}}}\n")
-    renderer = HelmRenderer()
-
-    def names(layers: str) -> list[str]:
-        output = renderer.render(nodes(tmp_path, layers)["s/app"], Workspace.at(tmp_path))
-        return sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(output) if doc)
+    names = functools.partial(document_names, tmp_path, HelmRenderer())
 
     assert names("[one-off]") == ["main", "subs.example.com", "two"]
     assert names("[]") == ["main", "one", "subs.example.com", "subs.example.com", "two"]
@@ -419,29 +426,23 @@ def test_subcharts_switched_by_tags_and_below_a_subchart_stay_per_cluster(
     """`tags` switch subcharts too, and a subchart's own dependencies are switched by
     conditions under its name (`mid.leaf.enabled`)."""
     chart = tmp_path / "stacks/s/chart"
-    configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}\n"
     write(chart / "Chart.yaml", "apiVersion: v2\nname: main\nversion: 1.0.0\ndependencies:\n"
           + ("- {name: mid, version: 0.1.0}\n" if nested else "")
           + "- {name: extra, version: 0.1.0, tags: [extras]}\n")
-    write(chart / "templates/cm.yaml", configmap)
+    write(chart / "templates/cm.yaml", CONFIGMAP)
     write(chart / "charts/extra/Chart.yaml", "apiVersion: v2\nname: extra\nversion: 0.1.0\n")
-    write(chart / "charts/extra/templates/cm.yaml", configmap)
+    write(chart / "charts/extra/templates/cm.yaml", CONFIGMAP)
     mid = chart / "charts/mid"
     if nested:
         write(mid / "Chart.yaml", "apiVersion: v2\nname: mid\nversion: 0.1.0\ndependencies:\n"
               "- {name: leaf, version: 0.1.0, condition: leaf.enabled}\n")
-        write(mid / "templates/cm.yaml", configmap)
+        write(mid / "templates/cm.yaml", CONFIGMAP)
         write(mid / "charts/leaf/Chart.yaml", "apiVersion: v2\nname: leaf\nversion: 0.1.0\n")
-        write(mid / "charts/leaf/templates/cm.yaml", configmap)
-    write(tmp_path / "stacks/s/component.yaml",
-          "name: s\nsubcomponents:\n- {name: app, type: helm, path: chart}\n")
+        write(mid / "charts/leaf/templates/cm.yaml", CONFIGMAP)
+    write(tmp_path / "stacks/s/component.yaml", APP_STACK)
     write(tmp_path / "stacks/s/config/lean.yaml", "subcomponents:\n  app: {config: "
           "{tags: {extras: false}, mid: {leaf: {enabled: false}}}}\n")
-    renderer = HelmRenderer()
-
-    def names(layers: str) -> list[str]:
-        output = renderer.render(nodes(tmp_path, layers)["s/app"], Workspace.at(tmp_path))
-        return sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(output) if doc)
+    names = functools.partial(document_names, tmp_path, HelmRenderer())
 
     lean, full = (["main", "mid"], ["extra", "leaf", "main", "mid"]) if nested else (
         ["main"], ["extra", "main"])
@@ -454,24 +455,18 @@ def test_an_empty_dependencies_list_still_switches_subcharts_below(tmp_path: Pat
     """`dependencies: []` is not `dependencies` unset: Helm then walks `charts/`, and a
     subchart's own conditions switch its subcharts (the SDK shows no empty list)."""
     chart = tmp_path / "stacks/s/chart"
-    configmap = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Chart.Name }}\n"
     write(chart / "Chart.yaml", "apiVersion: v2\nname: top\nversion: 0.1.0\ndependencies: []\n")
-    write(chart / "templates/cm.yaml", configmap)
+    write(chart / "templates/cm.yaml", CONFIGMAP)
     write(chart / "charts/mid/Chart.yaml", "apiVersion: v2\nname: mid\nversion: 0.1.0\n"
           "dependencies:\n- {name: leaf, version: 0.1.0, condition: leaf.enabled}\n")
-    write(chart / "charts/mid/templates/cm.yaml", configmap)
+    write(chart / "charts/mid/templates/cm.yaml", CONFIGMAP)
     write(chart / "charts/mid/charts/leaf/Chart.yaml",
           "apiVersion: v2\nname: leaf\nversion: 0.1.0\n")
-    write(chart / "charts/mid/charts/leaf/templates/cm.yaml", configmap)
-    write(tmp_path / "stacks/s/component.yaml",
-          "name: s\nsubcomponents:\n- {name: app, type: helm, path: chart}\n")
+    write(chart / "charts/mid/charts/leaf/templates/cm.yaml", CONFIGMAP)
+    write(tmp_path / "stacks/s/component.yaml", APP_STACK)
     write(tmp_path / "stacks/s/config/lean.yaml",
           "subcomponents:\n  app: {config: {mid: {leaf: {enabled: false}}}}\n")
-    renderer = HelmRenderer()
-
-    def names(layers: str) -> list[str]:
-        output = renderer.render(nodes(tmp_path, layers)["s/app"], Workspace.at(tmp_path))
-        return sorted(doc["metadata"]["name"] for doc in yaml.safe_load_all(output) if doc)
+    names = functools.partial(document_names, tmp_path, HelmRenderer())
 
     assert names("[lean]") == ["mid", "top"]
     assert names("[]") == ["leaf", "mid", "top"]
