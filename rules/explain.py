@@ -48,8 +48,8 @@ def explain(previous: dict[str, Any] | None, node: PlanNode,
             listing: Listing = lambda label, digest: None) -> list[str]:
     """Lines saying what differs between the last render's inputs and the current ones."""
     if previous is None:
-        return ["no earlier render is recorded (first build, `doit forget`, or a cleaned "
-                "workspace)"]
+        return ["no earlier render is recorded (first build, a new component or one that "
+                "never rendered, `doit forget`, or a cleaned workspace)"]
     current = input_record(node)
     lines: list[str] = []
     if previous.get("renderer") != current["renderer"]:
@@ -60,7 +60,8 @@ def explain(previous: dict[str, Any] | None, node: PlanNode,
         if old_definition.get(field) != value:
             lines.append(f"{display_path(node.definition.file)}: "
                          f"{node.definition.key or 'top level'}: "
-                         f"`{field}` changed from {old_definition.get(field)!r} to {value!r}")
+                         f"`{field}` changed from {_short(old_definition.get(field))} to "
+                         f"{_short(value)}")
     lines.extend(_input_changes(previous.get("inputs", {}), current["inputs"], listing))
     if "config" in current:
         lines.extend(_config_changes(previous.get("config") or {}, current["config"],
@@ -105,7 +106,7 @@ def _file_changes(before: dict[str, str] | None, after: dict[str, str] | None) -
     """`: templates/a.yaml changed, b.yaml added` (a name ending in / is a folder)."""
     if before is None or after is None:
         return ""
-    changes = [f"{name} {'added' if name not in before else 'changed'}"
+    changes = [f"{name} {_file_change(before.get(name), after[name])}"
                for name in after if before.get(name) != after[name]]
     changes.extend(f"{name} removed" for name in before if name not in after)
     changes.sort()
@@ -114,6 +115,15 @@ def _file_changes(before: dict[str, str] | None, after: dict[str, str] | None) -
     if len(changes) > _MAX_FILES:
         changes[_MAX_FILES:] = [f"and {len(changes) - _MAX_FILES} more"]
     return ": " + ", ".join(changes)
+
+
+def _file_change(before: str | None, after: str) -> str:
+    """A listing's detail is `<executable bit>\0<digest>`."""
+    if before is None:
+        return "added"
+    if before.partition("\0")[2] == after.partition("\0")[2]:
+        return "made executable" if after.startswith("1") else "made not executable"
+    return "changed"
 
 
 def _config_changes(old: dict[str, Any], new: dict[str, Any], layers: tuple[Layer, ...]

@@ -23,7 +23,7 @@ import doit.cmd_run
 from doit.exceptions import InvalidTask
 from doit.runner import ERROR, JobHold, MRunner, Runner
 
-STORED = "stackyard stored"
+STORED = "render already in the store"
 """A task's `meta` key: its render is in the store already, so running it only records
 it (QueueAheadRunner runs it in the main process)."""
 _QUEUED_PER_WORKER = 2

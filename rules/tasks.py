@@ -396,8 +396,9 @@ def check_patterns(selected: tuple[str, ...], names: list[str], *, exact: str = 
                 raise StackyardError(f"no task matches {pattern!r} (`doit list --all` lists "
                                      "them)")
         elif pattern not in handed and (exact or known is not None):
-            close = difflib.get_close_matches(pattern, known() if known else names, n=1,
-                                              cutoff=0.5)
+            candidates = known() if known else names
+            close = [name for name in candidates if name.lower() == pattern.lower()][:1] or \
+                difflib.get_close_matches(pattern, candidates, n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise StackyardError(f"{pattern!r} is not a task{hint} (`doit list --all` lists "
                                  "them)")
@@ -464,7 +465,8 @@ def fleet_tasks(fleet: Fleet, workspace: Workspace, *, prune: bool,
             cluster, [Call(assemble_cluster, summary, workspace, fleet.files)],
             task_dep=render_names, uptodate=[ClusterCheck(summary, workspace, fleet.files)],
             clean=[CleanCall(clean_cluster, cluster, workspace)],
-            doc=f"write generated/{cluster}/ ({len(summary.nodes)} components, "
+            doc=f"write generated/{cluster}/ ({len(summary.nodes)} "
+                f"component{'' if len(summary.nodes) == 1 else 's'}, "
                 f"stack {summary.stack})",
             verbosity=2,
         )

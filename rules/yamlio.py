@@ -288,9 +288,9 @@ def _parse_yaml(path: Path, loader: _SaysDuplicateKeys,
         warn(f"line {line}: key {key!r} is written twice in one mapping; the last one "
              "counts, as in Fabrikate", file=path)
     if ignored is not None:
-        warn(f"line {ignored}: a later YAML document (after `---`) is ignored: Fabrikate read "
-             "only a file's first document, and so does Stackyard; move what it holds into "
-             "the first one, or delete it", file=path)
+        warn(f"line {ignored}: a later YAML document (after `---` or `...`) is ignored: "
+             "Fabrikate read only a file's first document, and so does Stackyard; move what "
+             "it holds into the first one, or delete it", file=path)
     return data
 
 

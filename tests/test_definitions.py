@@ -130,10 +130,10 @@ def test_only_the_first_yaml_document_is_read_and_a_later_one_is_said(
     assert nodes["app"].config.namespace == "web"
     warnings = capsys.readouterr().err.splitlines()
     assert [w.split(": ", 1)[1].rpartition("stack/")[2] for w in warnings] == [
-        "config/prod.yaml: line 2: a later YAML document (after `---`) is ignored: "
+        "config/prod.yaml: line 2: a later YAML document (after `---` or `...`) is ignored: "
         "Fabrikate read only a file's first document, and so does Stackyard; move what it "
         "holds into the first one, or delete it",
-        "config/common.yaml: line 4: a later YAML document (after `---`) is ignored: "
+        "config/common.yaml: line 4: a later YAML document (after `---` or `...`) is ignored: "
         "Fabrikate read only a file's first document, and so does Stackyard; move what it "
         "holds into the first one, or delete it"]
 

@@ -159,6 +159,9 @@ def test_info_takes_no_pattern_and_a_typo_gets_a_suggestion(fleet: Path) -> None
         assert run.stderr.strip() == (f"ERROR: 'render:prod-east:*': `doit {command}` takes "
                                       "exact task names, not patterns (`doit list --all` "
                                       "lists them)"), run.stderr
+    run = doit(fleet, "PROD-EAST")
+    assert run.stderr.strip() == ("ERROR: 'PROD-EAST' is not a task; did you mean "
+                                  "'prod-east'? (`doit list --all` lists them)"), run.stderr
     for command in (("prod-easst",), ("forget", "prod-easst"), ("list", "prod-easst")):
         run = doit(fleet, *command)
         assert run.returncode != 0 and run.executed == []
@@ -316,7 +319,7 @@ def test_info_explains_added_and_removed_keys_and_shortens_long_lists(fleet: Pat
             ) in forgotten, forgotten
     assert 'config.labels.region is no longer set (was "west")' in forgotten
     shutil.rmtree(fleet / "generated/prod-west")
-    assert "no earlier render is recorded (first build, `doit forget`" in doit(
+    assert "no earlier render is recorded (first build, a new component" in doit(
         fleet, "info", "render:prod-west:platform/web").stdout
 
 
@@ -398,10 +401,11 @@ def test_info_explains_a_chart_change(fleet: Path) -> None:
     template.write_text(template.read_text() + "  extra: \"1\"\n")
     write(fleet / "stacks/charts/log-shipper/templates/NOTES.txt", "new\n")
     (fleet / "stacks/charts/log-shipper/templates/daemonset.yaml").unlink()
+    (fleet / "stacks/charts/log-shipper/values.yaml").chmod(0o755)
     info = doit(fleet, "info", "render:prod-east:platform/logging/shipper")
     assert ("the content of stacks/charts/log-shipper changed: templates/NOTES.txt added, "
-            "templates/configmap.yaml changed, templates/daemonset.yaml removed"
-            ) in info.stdout, info.stdout
+            "templates/configmap.yaml changed, templates/daemonset.yaml removed, "
+            "values.yaml made executable") in info.stdout, info.stdout
     cluster = doit(fleet, "info", "prod-east")
     assert "generated/prod-east/ is out of date (to write: logging/shipper.yaml)" \
         in cluster.stdout
@@ -415,12 +419,12 @@ def test_info_names_a_changed_definition_field_and_an_input_no_longer_read(
          "    path: base\n    version: v2\n")
     web = doit(fleet, "info", "render:dev:platform/web").stdout
     assert ("        stacks/web/component.yaml: top level: `path` changed from "
-            "'../charts/hello-web' to '../charts/hello-web-2'\n"
+            '"../charts/hello-web" to "../charts/hello-web-2"\n'
             "        now reads stacks/charts/hello-web-2\n"
             "        no longer reads stacks/charts/hello-web (args=[], kwargs={})") in web, web
     base = doit(fleet, "info", "render:dev:platform/base").stdout
     assert ("        stacks/platform/component.yaml: subcomponents[0]: `version` changed from "
-            "'' to 'v2' (args=[], kwargs={})") in base, base
+            '"" to "v2" (args=[], kwargs={})') in base, base
 
 
 def test_a_removed_environment_retires_its_output(fleet: Path) -> None:
