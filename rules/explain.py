@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import display_path, join_key
+from .layering import namespace_layer
 from .model import Layer, PlanNode
 from .renderers import REGISTRY, renderer_for
 from .renderers.unchanged import listings
@@ -223,14 +224,12 @@ def _step(found: _Found, key: Key) -> _Found:
 
 
 def _namespace_source(layers: tuple[Layer, ...], *, paired: bool = False) -> str:
-    """The namespace and injectNamespace come together from the highest layer that sets a
-    namespace (spec §3.5)."""
-    for layer in layers:
-        if layer.data.get("namespace"):
-            where = f"{layer.file} ({join_key(layer.prefix, 'namespace')})"
-            return (f", taken with the namespace set in {where}" if paired
-                    else f", set in {where}")
-    return ", as no layer sets a namespace" if paired else ""
+    """The namespace and injectNamespace come together from one layer (spec §3.5)."""
+    layer = namespace_layer(layers)
+    if layer is None:
+        return ", as no layer sets a namespace" if paired else ""
+    where = f"{layer.file} ({join_key(layer.prefix, 'namespace')})"
+    return f", taken with the namespace set in {where}" if paired else f", set in {where}"
 
 
 def _shown_value(value: Any) -> str:
@@ -239,8 +238,7 @@ def _shown_value(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = _shown_value(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _cut(_shown_value(value), 60)
 
 
 def _short_pair(before: Any, after: Any) -> tuple[str, str]:
@@ -252,8 +250,8 @@ def _short_pair(before: Any, after: Any) -> tuple[str, str]:
                    if a != b), min(len(old_text), len(new_text)))
     start = max(0, common - 20)
     lead = "..." if start else ""
-    return lead + _cut(old_text[start:]), lead + _cut(new_text[start:])
+    return lead + _cut(old_text[start:], 57), lead + _cut(new_text[start:], 57)
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= 57 else text[:54] + "..."
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."

@@ -86,13 +86,17 @@ def merge_config(layers: Sequence[Layer]) -> MergedConfig:
             values = merge_values(values, layer.data["config"])
         except _KindConflict as conflict:
             raise _conflict_error(layers[:index], layer, conflict.path) from None
-    namespace, inject = "", False
-    for layer in layers:
-        if layer.data["namespace"]:
-            # namespace and injectNamespace travel as a pair (spec §3.5)
-            namespace, inject = layer.data["namespace"], layer.data["injectNamespace"]
-            break
-    return MergedConfig(values=values or {}, namespace=namespace, inject_namespace=inject)
+    source = namespace_layer(layers)
+    if source is None:
+        return MergedConfig(values=values or {}, namespace="", inject_namespace=False)
+    return MergedConfig(values=values or {}, namespace=source.data["namespace"],
+                        inject_namespace=source.data["injectNamespace"])
+
+
+def namespace_layer(layers: Sequence[Layer]) -> Layer | None:
+    """The highest layer that sets a namespace: namespace and injectNamespace travel as a
+    pair from it (spec §3.5)."""
+    return next((layer for layer in layers if layer.data["namespace"]), None)
 
 
 def _value_at(data: Any, path: tuple[str, ...]) -> Any:

@@ -214,13 +214,9 @@ def _kustomization_digest(resources: tuple[str, ...]) -> str:
     return content_digest(kustomization(resources))
 
 
-def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
-    """What produced each file: component, type, input digest. No timestamps: reproducible.
-
-    JSON with one line per output file: diffs show exactly the files that changed, and
-    the C encoder writes it (an indented dump runs the pure-Python encoder).
-    """
-    head = {
+def provenance_head(plan: ClusterSummary) -> dict[str, Any]:
+    """`provenance.json` before its `files`."""
+    return {
         "generator": f"stackyard {__version__}",
         "cluster": plan.name,
         "environment": plan.environment,
@@ -228,7 +224,16 @@ def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
         "layers": list(plan.layers),
         "digest": plan.digest,
     }
-    lines = [f"  {json.dumps(key)}: {json.dumps(value)}," for key, value in head.items()]
+
+
+def provenance(plan: ClusterSummary, files: dict[str, dict[str, Any]]) -> bytes:
+    """What produced each file: component, type, input digest. No timestamps: reproducible.
+
+    JSON with one line per output file: diffs show exactly the files that changed, and
+    the C encoder writes it (an indented dump runs the pure-Python encoder).
+    """
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)},"
+             for key, value in provenance_head(plan).items()]
     body = ",\n".join(f"    {json.dumps(name)}: {json.dumps(info)}"
                       for name, info in sorted(files.items()))
     return ("{\n" + "\n".join(lines) + '\n  "files": {\n' + body + "\n  }\n}\n").encode()

@@ -32,6 +32,7 @@ from .output import (
     cluster_dir,
     held_render,
     output_current,
+    provenance_head,
     read_provenance,
     retire,
     retired_clusters,
@@ -113,7 +114,7 @@ class RenderCheck:
                      f"forgotten; compared with generated/{cluster}/{node.output})")
         store = registry.workspace.renders
         record = store.inputs(baseline) if baseline else None
-        present = input_listings(node, registry.workspace)
+        present = input_listings(node, registry.workspace) if record else {}
 
         def listing(label: str, digest: str) -> dict[str, str] | None:
             now = present.get(label)
@@ -131,6 +132,11 @@ class RenderCheck:
             return None
         entry = written.get("files", {}).get(node.output)
         return entry.get("digest") if isinstance(entry, dict) else None
+
+
+_USER_FIELDS = frozenset({"environment", "stack", "layers"})
+"""Fields of `provenance.json` that the environment file sets (the generator's version
+and the cluster's digest change only with what the build writes)."""
 
 
 class ClusterCheck:
@@ -155,11 +161,9 @@ class ClusterCheck:
         stale = [n.output for n in self.summary.nodes
                  if held_render(self.folder / n.output, n, self.workspace, self.files) is None]
         gone = sorted(set(written) - {n.output for n in self.summary.nodes})
-        summary = self.summary
         moved = [f"{field} {json.dumps(recorded.get(field))} -> {json.dumps(now)}"
-                 for field, now in (("environment", summary.environment),
-                                    ("stack", summary.stack), ("layers", list(summary.layers)))
-                 if recorded and recorded.get(field) != now]
+                 for field, now in provenance_head(self.summary).items()
+                 if recorded and field in _USER_FIELDS and recorded.get(field) != now]
         parts = [f"to write: {', '.join(stale)}" if stale else "",
                  f"to remove: {', '.join(gone)}" if gone else "",
                  f"provenance.json to update: {'; '.join(moved)}" if moved else ""]
@@ -218,9 +222,9 @@ def render_node(registry: PlanRegistry, cluster: str, node_path: str, digest: st
             content = (renderer_for(definition.type) or REGISTRY["component"]).render(
                 hooked, workspace)
             run_hooks(definition, "after-generate", hooked.physical_dir)
-        workspace.renders.put(node.digest, content,
-                              json.dumps(input_record(node), sort_keys=True))
-        store = workspace.renders  # a hook may change the folders it runs in: not listed
+        store = workspace.renders
+        store.put(node.digest, content, json.dumps(input_record(node), sort_keys=True))
+        # a hook may change the folders it runs in: their listing would not be the inputs'
         if not definition.hooks and node.inputs_digest not in store.listed:
             store.put_listings(node.inputs_digest, dict(input_listings(node, workspace).values()))
     except StackyardError as err:

@@ -71,9 +71,14 @@ ConfigLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED_TAGS]
     for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
 }
-ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML11_BOOL, list("yYnNtTfFoO"))
-ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:int", _GO_INT, list("-+0123456789"))
-ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _GO_FLOAT, list("-+0123456789."))
+_GO_RESOLVERS = (("tag:yaml.org,2002:bool", _YAML11_BOOL, list("yYnNtTfFoO")),
+                 ("tag:yaml.org,2002:int", _GO_INT, list("-+0123456789")),
+                 ("tag:yaml.org,2002:float", _GO_FLOAT, list("-+0123456789.")))
+"""How go-yaml v2 types a plain scalar: what config is read with, and what the dumper
+quotes a string for (`1e3` is a number there, which PyYAML's own pattern leaves a
+string)."""
+for _resolver in _GO_RESOLVERS:
+    ConfigLoader.add_implicit_resolver(*_resolver)
 
 
 def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
@@ -357,10 +362,8 @@ class _Go11Dumper(_BASE_DUMPER):  # type: ignore[misc, valid-type]
     `"1.0"`), in double quotes as go-yaml v2 does."""
 
 
-_Go11Dumper.add_implicit_resolver("tag:yaml.org,2002:bool", _YAML11_BOOL, list("yYnNtTfFoO"))
-# numbers as go-yaml reads them (`1e3` too, which PyYAML's own pattern leaves a string)
-_Go11Dumper.add_implicit_resolver("tag:yaml.org,2002:int", _GO_INT, list("-+0123456789"))
-_Go11Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _GO_FLOAT, list("-+0123456789."))
+for _resolver in _GO_RESOLVERS:
+    _Go11Dumper.add_implicit_resolver(*_resolver)
 
 
 def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:

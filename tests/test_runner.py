@@ -102,19 +102,26 @@ def test_failure_handled_as_by_doit(tmp_path: Path, continue_: bool) -> None:
         assert ours[0] == _outcome(tmp_path, queue_ahead=False, continue_=continue_)[0]
 
 
-DEPENDENT_DODO = """
+PID_DODO = """
 import os, time
 from pathlib import Path
-from rules.runner import use_stackyard_runners
+from rules.runner import STORED, use_stackyard_runners
 
 use_stackyard_runners()
 HERE = Path(__file__).parent
 DOIT_CONFIG = {"backend": "json", "dep_file": str(HERE / "db.json")}
 
 
+def record_pid(name):
+    (HERE / f"{name}.pid").write_text(str(os.getpid()))
+"""
+"""The head of a dodo whose tasks record the process that ran them (`<name>.pid`)."""
+
+DEPENDENT_DODO = PID_DODO + """
+
 def work(name):
     # a `then` task waits (a minute at most) until another has started: on the other worker
-    (HERE / f"{name}.pid").write_text(str(os.getpid()))
+    record_pid(name)
     deadline = time.monotonic() + 60
     while name != "first" and len(list(HERE.glob("then*.pid"))) < 2:
         if time.monotonic() > deadline:
@@ -142,25 +149,13 @@ def test_every_worker_starts_when_first_tasks_hold_the_rest(tmp_path: Path) -> N
     assert len(pids) == 2
 
 
-STORED_DODO = """
-import os
-from pathlib import Path
-from rules.runner import STORED, use_stackyard_runners
-
-use_stackyard_runners()
-HERE = Path(__file__).parent
-DOIT_CONFIG = {"backend": "json", "dep_file": str(HERE / "db.json")}
-
-
-def work(name):
-    (HERE / f"{name}.pid").write_text(str(os.getpid()))
-
+STORED_DODO = PID_DODO + """
 
 def task_t():
     for n in range(4):
-        yield {"name": str(n), "actions": [(work, (f"t{n}",))], "verbosity": 2,
+        yield {"name": str(n), "actions": [(record_pid, (f"t{n}",))], "verbosity": 2,
                "meta": {STORED: True} if n % 2 else None}
-    yield {"name": "last", "actions": [(work, ("last",))], "verbosity": 2,
+    yield {"name": "last", "actions": [(record_pid, ("last",))], "verbosity": 2,
            "task_dep": [f"t:{n}" for n in range(4)], "meta": {STORED: True}}
 """
 

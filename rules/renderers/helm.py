@@ -18,11 +18,11 @@ import json
 import os
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cachetools import LRUCache
 
@@ -73,16 +73,19 @@ def chart_dir(definition: ComponentDef, directory: Path, checkout: Path | None =
     return Path(os.path.normpath(directory / definition.path.lstrip("/")))
 
 
-def declared_dependencies(chart: Path) -> list[dict[str, Any]]:
-    """Dependencies from `requirements.yaml`, else from `Chart.yaml` (as Helm reads them)."""
+def _dependency_fields(chart: Path) -> Iterator[Any]:
+    """The `dependencies` field of `requirements.yaml`, then of `Chart.yaml` (None where
+    a file or the field is absent)."""
     for name in ("requirements.yaml", "Chart.yaml"):
         file = chart / name
-        if file.is_file():
-            data = load_file(file)
-            deps = data.get("dependencies") if isinstance(data, dict) else None
-            if deps:
-                return [d for d in deps if isinstance(d, dict)]
-    return []
+        data = load_file(file) if file.is_file() else None
+        yield data.get("dependencies") if isinstance(data, dict) else None
+
+
+def declared_dependencies(chart: Path) -> list[dict[str, Any]]:
+    """Dependencies from `requirements.yaml`, else from `Chart.yaml` (as Helm reads them)."""
+    deps = next((field for field in _dependency_fields(chart) if field), [])
+    return [d for d in deps if isinstance(d, dict)] if isinstance(deps, list) else []
 
 
 def local_dependency_dirs(chart: Path) -> list[Path]:
@@ -170,8 +173,7 @@ class HelmRenderer:
         self._charts: LRUCache[tuple[str, str], helm_python.Chart] = LRUCache(maxsize=64)
         self._chart_crds: LRUCache[tuple[str, str], list[dict[str, str]]] = LRUCache(
             maxsize=64)
-        self._ready: dict[str, Path] = {}
-        self._switches: dict[str, SubchartSwitches] = {}
+        self._prepared: dict[str, _Prepared] = {}  # by inputs' digest
         self._valid_names: set[str] = set()  # checked once per process, not per cluster
 
     def input_paths(self, definition: ComponentDef, directory: Path,
@@ -190,15 +192,15 @@ class HelmRenderer:
             chart = chart_dir(definition, node.physical_dir, node.checkout)
             key = digest_texts(key, FileState().tree_digest(
                 chart, skip=workspace.own_paths) or "")
-        switches = self._switches.get(key)
-        if switches is None or (definition.hooks and not self._ready[key].is_dir()):
+        prepared = self._prepared.get(key)
+        if prepared is None or (definition.hooks and not prepared.ready.is_dir()):
             # else prepared by an earlier render: same chart, same inputs (a hooked chart's
             # working copy goes with its render)
-            switches = self._prepare(node, workspace, where, key)
-        variant = (key, switches.setting(node.config.values))
+            prepared = self._prepare(node, workspace, where, key)
+        variant = (key, prepared.switches.setting(node.config.values))
         loaded = self._charts.get(variant)
         if loaded is None:  # values that switch other subcharts on or off
-            loaded = self._load(node, workspace, where, key)
+            loaded = self._load(node, workspace, where, key, prepared.ready)
             self._charts[variant] = loaded
         namespace = node.config.namespace or "default"
         helm_python = engine()
@@ -239,7 +241,7 @@ class HelmRenderer:
         return self._chart_crds[variant]
 
     def _prepare(self, node: PlanNode, workspace: Workspace, where: dict[str, Any], key: str
-                 ) -> SubchartSwitches:
+                 ) -> _Prepared:
         """The node's chart, its downloads ensured and its dependencies in place, loaded
         and kept under `key` (its inputs' digest) with what switches its subcharts, so
         that the many renders of one chart skip all of this."""
@@ -259,20 +261,17 @@ class HelmRenderer:
         except helm_python.HelmError as err:
             raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
                                  f"{' '.join(err.detail.split())}", **where) from err
-        self._ready[key] = ready
-        loaded = self._load(node, workspace, where, key)
-        switches = SubchartSwitches.of(loaded, self._ready[key])
-        self._switches[key] = switches
-        self._charts[(key, switches.setting(node.config.values))] = loaded
-        return switches
+        loaded = self._load(node, workspace, where, key, ready)
+        prepared = self._prepared[key] = _Prepared(ready, SubchartSwitches.of(loaded, ready))
+        self._charts[(key, prepared.switches.setting(node.config.values))] = loaded
+        return prepared
 
-    def _load(self, node: PlanNode, workspace: Workspace, where: dict[str, Any], key: str
-              ) -> helm_python.Chart:
-        """Load the prepared chart (the chart folder, or a copy with its dependencies),
+    def _load(self, node: PlanNode, workspace: Workspace, where: dict[str, Any], key: str,
+              ready: Path) -> helm_python.Chart:
+        """Load the chart `ready` (the chart folder, or a copy with its dependencies),
         checking that its inputs are still what the plan digested."""
         definition = node.definition
         chart = chart_dir(definition, node.physical_dir, node.checkout)
-        ready = self._ready[key]
         helm_python = engine()
         try:
             loaded = helm_python.Chart.load(ready)
@@ -287,8 +286,7 @@ class HelmRenderer:
                 loaded.close()
                 if ready != chart:  # a copy built from the changed files is not kept either
                     shutil.rmtree(ready, ignore_errors=True)
-                self._ready.pop(key)  # the next render of these inputs prepares them again
-                self._switches.pop(key, None)
+                self._prepared.pop(key, None)  # the next render of these inputs prepares again
                 raise
         return loaded
 
@@ -318,6 +316,12 @@ class HelmRenderer:
             _build_copy(chart, built, [*(_file_dependency(chart, d) for d in local),
                                        *(path for _, path in fetched)], workspace, where)
         return built
+
+
+class _Prepared(NamedTuple):
+    ready: Path
+    """The chart folder, or a copy with its dependencies in `charts/`."""
+    switches: SubchartSwitches
 
 
 class SubchartSwitches:
@@ -371,11 +375,7 @@ class SubchartSwitches:
 def _sets_dependencies(chart: Path) -> bool:
     """Whether the chart's `dependencies` are set, an empty list too (the SDK's metadata
     leaves an empty list out, but Helm then still walks the subcharts in `charts/`)."""
-    for name in ("Chart.yaml", "requirements.yaml"):
-        data = load_file(chart / name) if (chart / name).is_file() else None
-        if isinstance(data, dict) and data.get("dependencies") is not None:
-            return True
-    return False
+    return any(field is not None for field in _dependency_fields(chart))
 
 
 def _has_nested_subcharts(chart: Path) -> bool:
