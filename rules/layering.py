@@ -96,7 +96,10 @@ def merge_config(layers: Sequence[Layer]) -> MergedConfig:
 def namespace_layer(layers: Sequence[Layer]) -> Layer | None:
     """The highest layer that sets a namespace: namespace and injectNamespace travel as a
     pair from it (spec §3.5)."""
-    return next((layer for layer in layers if layer.data["namespace"]), None)
+    for layer in layers:
+        if layer.data["namespace"]:
+            return layer
+    return None
 
 
 def _value_at(data: Any, path: tuple[str, ...]) -> Any:
