@@ -912,6 +912,67 @@ def test_a_stalled_git_server_times_out(tmp_path: Path, cache: Path, stalled_ser
     assert f"the last {stall} seconds (timed out; STACKYARD_NETWORK_TIMEOUT" in run.stderr
 
 
+def ssh_fleet(tmp_path: Path, stalled_server: str) -> tuple[Path, str]:
+    """A fleet whose one component comes from `stalled_server` over ssh://."""
+    url = f"ssh://{stalled_server.removeprefix('http://')}/defs.git"
+    root = tmp_path / "fleet"
+    one_cluster_fleet(root, f"{{name: d, method: git, source: '{url}'}}")
+    return root, url
+
+
+def test_a_stalled_ssh_server_times_out(tmp_path: Path, cache: Path,
+                                        stalled_server: str) -> None:
+    """ssh waits for ever for a server that never answers; the build gives up after
+    STACKYARD_NETWORK_TIMEOUT seconds and says so (the real ssh client)."""
+    if shutil.which("ssh") is None:
+        pytest.skip("no ssh client on this machine")
+    root, url = ssh_fleet(tmp_path, stalled_server)
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("GIT_SSH_COMMAND", "GIT_SSH")}
+    run = subprocess.run([sys.executable, "-m", "doit"], cwd=root, capture_output=True,
+                         text=True, check=False, timeout=60,
+                         env={**environment, "STACKYARD_NETWORK_TIMEOUT": "1",
+                              "HOME": str(tmp_path)})
+    assert run.returncode != 0
+    assert f"cannot fetch {url}: " in run.stderr, run.stderr
+    assert "(timed out; STACKYARD_NETWORK_TIMEOUT sets" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize(("timeout", "user_choice", "options"), [
+    ("1", {}, "-o ConnectTimeout=1 -o ServerAliveInterval=1 -o ServerAliveCountMax=1"),
+    ("50", {}, "-o ConnectTimeout=50 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"),
+    ("60", {"GIT_SSH_COMMAND": "ssh -o Mine=yes"}, "-o Mine=yes"),
+    ("60", {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.sshCommand",
+            "GIT_CONFIG_VALUE_0": "ssh -o Mine=yes"}, "-o Mine=yes"),
+])
+def test_ssh_gets_a_stall_limit_unless_the_user_chose_an_ssh_command(
+        tmp_path: Path, cache: Path, stalled_server: str, timeout: str,
+        user_choice: dict[str, str], options: str) -> None:
+    """The ssh git runs gets keep-alives and a connect timeout that add up to
+    STACKYARD_NETWORK_TIMEOUT; an ssh command the user chose is left as it is. The `ssh`
+    on PATH here records its arguments."""
+    root, url = ssh_fleet(tmp_path, stalled_server)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    recorded = tmp_path / "ssh-arguments"
+    (tools / "ssh").write_text(f'#!/bin/sh\necho "$@" >> {recorded}\nexit 255\n')
+    (tools / "ssh").chmod(0o755)
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("GIT_SSH_COMMAND", "GIT_SSH")}
+    run = subprocess.run([sys.executable, "-m", "doit"], cwd=root, capture_output=True,
+                         text=True, check=False, timeout=60,
+                         env={**environment, "PATH": f"{tools}:{os.environ['PATH']}",
+                              "HOME": str(tmp_path), "STACKYARD_NETWORK_TIMEOUT": timeout,
+                              **user_choice})
+    assert run.returncode != 0
+    assert f"cannot fetch {url}: " in run.stderr, run.stderr
+    calls = recorded.read_text().splitlines()
+    assert calls, run.stderr
+    for call in calls:
+        assert call.startswith(f"{options} -"), call
+        assert "ServerAlive" not in call.removeprefix(options)
+
+
 def test_lock_counts_the_pins_it_drops(tmp_path: Path) -> None:
     """A pin recorded with redacted credentials is dropped; the summary counts it among the
     pins there were."""

@@ -63,6 +63,9 @@ class SourceError(Exception):
 
 LOW_SPEED_BYTES = 1000
 """git over HTTP(S) gives up below this many bytes a second for `network_timeout()`."""
+SSH_KEEPALIVE_SECONDS = 15
+"""git over ssh asks the server for a sign of life after this many silent seconds, and
+gives up when none came for `network_timeout()`."""
 
 
 def network_timeout() -> float:
@@ -93,9 +96,26 @@ def _low_speed_limit(url: str) -> dict[str, str]:
             if key not in configured and variable not in os.environ}
 
 
+def _ssh_stall_limit() -> dict[str, str]:
+    """ssh options that end a fetch from a server that stops answering, unless the user
+    chose their own ssh command (`GIT_SSH_COMMAND`, `GIT_SSH` or `core.sshCommand`):
+    without them ssh waits for ever for a dead server or a dropped link. Set for every
+    URL, since an `insteadOf` rewrite can turn an https:// one into ssh."""
+    if "GIT_SSH_COMMAND" in os.environ or "GIT_SSH" in os.environ:
+        return {}
+    if subprocess.run(["git", "config", "--get", "core.sshCommand"], cwd="/",
+                      capture_output=True, text=True, check=False).stdout.strip():
+        return {}
+    seconds = max(1, round(network_timeout()))
+    interval = min(SSH_KEEPALIVE_SECONDS, seconds)
+    return {"GIT_SSH_COMMAND": f"ssh -o ConnectTimeout={seconds} "
+                               f"-o ServerAliveInterval={interval} "
+                               f"-o ServerAliveCountMax={math.ceil(seconds / interval)}"}
+
+
 def _git_failure(err: git.GitCommandError, url: str) -> str:
     detail = " ".join(str(err.stderr or err).split()).removeprefix("stderr: ").strip("' ")
-    if "Operation too slow" in detail:  # git's low-speed limit
+    if "Operation too slow" in detail or re.search(r"\btimed out\b|not responding", detail):
         detail += " (timed out; STACKYARD_NETWORK_TIMEOUT sets how many seconds it may stall)"
     elif re.search(r"returned error: 30[12378]\b", detail):
         detail += (" (a redirect: git follows none for a source with a token from "
@@ -121,16 +141,17 @@ class Store:
         self._fetched: set[str] = set()
         self._heads: set[str] = set()
         """Mirrors whose HEAD is the remote's default branch in this process."""
-        self._low_speed: dict[str, dict[str, str]] = {}
+        self._stall_limits: dict[str, dict[str, str]] = {}
         self.token_for: Callable[[str], str | None] = lambda url: None
         """The token for a URL (from `access.yaml`, set by `Sources`)."""
 
     def _environment(self, url: str) -> dict[str, str]:
-        """For git commands that reach the remote: never prompt; send its token if any."""
+        """For git commands that reach the remote: never prompt, never wait for ever for a
+        stalled server; send its token if any."""
         token = self.token_for(url)
-        if url not in self._low_speed:
-            self._low_speed[url] = _low_speed_limit(url)
-        return {**_GIT_ENV, **self._low_speed[url],
+        if url not in self._stall_limits:
+            self._stall_limits[url] = {**_low_speed_limit(url), **_ssh_stall_limit()}
+        return {**_GIT_ENV, **self._stall_limits[url],
                 **(git_auth_environment(url, token) if token else {})}
 
     @staticmethod
