@@ -117,25 +117,41 @@ class Fleet:
     clusters whose plan came from the cache) stats files instead of hashing them again."""
 
 
-_ENGINES = ("helm_python", "yaml")
-"""Libraries whose version is part of what a plan's digests mean (renderer versions)."""
+_ENGINES = (("helm_python", "helm_python_sdk"), ("yaml", "pyyaml"))
+"""Libraries (module, distribution) whose version is part of what a plan's digests mean
+(renderer versions)."""
 
 
 def code_fingerprint() -> str:
     """Changes when the code that decides what plans contain changes: Stackyard's own
     modules, and the engine libraries (found without importing them: the Helm SDK must
-    not be loaded before doit forks)."""
+    not be loaded before doit forks). By content, not by path or mtime: a CI job that
+    installs the same Stackyard into a fresh virtualenv keeps its plan cache."""
     package = Path(__file__).parent
-    files = sorted(package.rglob("*.py"))
-    for name in _ENGINES:
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.origin:
-            files.append(Path(spec.origin))
     hasher = xxhash.xxh3_128(f"{__version__}:{_FORMAT}".encode())
-    for path in files:
-        info = path.stat()
-        hasher.update(f"{path}:{info.st_size}:{info.st_mtime_ns}\n".encode())
+    for path in sorted(package.rglob("*.py")):
+        hasher.update(f"{path.relative_to(package)}\0".encode())
+        hasher.update(path.read_bytes())
+    for module, distribution in _ENGINES:
+        hasher.update(_installed(module, distribution))
     return hasher.hexdigest()
+
+
+def _installed(module: str, distribution: str) -> bytes:
+    """What identifies the installed library: its `.dist-info` folder's name and `RECORD`
+    (the digest of every file it installed), or, in another layout, its module file's
+    path, size and mtime."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return f"{module}: not installed\n".encode()
+    origin = Path(spec.origin)
+    prefix = f"{distribution}-"
+    found = [folder for folder in origin.parent.parent.glob("*.dist-info")
+             if folder.name.lower().startswith(prefix)]
+    if len(found) == 1 and (found[0] / "RECORD").is_file():
+        return found[0].name.encode() + b"\0" + (found[0] / "RECORD").read_bytes()
+    info = origin.stat()
+    return f"{origin}:{info.st_size}:{info.st_mtime_ns}\n".encode()
 
 
 def cache_path(workspace: Workspace) -> Path:

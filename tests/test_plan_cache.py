@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import shutil
 import sqlite3
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+import rules
 from rules.errors import StackyardError
 from rules.plan import plan_fleet
 from rules.plan_cache import cache_path, load_fleet
@@ -233,3 +237,29 @@ def test_definition_warnings_are_said_by_every_build_not_only_the_first(tmp_path
     os.remove(root / "stacks/s/config/common.yml")
     expected.pop()
     said_each_once(doit(root))  # a warning goes with its file
+
+
+def _fingerprint_of(package_parent: Path) -> str:
+    """`code_fingerprint()` as a process importing `rules` from `package_parent` sees it."""
+    run = subprocess.run(
+        [sys.executable, "-c",
+         "from rules.plan_cache import code_fingerprint; print(code_fingerprint())"],
+        env={**os.environ, "PYTHONPATH": str(package_parent)}, cwd=package_parent,
+        capture_output=True, text=True, check=True)
+    return run.stdout.strip()
+
+
+def test_the_same_code_installed_elsewhere_keeps_the_plan_cache(tmp_path: Path) -> None:
+    """A CI job installs Stackyard into a fresh virtualenv: another path, new mtimes, the
+    same code. The plan cache's fingerprint is the code's content, so it stays; a changed
+    module changes it."""
+    original = Path(rules.__file__).parent
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(original, copy / "rules", ignore=shutil.ignore_patterns("__pycache__"),
+                    copy_function=shutil.copy)  # new mtimes
+    module = copy / "rules" / "layering.py"
+    os.utime(module, ns=(1, 1))
+    before = _fingerprint_of(original.parent)
+    assert _fingerprint_of(copy) == before
+    module.write_text(module.read_text() + "\n# a change\n")
+    assert _fingerprint_of(copy) != before
