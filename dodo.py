@@ -7,6 +7,6 @@ from pathlib import Path
 
 from rules.fleet import doit_config, tasks_for
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).absolute().parent.resolve()  # a linked dodo.py builds the repo it is in
 DOIT_CONFIG = doit_config(ROOT)
 task_stackyard = tasks_for(ROOT)

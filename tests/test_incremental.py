@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -279,11 +280,30 @@ def test_a_dodo_in_a_sub_folder_names_files_from_the_repository_root(
     write(root / "stacks/only/component.yaml", "name: only\ntype: static\npath: manifests\n")
     write(root / "stacks/only/config/common.yaml", "config: [not, a, mapping]\n")
     write(root / "environments/solo.yaml", "stack: ../stacks/only\n")
-    write(root / "ci/dodo.py", (REPO / "dodo.py").read_text().replace(
-        "Path(__file__).resolve().parent", "Path(__file__).resolve().parent.parent"))
+    readme_line = "ROOT = Path(__file__).absolute().parent.parent.resolve()"
+    assert f"`{readme_line}`" in (REPO / "README.md").read_text()
+    dodo = (REPO / "dodo.py").read_text()
+    write(root / "ci/dodo.py", re.sub(r"(?m)^ROOT = .*$", readme_line, dodo))
     run = doit(root, "-f", "ci/dodo.py")
     assert run.returncode != 0
     assert run.stderr.startswith("ERROR: stacks/only/config/common.yaml: config: "), run.stderr
+
+
+def test_a_linked_dodo_builds_the_repository_it_is_in(tmp_path: Path) -> None:
+    """Many repositories may link one shared dodo.py: each build writes its own repository,
+    not the one the link points to."""
+    shared, linked = tmp_path / "shared", tmp_path / "linked"
+    for root in (shared, linked):
+        write(root / "stacks/only/component.yaml",
+              "name: only\ntype: static\npath: manifests\n")
+        write(root / "stacks/only/manifests/cm.yaml", f"kind: ConfigMap\n# {root.name}\n")
+        write(root / "environments/solo.yaml", "stack: ../stacks/only\n")
+    install_dodo(shared)
+    (linked / "dodo.py").symlink_to(shared / "dodo.py")
+    run = doit(linked)
+    assert run.returncode == 0, run.stderr
+    assert "# linked" in (linked / "generated/solo/only.yaml").read_text()
+    assert not (shared / "generated").exists()
 
 
 def test_info_explains_which_layer_and_key_changed(fleet: Path) -> None:
