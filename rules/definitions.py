@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -173,10 +174,16 @@ def _check_name(name: str, file: Path, key: str) -> None:
         raise StackyardError(f"{name!r} cannot be a component name: it is used as a file and "
                              "folder name, so it may not be . or .. nor contain / or \\",
                              file=file, key=key)
-    if len(os.fsencode(name)) > _LONGEST_NAME:
-        raise StackyardError(f"a component name of {len(os.fsencode(name))} bytes is too long: "
-                             f"it names the file <name>.yaml, so it may have at most "
-                             f"{_LONGEST_NAME} bytes", file=file, key=key)
+    try:
+        size = len(os.fsencode(name))
+    except UnicodeEncodeError:  # a C or POSIX locale without Python's UTF-8 mode
+        raise StackyardError(f"{name!r} cannot be a file name in this process: its file "
+                             f"names are {sys.getfilesystemencoding()}; run doit in a UTF-8 "
+                             "locale (LANG=C.UTF-8)", file=file, key=key) from None
+    if size > _LONGEST_NAME:
+        raise StackyardError(f"a component name of {size} bytes is too long: it names the "
+                             f"file <name>.yaml, so it may have at most {_LONGEST_NAME} bytes",
+                             file=file, key=key)
 
 
 def _check_unique_names(children: tuple[ComponentDef, ...], file: Path, key: str) -> None:
@@ -347,8 +354,9 @@ def environment_from(file: Path, data: Any) -> Environment:
     """An environment from its file's parsed YAML (which a plan cache may have kept)."""
     cluster = file.stem
     if not CLUSTER_NAME.match(cluster):
-        raise StackyardError("a cluster name (the file name) must start with a letter or "
-                             "digit and may only use letters, digits, '.', '_' and '-'",
+        raise StackyardError("a cluster name (the file name) must start with an ASCII letter "
+                             "or digit and may only use ASCII letters, digits, '.', '_' and "
+                             "'-'",
                              file=file)
     if cluster in RESERVED_CLUSTER_NAMES:
         raise StackyardError(f"{cluster!r} is the name of a doit command or of one of "

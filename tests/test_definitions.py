@@ -5,6 +5,7 @@ Every error must name the file and, where there is one, the key path inside it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from rules.plan import plan_cluster
 from rules.renderers import REGISTRY, renderer_for
 from rules.workspace import Workspace
 from rules.yamlio import load_config_layer
+from tests.doit_runner import doit, install_dodo, write
 from tests.helpers import write_component, write_config, write_environment
 
 
@@ -651,3 +653,27 @@ def test_hidden_files_in_environments_are_no_clusters(tmp_path: Path) -> None:
     write_environment(tmp_path, ".c2", "stack: ../stack\n")
 
     assert environment_files(tmp_path / "environments") == [tmp_path / "environments/c1.yaml"]
+
+
+def test_a_non_ascii_name_in_an_ascii_locale_is_an_error_not_a_traceback(
+        tmp_path: Path) -> None:
+    """Under LC_ALL=C without Python's UTF-8 mode, file names are ASCII: a component named
+    `wéb` cannot be written, and the error says how to run instead."""
+    root = tmp_path / "fleet"
+    install_dodo(root)
+    write(root / "stacks/s/component.yaml",
+          "name: s\nsubcomponents:\n- {name: wéb, type: static, path: m}\n")
+    write(root / "stacks/s/m/a.yaml", "kind: A\n")
+    write(root / "environments/c1.yaml", "stack: ../stacks/s\n")
+    run = doit(root, env={**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"})
+    assert run.returncode != 0
+    assert run.stderr.startswith("ERROR: stacks/s/component.yaml: subcomponents[0].name: "
+                                 "'w\\xe9b' cannot be a file name in this process: its file "
+                                 "names are ascii; run doit in a UTF-8 locale"), run.stderr
+
+
+def test_a_cluster_name_must_be_ascii(tmp_path: Path) -> None:
+    write_environment(tmp_path, "prod-zürich", "stack: ../stacks/s\n")
+    with pytest.raises(StackyardError, match="start with an ASCII letter or digit and may "
+                                             "only use ASCII letters"):
+        load_environment(tmp_path / "environments" / "prod-zürich.yaml")
