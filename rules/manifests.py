@@ -10,6 +10,7 @@ Namespace injection (spec §5.2.6) skips cluster-scoped kinds and edits text, no
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -49,7 +50,8 @@ HOOK_TYPES = frozenset({
 })
 """The `helm.sh/hook` types Helm 3 knows (`test-success` is Helm 2's name of `test`)."""
 _TEST_HOOKS = frozenset({"test", "test-success"})
-_SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
+_SEPARATOR = re.compile(r"^---[ \t\r]*(?:#.*)?$", re.MULTILINE)
+"""A `---` line; `\r` is whitespace as in Helm's SplitManifests, so CRLF templates split."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def _split(source: str, text: str) -> tuple[Document, ...]:
             stripped = piece.strip()  # Helm's SplitManifests: strings.TrimSpace
             if not stripped:
                 continue
-            if piece.lstrip("\n")[:1].isspace():  # an indented first line lost its indent
+            if piece.lstrip("\r\n")[:1].isspace():  # an indented first line lost its indent
                 _validate(stripped)
             document = _head_from_text(source, stripped)
             if document is _UNKNOWN:
@@ -171,6 +173,10 @@ def _head_from_text(source: str, text: str) -> Document | None:
     if "helm.sh/hook" in text:
         return _UNKNOWN
     lines = text.split("\n")
+    if "\r" in text:  # CRLF line ends; a lone CR is a line break to libyaml, not here
+        lines = [line.removesuffix("\r") for line in lines]
+        if any("\r" in line for line in lines):
+            return _UNKNOWN
     kind, kinds, metadata_at, keys_seen = "", 0, None, 0
     for index, line in enumerate(lines):
         if not line or line[0] in " \t#":
@@ -226,11 +232,15 @@ def _scan(source: str, text: str) -> Document | None:
     """
     parser = CParser(text)
     try:
-        return _read_head(source, text, iter(parser.get_event, None))
+        document = _read_head(source, text, iter(parser.get_event, None))
     except _NeedsFullParse:
         return _full_parse(source, text)
     finally:
         parser.dispose()
+    if document is not None and "\r" in text.replace("\r\n", "\n"):
+        # libyaml counts a lone CR as a line break: its line numbers are not text's lines
+        return dataclasses.replace(document, metadata_line=None)
+    return document
 
 
 def _read_head(source: str, text: str, events: Iterator[yaml.Event]) -> Document | None:
@@ -371,7 +381,9 @@ def inject_namespace(document: Document, namespace: str) -> str:
         first = lines[document.metadata_line]
         indent = first[: len(first) - len(first.lstrip(" "))]
         if indent:
-            lines.insert(document.metadata_line, f"{indent}namespace: {value}")
+            # a CRLF document stays CRLF (its last line has no line end to look at)
+            end = "\r" if lines[document.metadata_line - 1].endswith("\r") else ""
+            lines.insert(document.metadata_line, f"{indent}namespace: {value}{end}")
             return "\n".join(lines)
     body = yaml.load(document.text, Loader=ConfigLoader)
     body["metadata"] = {**body["metadata"], "namespace": namespace}

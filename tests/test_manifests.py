@@ -228,3 +228,29 @@ def test_the_line_reader_and_the_event_walk_agree_with_a_full_parse() -> None:
             answered += 1
             assert fast == scanned, text
     assert answered > 250, "the line reader should answer for the ordinary documents"
+
+
+def test_a_crlf_document_reads_and_takes_its_namespace_as_in_lf() -> None:
+    """CRLF templates (Helm splits them, `\\r` is whitespace to it): the same head from
+    both readers as the LF text, and the inserted namespace line ends in CRLF too."""
+    rng = random.Random(20261201)
+    for _ in range(1000):
+        text = random_manifest(rng)
+        [lf] = manifests.split_documents("t.yaml", text)
+        [crlf] = manifests.split_documents("t.yaml", text.replace("\n", "\r\n"))
+        assert (crlf.kind, crlf.metadata_keys, crlf.metadata_line, crlf.hooks) == (
+            lf.kind, lf.metadata_keys, lf.metadata_line, lf.hooks), text
+        injected = manifests.inject_namespace(lf, "ns")
+        if injected == lf.text or lf.metadata_line is not None:  # kept or edited as text
+            injected = injected.replace("\n", "\r\n")
+        assert manifests.inject_namespace(crlf, "ns") == injected, text
+
+
+def test_a_lone_carriage_return_makes_the_namespace_a_reserialisation() -> None:
+    """libyaml counts a lone CR as a line break, so its line numbers are not the text's
+    lines: inserting at one would put the namespace in the wrong place."""
+    [document] = manifests.split_documents("t.yaml", "kind: A\rmetadata:\r  name: a\n"
+                                           "  labels:\r    x: b\n")
+    assert document.metadata_line is None
+    assert yaml.safe_load(manifests.inject_namespace(document, "ns")) == {
+        "kind": "A", "metadata": {"name": "a", "namespace": "ns", "labels": {"x": "b"}}}

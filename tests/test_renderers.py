@@ -275,7 +275,7 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
-    assert HelmRenderer().version == f"6+helm-python-sdk-{version('helm-python-sdk')}"
+    assert HelmRenderer().version == f"7+helm-python-sdk-{version('helm-python-sdk')}"
 
 
 def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(
@@ -471,3 +471,37 @@ def test_an_empty_dependencies_list_still_switches_subcharts_below(tmp_path: Pat
     assert names("[lean]") == ["mid", "top"]
     assert names("[]") == ["leaf", "mid", "top"]
 
+
+
+def test_a_crlf_chart_renders_the_documents_of_the_same_chart_in_lf(tmp_path: Path) -> None:
+    """Helm's SplitManifests takes `\\r` for whitespace around `---`: a template with CRLF
+    line ends is several documents, classified, ordered, hook-filtered and namespaced as
+    in LF; the inserted namespace line ends in CRLF like its neighbours."""
+    template = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  # the app\n  name: d\n"
+                "  labels:\n    a: b\nspec:\n  replicas: 1\n---\n"
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\n  annotations:\n"
+                "    helm.sh/hook: test\n---  \n"
+                "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\n  annotations:\n"
+                "    helm.sh/hook: pre-install\n---\n"
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa}\n---\n"
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: other\n"
+                "---\nkind: ClusterRole\nmetadata:\n  name: r\n---\n"
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
+    write(tmp_path / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          "- {name: lf, type: helm, path: lf}\n- {name: crlf, type: helm, path: crlf}\n")
+    write(tmp_path / "stacks/s/config/common.yaml", "subcomponents:\n"
+          "  lf: {namespace: web, injectNamespace: true}\n"
+          "  crlf: {namespace: web, injectNamespace: true}\n")
+    for name, text in (("lf", template), ("crlf", template.replace("\n", "\r\n"))):
+        write(tmp_path / f"stacks/s/{name}/Chart.yaml", "apiVersion: v2\nname: c\n"
+              "version: 0.1.0\n")
+        (tmp_path / f"stacks/s/{name}/templates").mkdir()
+        (tmp_path / f"stacks/s/{name}/templates/all.yaml").write_bytes(text.encode())
+    found = nodes(tmp_path)
+    lf, crlf = (render(tmp_path, found[path]).decode() for path in ("s/lf", "s/crlf"))
+    assert [(d["kind"], d["metadata"].get("namespace")) for d in yaml.safe_load_all(lf)] == [
+        ("ServiceAccount", "web"), ("Secret", "other"), ("ConfigMap", "web"),
+        ("ClusterRole", None), ("Deployment", "web"), ("Job", "web")]
+    assert list(yaml.safe_load_all(crlf)) == list(yaml.safe_load_all(lf))
+    assert crlf.replace("\r", "") == lf
+    assert "metadata:\r\n  # the app\r\n  namespace: web\r\n  name: d\r\n" in crlf

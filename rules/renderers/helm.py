@@ -164,8 +164,9 @@ class HelmRenderer:
         before are made again (2: a loaded chart serves only renders that switch the same
         subcharts on; 3: hooks last, unknown hook types dropped; 4: documents trimmed;
         5: a re-serialised document quotes as go-yaml does; 6: `1e3` and other strings
-        go-yaml reads as numbers quoted too, and subcharts below `dependencies: []`)."""
-        return f"6+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
+        go-yaml reads as numbers quoted too, and subcharts below `dependencies: []`;
+        7: CRLF templates split into their documents)."""
+        return f"7+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
 
     def __init__(self) -> None:
         # A chart is loaded once per (inputs' digest, subchart setting): rendering removes
