@@ -3,8 +3,8 @@
 Like `helm template --include-crds --skip-tests`: CRDs first, then documents in Helm's
 install order (stable by template path), then Helm hooks in the same order; NOTES.txt,
 test hooks and hooks of types Helm does not know dropped, each document trimmed of
-surrounding whitespace, only non-empty mapping documents kept (spec §5.2.5, without
-Fabrikate's stderr mix-in).
+surrounding whitespace, empty documents dropped, a list or scalar document an error as in
+Helm (spec §5.2.5, without Fabrikate's stderr mix-in).
 Namespace injection (spec §5.2.6) skips cluster-scoped kinds and edits text, not a re-dump.
 """
 
@@ -87,7 +87,8 @@ class Document:
 
 
 class InvalidManifest(ValueError):
-    """A template rendered text that is not YAML (Helm itself refuses such output)."""
+    """A template rendered text that is not YAML, or a document that is not a mapping
+    (Helm itself refuses such output)."""
 
 
 _SPLIT_MEMO_BYTES = 32 * 2**20
@@ -97,11 +98,12 @@ _split_memo: LRUCache[tuple[str, str], tuple[Document, ...]] = LRUCache(
 
 
 def split_documents(source: str, text: str) -> tuple[Document, ...]:
-    """The non-empty mapping documents of one rendered template, in order.
+    """The non-empty documents of one rendered template, in order.
 
     Most templates render the same text for many clusters (in a 100-cluster fleet, 14% of
     the outputs were distinct), so results are remembered by (template, text), up to
-    32 MB of text per process. Raises InvalidManifest when the output is not valid YAML.
+    32 MB of text per process. Raises InvalidManifest when the output is not valid YAML
+    or a document is a list or a scalar.
     """
     key = (source, text)
     documents = _split_memo.get(key)
@@ -115,7 +117,7 @@ def _split(source: str, text: str) -> tuple[Document, ...]:
     try:
         _validate(text)
         documents = []
-        for piece in _SEPARATOR.split(text):
+        for offset, piece in _pieces(text):
             stripped = piece.strip()  # Helm's SplitManifests: strings.TrimSpace
             if not stripped:
                 continue
@@ -123,12 +125,28 @@ def _split(source: str, text: str) -> tuple[Document, ...]:
                 _validate(stripped)
             document = _head_from_text(source, stripped)
             if document is _UNKNOWN:
-                document = _scan(source, stripped)
+                try:
+                    document = _scan(source, stripped)
+                except _NotAMapping as err:
+                    line = text.count("\n", 0, offset + len(piece) - len(piece.lstrip()))
+                    raise InvalidManifest(
+                        f"{source} rendered {err.what} (line {line + err.line + 1}) where a "
+                        "mapping, a Kubernetes object, was expected (helm template refuses "
+                        f"it too); {err.advice}") from None
             if document is not None:
                 documents.append(document)
         return tuple(documents)
     except yaml.YAMLError as err:
         raise InvalidManifest(f"{source} rendered invalid YAML{_describe(err)}") from err
+
+
+def _pieces(text: str) -> Iterator[tuple[int, str]]:
+    """The text between `---` lines, with its offset in `text` (as _SEPARATOR.split)."""
+    start = 0
+    for match in _SEPARATOR.finditer(text):
+        yield start, text[start:match.start()]
+        start = match.end()
+    yield start, text[start:]
 
 
 def yaml_problem(text: str) -> str | None:
@@ -249,7 +267,15 @@ def _read_head(source: str, text: str, events: Iterator[yaml.Event]) -> Document
             break
     else:
         return None
-    if not isinstance(next(events), yaml.MappingStartEvent):
+    top = next(events)
+    if isinstance(top, yaml.SequenceStartEvent):
+        raise _NotAMapping("a YAML list", top.start_mark.line, "render each item as a "
+                           "document of its own (`range` over the list, `---` before each)")
+    if isinstance(top, yaml.ScalarEvent) and not _is_null(top):
+        shown = top.value if len(top.value) <= 40 else top.value[:40] + "..."
+        raise _NotAMapping(f"a scalar ({shown!r})", top.start_mark.line,
+                           "render only Kubernetes objects, or make the text a YAML comment")
+    if not isinstance(top, yaml.MappingStartEvent):
         return None
     kind, metadata, metadata_line, keys = "", None, None, 0
     for key in events:
@@ -286,6 +312,21 @@ def _document(source: str, text: str, kind: Any, metadata: Any, metadata_line: i
 
 class _NeedsFullParse(Exception):
     pass
+
+
+class _NotAMapping(Exception):
+    """A document that is a list or a scalar: what it is, the line (0-based, in the
+    document) where it starts, and what to do."""
+
+    def __init__(self, what: str, line: int, advice: str) -> None:
+        super().__init__(what)
+        self.what, self.line, self.advice = what, line, advice
+
+
+def _is_null(event: yaml.ScalarEvent) -> bool:
+    """An empty document, or one that is only `null` or `~`: no object, nothing to refuse."""
+    return event.tag is None and event.implicit[0] and event.value in (
+        "", "~", "null", "Null", "NULL")
 
 
 def _skip(start: yaml.Event, events: Iterator[yaml.Event]) -> None:

@@ -254,3 +254,24 @@ def test_a_lone_carriage_return_makes_the_namespace_a_reserialisation() -> None:
     assert document.metadata_line is None
     assert yaml.safe_load(manifests.inject_namespace(document, "ns")) == {
         "kind": "A", "metadata": {"name": "a", "namespace": "ns", "labels": {"x": "b"}}}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("kind: A\nmetadata:\n  name: a\n---\n# extra\n- kind: B\n- kind: C\n",
+     r"c/t.yaml rendered a YAML list \(line 6\) where a mapping, a Kubernetes object, was "
+     r"expected \(helm template refuses it too\); render each item as a document"),
+    ("\n---\n\"just a string\"\n",
+     r"c/t.yaml rendered a scalar \('just a string'\) \(line 3\) where a mapping"),
+    ("kind: A\r\n---\r\n- a\r\n", r"rendered a YAML list \(line 3\)"),
+])
+def test_a_list_or_scalar_document_is_an_error_naming_the_template_and_line(
+        text: str, message: str) -> None:
+    """Helm reads each document's head into a struct and fails on anything but a mapping;
+    dropping the document would drop its objects silently."""
+    with pytest.raises(manifests.InvalidManifest, match=message):
+        manifests.split_documents("c/t.yaml", text)
+
+
+def test_empty_null_and_comment_only_documents_are_still_skipped() -> None:
+    text = "---\n# only a comment\n---\nnull\n---\n~\n---\n\n---\nkind: A\n"
+    assert [d.kind for d in manifests.split_documents("c/t.yaml", text)] == ["A"]

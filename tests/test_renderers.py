@@ -275,7 +275,7 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
-    assert HelmRenderer().version == f"7+helm-python-sdk-{version('helm-python-sdk')}"
+    assert HelmRenderer().version == f"8+helm-python-sdk-{version('helm-python-sdk')}"
 
 
 def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(
@@ -505,3 +505,21 @@ def test_a_crlf_chart_renders_the_documents_of_the_same_chart_in_lf(tmp_path: Pa
     assert list(yaml.safe_load_all(crlf)) == list(yaml.safe_load_all(lf))
     assert crlf.replace("\r", "") == lf
     assert "metadata:\r\n  # the app\r\n  namespace: web\r\n  name: d\r\n" in crlf
+
+
+def test_a_template_rendering_a_list_is_a_render_error_naming_chart_and_template(
+        tmp_path: Path) -> None:
+    """`{{ toYaml .Values.extraObjects }}` without `range` renders one list document: Helm
+    fails on it; the objects in it must not vanish from the output."""
+    chart = tmp_path / "stacks/s/chart"
+    write(chart / "Chart.yaml", "apiVersion: v2\nname: main\nversion: 1.0.0\n")
+    write(chart / "templates/cm.yaml", CONFIGMAP + "---\n# an empty document\n")
+    write(chart / "templates/extra.yaml", "{{ toYaml .Values.extraObjects }}\n")
+    write(tmp_path / "stacks/s/component.yaml", APP_STACK)
+    write(tmp_path / "stacks/s/config/more.yaml", "subcomponents:\n  app:\n    config:\n"
+          "      extraObjects: [{kind: ConfigMap, metadata: {name: x}}]\n")
+    assert document_names(tmp_path, HelmRenderer(), "[]") == ["main"]  # unset: `null`
+    with pytest.raises(StackyardError, match=r"chart stacks/s/chart: main/templates/extra"
+                                             r"\.yaml rendered a YAML list \(line 1\) where "
+                                             r"a mapping, a Kubernetes object, was expected"):
+        document_names(tmp_path, HelmRenderer(), "[more]")

@@ -165,8 +165,9 @@ class HelmRenderer:
         subcharts on; 3: hooks last, unknown hook types dropped; 4: documents trimmed;
         5: a re-serialised document quotes as go-yaml does; 6: `1e3` and other strings
         go-yaml reads as numbers quoted too, and subcharts below `dependencies: []`;
-        7: CRLF templates split into their documents)."""
-        return f"7+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
+        7: CRLF templates split into their documents; 8: a list or scalar document is an
+        error, no longer dropped)."""
+        return f"8+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
 
     def __init__(self) -> None:
         # A chart is loaded once per (inputs' digest, subchart setting): rendering removes
