@@ -275,7 +275,7 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
-    assert HelmRenderer().version == f"8+helm-python-sdk-{version('helm-python-sdk')}"
+    assert HelmRenderer().version == f"9+helm-python-sdk-{version('helm-python-sdk')}"
 
 
 def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(
@@ -523,3 +523,27 @@ def test_a_template_rendering_a_list_is_a_render_error_naming_chart_and_template
                                              r"\.yaml rendered a YAML list \(line 1\) where "
                                              r"a mapping, a Kubernetes object, was expected"):
         document_names(tmp_path, HelmRenderer(), "[more]")
+
+
+def test_a_library_chart_is_an_error_as_a_component_and_renders_as_a_dependency(
+        tmp_path: Path) -> None:
+    """`helm template` refuses a library chart ('library charts are not installable'): its
+    empty output would make Flux prune what the component applied before. As a
+    dependency, its templates serve the application chart."""
+    library = tmp_path / "stacks/s/lib"
+    write(library / "Chart.yaml", "apiVersion: v2\nname: lib\nversion: 0.1.0\ntype: library\n")
+    write(library / "templates/_cm.tpl", '{{- define "lib.cm" }}\n' + CONFIGMAP + "{{- end }}\n")
+    write(library / "templates/cm.yaml", CONFIGMAP)
+    write(tmp_path / "stacks/s/chart/Chart.yaml", "apiVersion: v2\nname: main\nversion: 1.0.0\n"
+          "dependencies:\n- {name: lib, version: 0.1.0, repository: 'file://../lib'}\n")
+    write(tmp_path / "stacks/s/chart/templates/cm.yaml", '{{- include "lib.cm" . }}\n')
+    write(tmp_path / "stacks/s/component.yaml", "name: s\nsubcomponents:\n"
+          "- {name: app, type: helm, path: chart}\n- {name: lib, type: helm, path: lib}\n")
+    found = nodes(tmp_path)
+    [document] = yaml.safe_load_all(render(tmp_path, found["s/app"]))
+    assert document["metadata"]["name"] == "main"
+    with pytest.raises(StackyardError, match=r"component 'lib': chart stacks/s/lib is a "
+                                             r"library chart \(type: library in Chart\.yaml\); "
+                                             r"library charts are not installable \(helm "
+                                             r"template refuses them\)"):
+        render(tmp_path, found["s/lib"])

@@ -166,8 +166,8 @@ class HelmRenderer:
         5: a re-serialised document quotes as go-yaml does; 6: `1e3` and other strings
         go-yaml reads as numbers quoted too, and subcharts below `dependencies: []`;
         7: CRLF templates split into their documents; 8: a list or scalar document is an
-        error, no longer dropped)."""
-        return f"8+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
+        error, no longer dropped; 9: a library chart is an error, no longer empty)."""
+        return f"9+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
 
     def __init__(self) -> None:
         # A chart is loaded once per (inputs' digest, subchart setting): rendering removes
@@ -264,6 +264,14 @@ class HelmRenderer:
             raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
                                  f"{' '.join(err.detail.split())}", **where) from err
         loaded = self._load(node, workspace, where, key, ready)
+        kind = str(loaded.metadata.get("type") or "application")
+        if kind != "application":  # Helm's CheckIfInstallable; as a dependency it renders
+            loaded.close()
+            raise StackyardError(
+                f"component {definition.name!r}: chart {workspace.display(chart)} is a {kind} "
+                f"chart (type: {kind} in Chart.yaml); {kind} charts are not installable "
+                "(helm template refuses them); use it as a dependency of an application "
+                "chart", **where)
         prepared = self._prepared[key] = _Prepared(ready, SubchartSwitches.of(loaded, ready))
         self._charts[(key, prepared.switches.setting(node.config.values))] = loaded
         return prepared
