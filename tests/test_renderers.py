@@ -187,6 +187,46 @@ def test_repository_dependencies_vendored_in_charts_render_as_they_are(
     assert not (tmp_path / ".stackyard/charts").exists()  # rendered in place, no copy
 
 
+def test_a_vendored_subchart_of_another_version_renders_as_helm_template_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Helm matches a dependency in charts/ by name only (CheckDependencies): one whose
+    version does not satisfy the constraint renders, as `helm template` renders it; its
+    repository is never asked. An archive named for the dependency that holds another
+    chart leaves the dependency missing: an error, as in Helm."""
+    import helm_python  # the test process is not doit's: loading Go here is fine
+
+    charts = tmp_path / "stacks/s/app/charts"
+    helm_python.package(SHARED_CHARTS / "memcached", destination=charts.parent / "packed",
+                        version="2.7.1")
+    charts.mkdir()
+    shutil.copy(charts.parent / "packed/memcached-2.7.1.tgz", charts)
+    write(charts / "sub/Chart.yaml", "apiVersion: v2\nname: sub\nversion: 1.0.0\n")
+    write(charts / "sub/templates/cm.yaml", CONFIGMAP)
+    write(tmp_path / "stacks/s/app/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n"
+          "dependencies:\n- {name: sub, version: ~2.0.0, repository: 'https://charts.invalid'}\n"
+          "- {name: memcached, version: ^3.0.0, repository: 'https://charts.invalid'}\n")
+    write(tmp_path / "stacks/s/component.yaml", "name: s\ntype: helm\npath: app\n")
+    output = render(tmp_path, nodes(tmp_path)["s"]).decode()
+    assert "name: sub" in output and 'chart: "memcached-2.7.1"' in output
+    assert capsys.readouterr().err.splitlines() == [
+        "stackyard: warning: chart stacks/s/app: charts/sub is 1.0.0, which does not satisfy "
+        "~2.0.0 in Chart.yaml; rendered as helm template does; run helm dependency update",
+        "stackyard: warning: chart stacks/s/app: charts/memcached-2.7.1.tgz is 2.7.1, which "
+        "does not satisfy ^3.0.0 in Chart.yaml; rendered as helm template does; run helm "
+        "dependency update"]
+    assert not (tmp_path / ".stackyard/charts").exists()  # rendered in place, no copy
+
+    shutil.rmtree(charts / "sub")
+    shutil.copy(charts.parent / "packed/memcached-2.7.1.tgz", charts / "sub-2.0.0.tgz")
+    with pytest.raises(StackyardError, match=r"chart stacks/s/app declares dependency 'sub', "
+                                             r"but no chart in its charts/ folder is named "
+                                             r"'sub' \(helm template fails too: found in "
+                                             r"Chart.yaml, but missing in charts/ directory\); "
+                                             r"charts/sub-2.0.0.tgz holds another chart; run "
+                                             r"helm dependency update"):
+        render(tmp_path, nodes(tmp_path)["s"])
+
+
 def test_helm_from_vendored_helm_repos(tmp_path: Path) -> None:
     (tmp_path / "stacks/s/helm_repos/redis-git/stable").mkdir(parents=True)
     (tmp_path / "stacks/s/helm_repos/redis-git/stable/redis").symlink_to(

@@ -259,19 +259,25 @@ class HelmRenderer:
                         if not f.own]
         helm_python = engine()
         try:
-            ready = self._with_dependencies(chart, key, workspace, where, dependencies)
+            listing = helm_python.dependency_list(chart)
+            ready = self._with_dependencies(chart, listing, key, workspace, where,
+                                            dependencies)
         except helm_python.HelmError as err:
             raise StackyardError(f"cannot load Helm chart {workspace.display(chart)}: "
                                  f"{' '.join(err.detail.split())}", **where) from err
         loaded = self._load(node, workspace, where, key, ready)
-        kind = str(loaded.metadata.get("type") or "application")
-        if kind != "application":  # Helm's CheckIfInstallable; as a dependency it renders
+        try:
+            kind = str(loaded.metadata.get("type") or "application")
+            if kind != "application":  # Helm's CheckIfInstallable; as a dependency it renders
+                raise StackyardError(
+                    f"component {definition.name!r}: chart {workspace.display(chart)} is a "
+                    f"{kind} chart (type: {kind} in Chart.yaml); {kind} charts are not "
+                    "installable (helm template refuses them); use it as a dependency of an "
+                    "application chart", **where)
+            _check_vendored(chart, listing, loaded.dependencies, workspace, where)
+        except StackyardError:
             loaded.close()
-            raise StackyardError(
-                f"component {definition.name!r}: chart {workspace.display(chart)} is a {kind} "
-                f"chart (type: {kind} in Chart.yaml); {kind} charts are not installable "
-                "(helm template refuses them); use it as a dependency of an application "
-                "chart", **where)
+            raise
         prepared = self._prepared[key] = _Prepared(ready, SubchartSwitches.of(loaded, ready))
         self._charts[(key, prepared.switches.setting(node.config.values))] = loaded
         return prepared
@@ -300,12 +306,14 @@ class HelmRenderer:
                 raise
         return loaded
 
-    def _with_dependencies(self, chart: Path, digest: str, workspace: Workspace,
-                           where: dict[str, Any], fetched: list[tuple[str, Path]]) -> Path:
-        """The chart itself, or a built copy when declared dependencies are not in charts/:
-        `file://` ones from their folders, repository ones from the store (`fetched`, as
-        (chart name, folder)). What charts/ already holds is used as it is, as Helm does."""
-        absent = [d for d in engine().dependency_list(chart) if d.get("status") not in _IN_CHARTS]
+    def _with_dependencies(self, chart: Path, listing: list[dict[str, Any]], digest: str,
+                           workspace: Workspace, where: dict[str, Any],
+                           fetched: list[tuple[str, Path]]) -> Path:
+        """The chart itself, or a built copy when declared dependencies are not in charts/
+        (`listing`: Helm's dependency list): `file://` ones from their folders, repository
+        ones from the store (`fetched`, as (chart name, folder)). What charts/ already holds
+        is used as it is, as Helm does, whatever its version."""
+        absent = [d for d in listing if d.get("status") == "missing"]
         if not absent:
             return chart
         local = [d for d in absent if _is_file_dependency(d)]
@@ -432,10 +440,47 @@ def _look_up(values: Any, path: tuple[str, ...]) -> list[Any]:
     return [len(path), "found", values]
 
 
-_IN_CHARTS = ("ok", "unpacked", "too many matches")
-"""Statuses of Helm's `dependency list` for a dependency that charts/ holds: as an archive,
-as a folder, or as archives of several versions (what `helm dependency build` leaves for
-one chart used at two versions; Helm picks by version when it loads them)."""
+def _check_vendored(chart: Path, listing: list[dict[str, Any]], loaded: list[dict[str, Any]],
+                    workspace: Workspace, where: dict[str, Any]) -> None:
+    """What `helm template` checks of the subcharts it loaded (`loaded`: their metadata):
+    each declared dependency is there by name (CheckDependencies), else an error. Helm
+    renders one whose version does not satisfy its constraint: so does this, with a
+    warning."""
+    versions = {str(sub.get("name")): str(sub.get("version")) for sub in loaded}
+    shown = workspace.display(chart)
+    for dependency in listing:
+        name, wanted = str(dependency["name"]), str(dependency.get("version") or "")
+        status = dependency.get("status")
+        if name not in versions:
+            misnamed = (f"; {_vendored_place(chart, name)} holds another chart"
+                        if status == "misnamed" else "")
+            raise StackyardError(
+                f"chart {shown} declares dependency {name!r}, but no chart in its charts/ "
+                f"folder is named {name!r} (helm template fails too: found in Chart.yaml, "
+                f"but missing in charts/ directory){misnamed}; run helm dependency update",
+                **where)
+        if status == "wrong version":
+            warn(f"chart {shown}: {_vendored_place(chart, name)} is {versions[name]}, which "
+                 f"does not satisfy {wanted} in Chart.yaml; rendered as helm template does; "
+                 "run helm dependency update")
+        elif status == "invalid version":
+            warn(f"chart {shown}: {_vendored_place(chart, name)} is {versions[name]} and "
+                 f"Chart.yaml asks for {wanted!r}, which is not a version or constraint Helm "
+                 "can compare; rendered as helm template does")
+
+
+def _vendored_place(chart: Path, name: str) -> str:
+    """Where charts/ holds dependency `name`, looked for as Helm does: an archive
+    `<name>-*.tgz`, else a folder whose Chart.yaml names it."""
+    archives = sorted((chart / "charts").glob(f"{glob.escape(name)}-*.tgz"))
+    if archives:
+        return f"charts/{archives[0].name}"
+    for folder in sorted((chart / "charts").iterdir()):
+        file = folder / "Chart.yaml"
+        data = load_file(file) if file.is_file() else None
+        if isinstance(data, dict) and str(data.get("name")) == name:
+            return f"charts/{folder.name}"
+    return "charts/"
 
 
 def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: Workspace,
