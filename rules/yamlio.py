@@ -8,6 +8,7 @@ so `version: 1.20` stays the text "1.20". Both dialects are reproduced here.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from itertools import chain
@@ -60,13 +61,60 @@ class ConfigLoader(_SaysDuplicateKeys, _BASE_LOADER):  # type: ignore[misc, vali
     """SafeLoader with YAML 1.1 booleans (incl. y/n) and no timestamp type."""
 
 
-# go-yaml v2's scalars: no base-60 numbers, no `=` value tag, floats with or without a dot
+# go-yaml v2's scalars: no base-60 numbers, no `=` value tag, floats with or without a dot.
+# A plain scalar starting with a sign or digit is read with its underscores removed: as
+# Go's strconv.ParseInt(text, 0, 64) (0x, 0o, 0b in either case, 0 for octal), else
+# ParseUint, else a float if it has the form below and ParseFloat finds it in range, else
+# (go-yaml's own) 0b followed by a signed binary number; one starting with a dot is
+# ParseFloat's. Anything else is a string. The patterns match these forms, ranges aside
+# (`1e400` and `0x1` with 17 zeros are strings): _go_number decides.
 _REPLACED_TAGS = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp",
                   "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:value"}
-_GO_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)"
-                     r"|[-+]?0x[0-9a-fA-F_]+)$")
-_GO_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+_GO_INT = re.compile(r"^(?:[-+]_*)?(?:0_*[xX]_*[0-9a-fA-F][0-9a-fA-F_]*|0_*[bB]_*[01][01_]*"
+                     r"|0_*[oO]_*[0-7][0-7_]*|0[0-7_]*|[1-9][0-9_]*|0_*b_*[-+]_*[01][01_]*)$")
+_DOT_FLOAT = re.compile(r"\.[0-9](?:_?[0-9])*(?:[eE][-+]?[0-9](?:_?[0-9])*)?")
+"""Go's ParseFloat of a text starting with a dot: an underscore only between digits."""
+_GO_FLOAT = re.compile(rf"^(?:{_DOT_FLOAT.pattern}"
+                       r"|(?:[-+]_*\._*[0-9]|(?:[-+]_*)?[0-9][0-9_]*\.?)[0-9_]*"
+                       r"(?:[eE]_*[-+]?_*[0-9][0-9_]*)?"
                        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_PLAIN_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
+_PLAIN_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+"""go-yaml v2's yamlStyleFloat, for the text without underscores."""
+_GO_SPECIAL_FLOATS = {
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan)}
+_INT64, _UINT64 = range(-2**63, 2**63), range(2**64)
+
+
+def _go_number(text: str) -> int | float | str:
+    """What go-yaml v2 reads a plain scalar matching _GO_INT or _GO_FLOAT as."""
+    if text in _GO_SPECIAL_FLOATS:
+        return _GO_SPECIAL_FLOATS[text]
+    if text.startswith("."):  # ParseFloat of the text as written, underscores and all
+        return _finite_or_text(float(text), text) if _DOT_FLOAT.fullmatch(text) else text
+    plain = text.replace("_", "")
+    match = _PLAIN_INT.fullmatch(plain)
+    if match:
+        sign, digits = match.groups()
+        value = int(digits, 8 if digits[:1] == "0" and digits[1:2].isdigit() else 0)  # 0644
+        value = -value if sign == "-" else value
+        if value in _INT64 or (not sign and value in _UINT64):
+            return value
+    if _PLAIN_FLOAT.fullmatch(plain):
+        return _finite_or_text(float(plain), text)
+    if plain.startswith("0b") and re.fullmatch(r"[-+]?[01]+", plain[2:]) \
+            and int(plain[2:], 2) in _INT64:
+        return int(plain[2:], 2)
+    return text
+
+
+def _finite_or_text(number: float, text: str) -> float | str:
+    """Go's ParseFloat fails out of range (`1e400`), and go-yaml keeps the text."""
+    return text if math.isinf(number) else number
+
+
 ConfigLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED_TAGS]
     for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
@@ -85,6 +133,10 @@ def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
     return str(loader.construct_scalar(node)).lower() in _TRUE_WORDS
 
 
+def _construct_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | float | str:
+    return _go_number(str(loader.construct_scalar(node)))
+
+
 def _construct_string_keyed_mapping(loader: ConfigLoader, node: yaml.MappingNode) -> dict:
     loader.note_duplicate_keys(node)
     loader.flatten_mapping(node)
@@ -95,6 +147,8 @@ def _construct_string_keyed_mapping(loader: ConfigLoader, node: yaml.MappingNode
 
 
 ConfigLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+ConfigLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
+ConfigLoader.add_constructor("tag:yaml.org,2002:float", _construct_number)
 ConfigLoader.add_constructor("tag:yaml.org,2002:map", _construct_string_keyed_mapping)
 ConfigLoader.add_constructor(
     "tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str

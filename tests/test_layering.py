@@ -419,6 +419,39 @@ def test_L16_exponent_floats_without_a_dot_are_numbers(tmp_path: Path) -> None:
     assert values == {"maxBytes": 1000.0, "ratio": 1500.0}
 
 
+GO_YAML_V2_SCALARS = {
+    # strconv.ParseInt(text without underscores, 0, 64): prefixes in either case
+    "0X1F": 31, "0o644": 420, "0O17": 15, "0B101": 5, "0x1F": 31, "0644": 420, "-0x1F": -31,
+    "+12": 12, "1_000": 1000, "-_1": -1, "0_x1F": 31, "00": 0,
+    "9223372036854775807": 2**63 - 1, "-9223372036854775808": -2**63,
+    # then ParseUint, then a float of yamlStyleFloat's form that ParseFloat finds in range
+    "18446744073709551615": 2**64 - 1, "18446744073709551616": 1.8446744073709552e19,
+    "+9223372036854775808": 9.223372036854776e18, "08": 8.0, "0_8": 8.0, "1.": 1.0,
+    "1_e_5": 100000.0, "-.5": -0.5, "1e-400": 0.0,
+    "1e400": "1e400", "0x10000000000000000": "0x10000000000000000", "0o8": "0o8",
+    "0x1.8p1": "0x1.8p1", "+Inf": "+Inf", "-.nan": "-.nan", "_1": "_1", "12e": "12e",
+    # go-yaml's own binary fallback: 0b, then a signed binary number
+    "0b-101": -5, "0B-101": "0B-101",
+    # a leading dot: ParseFloat of the text as written (an underscore only between digits)
+    ".5": 0.5, ".5_5": 0.55, "._5": "._5", ".5e_1": ".5e_1", ".5e400": ".5e400",
+}
+
+
+def test_L16_numbers_are_read_as_go_yaml_v2_reads_them(tmp_path: Path) -> None:
+    """go-yaml v2 resolves a plain scalar with Go's strconv (base prefixes 0x, 0o, 0b in
+    either case; out of range, a float or the text), not with YAML 1.1's patterns."""
+    stack, _ = app_with_web(tmp_path)
+    write_config(stack, "common", "config:\n" + "".join(
+        f"  k{index}: {text}\n" for index, text in enumerate(GO_YAML_V2_SCALARS)))
+    environment(tmp_path, "[]")
+
+    values = plan(tmp_path)["app"].config.values
+
+    read = {text: values[f"k{index}"] for index, text in enumerate(GO_YAML_V2_SCALARS)}
+    assert {text: (type(value), value) for text, value in read.items()} == {
+        text: (type(value), value) for text, value in GO_YAML_V2_SCALARS.items()}
+
+
 # ---------------------------------------------------------------- the `layers:` list
 
 

@@ -130,6 +130,19 @@ def test_a_reserialised_document_quotes_what_go_yaml_reads_as_a_number() -> None
         "  name: a\n  namespace: ns")
 
 
+def test_a_reserialised_document_quotes_every_string_go_yaml_reads_as_a_number() -> None:
+    """Base prefixes in either case, underscores anywhere after the first character, a
+    signed binary after 0b: go-yaml v2 reads all of these as numbers."""
+    numbers = ["0X1F", "0o644", "0B101", "1_000", "-_1", "0b-101", ".5_5", "0_8", "1._"]
+    data = ", ".join(f"k{index}: '{text}'" for index, text in enumerate(numbers))
+    [document] = manifests.split_documents(
+        "t.yaml", f"kind: ConfigMap\nmetadata: {{name: a}}\ndata: {{{data}, s: 0x, t: _1}}\n")
+    lines = manifests.inject_namespace(document, "ns").splitlines()
+    assert lines[1:len(numbers) + 3] == [f'  k{index}: "{text}"'
+                                         for index, text in enumerate(numbers)] + [
+        "  s: 0x", "  t: _1"]
+
+
 def test_anchors_fall_back_to_a_full_parse() -> None:
     text = "x: &m {name: a}\nkind: A\nmetadata: *m\n"
     [document] = manifests.split_documents("t.yaml", text)

@@ -315,7 +315,7 @@ def test_a_root_pointer_reads_its_path_inside_the_vendored_copy(tmp_path: Path) 
 
 def test_helm_renderer_version_names_the_installed_sdk() -> None:
     """Read from the dist-info folder's name (cheap); must agree with importlib.metadata."""
-    assert HelmRenderer().version == f"9+helm-python-sdk-{version('helm-python-sdk')}"
+    assert HelmRenderer().version == f"10+helm-python-sdk-{version('helm-python-sdk')}"
 
 
 def test_an_input_edited_after_planning_is_not_rendered_under_the_planned_digest(
@@ -587,3 +587,19 @@ def test_a_library_chart_is_an_error_as_a_component_and_renders_as_a_dependency(
                                              r"library charts are not installable \(helm "
                                              r"template refuses them\)"):
         render(tmp_path, found["s/lib"])
+
+
+def test_config_numbers_reach_the_chart_as_go_yaml_v2_read_them(tmp_path: Path) -> None:
+    """L16: `0X1F`, `0o644` and `0B101` are numbers to go-yaml v2 (Go's strconv), and `1e400`
+    is the text (ParseFloat's range error): what Fabrikate handed to Helm."""
+    chart = tmp_path / "stacks/s/chart"
+    write(chart / "Chart.yaml", "apiVersion: v2\nname: main\nversion: 1.0.0\n")
+    write(chart / "templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+          "  name: x\ndata:\n{{- range $k, $v := .Values.v }}\n"
+          '  {{ $k }}: {{ printf "%s %v" (typeOf $v) $v | quote }}\n{{- end }}\n')
+    write(tmp_path / "stacks/s/component.yaml", APP_STACK)
+    write(tmp_path / "stacks/s/config/common.yaml", "subcomponents:\n  app:\n    config:\n"
+          "      v: {a: 0X1F, b: 0o644, c: 0B101, d: 1e400, e: '0x1F'}\n")
+    [document] = yaml.safe_load_all(render(tmp_path, nodes(tmp_path)["s/app"]))
+    assert document["data"] == {"a": "float64 31", "b": "float64 420", "c": "float64 5",
+                                "d": "string 1e400", "e": "string 0x1F"}

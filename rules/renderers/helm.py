@@ -166,8 +166,9 @@ class HelmRenderer:
         5: a re-serialised document quotes as go-yaml does; 6: `1e3` and other strings
         go-yaml reads as numbers quoted too, and subcharts below `dependencies: []`;
         7: CRLF templates split into their documents; 8: a list or scalar document is an
-        error, no longer dropped; 9: a library chart is an error, no longer empty)."""
-        return f"9+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
+        error, no longer dropped; 9: a library chart is an error, no longer empty; 10: a
+        re-serialised document quotes `0X1F`, `0o644` and the other numbers of Go's strconv)."""
+        return f"10+helm-python-sdk-{_installed_version('helm_python', 'helm_python_sdk')}"
 
     def __init__(self) -> None:
         # A chart is loaded once per (inputs' digest, subchart setting): rendering removes
