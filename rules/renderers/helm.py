@@ -11,6 +11,7 @@ when a render runs, never while tasks are planned.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import importlib
 import importlib.util
@@ -19,10 +20,11 @@ import os
 import shutil
 import tarfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from cachetools import LRUCache
 
@@ -329,11 +331,17 @@ class HelmRenderer:
                 f"repository alias: {names}; vendor them (helm dependency build) or give the "
                 "repository URL", **where)
         built = workspace.chart_build_dir(digest) / chart.name
-        if built.is_dir():  # renew its date: housekeeping drops copies unused for weeks
-            os.utime(built.parent)
-        else:
-            _build_copy(chart, built, [*(_file_dependency(chart, d) for d in local),
-                                       *(path for _, path in fetched)], workspace, where)
+        with _copy_record(built) as record:
+            recorded = record.read()
+            if recorded and FileState().tree_digest(built) == recorded:
+                os.utime(built.parent)  # renew its date: housekeeping drops unused copies
+                return built
+            record.truncate(0)  # killed from here on, the copy has no record: built again
+            record.flush()
+            _remove_copy(built)
+            record.write(_build_copy(chart, built, [
+                *(_file_dependency(chart, d) for d in local),
+                *(path for _, path in fetched)], workspace, where))
         return built
 
 
@@ -484,17 +492,42 @@ def _vendored_place(chart: Path, name: str) -> str:
     return "charts/"
 
 
+@contextmanager
+def _copy_record(built: Path) -> Iterator[TextIO]:
+    """`<copy>.tree` beside the chart copy `built`, locked (`flock`) for the block: the
+    tree digest of the copy, written once the copy is whole. A copy is used only when it
+    still has that digest: a partial restore of a CI cache, or a build killed while
+    copying, must not serve a chart with files missing. The lock keeps two workers from
+    building (or removing) one copy at once."""
+    built.parent.mkdir(parents=True, exist_ok=True)
+    with open(built.parent / f"{built.name}.tree", "a+", encoding="utf-8") as record:
+        fcntl.flock(record, fcntl.LOCK_EX)  # released when the file is closed
+        record.seek(0)
+        yield record
+
+
+def _remove_copy(copy: Path) -> None:
+    """Delete a chart copy, if there is one. A copy of a read-only chart has its read-only
+    folders, which a user other than root cannot empty: made writable first."""
+    def writable(function: Callable[[str], None], path: str, _: object) -> None:
+        os.chmod(os.path.dirname(path), 0o700)
+        function(path)
+
+    if copy.exists():
+        shutil.rmtree(copy, onerror=writable)
+
+
 def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: Workspace,
-                where: dict[str, Any]) -> None:
+                where: dict[str, Any]) -> str:
     """Copy the chart, and its dependencies (chart folders) into charts/, then rename into
-    place.
+    place; returns the copy's tree digest.
 
     Each goes to `charts/<name>-<version>`, the name `helm dependency build` gives its
     archive: Helm finds a dependency by name and version, never by its folder, so two
     `file://` folders both called `common`, or one chart at two versions, both stay.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = fresh_temp_folder(target.parent, ".build-")
+    staging = fresh_temp_folder(target.parent, ".build-", abandoned_after=0)  # under lock
     try:
         copy = staging / chart.name
         shutil.copytree(chart, copy, symlinks=False, ignore=_not_chart_content(workspace))
@@ -511,11 +544,9 @@ def _build_copy(chart: Path, target: Path, dependencies: list[Path], workspace: 
                     f"are both chart {place} ({workspace.display(earlier)} and "
                     f"{workspace.display(dependency)}); Helm tells dependencies apart only "
                     "by name and version", **where)
-        try:
-            os.replace(copy, target)
-        except OSError:
-            if not target.is_dir():  # another worker may have finished the same build first
-                raise
+        tree = FileState().tree_digest(copy) or ""
+        os.replace(copy, target)
+        return tree
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
