@@ -2,7 +2,9 @@
 
 The temp file is written beside its target, or in a scratch folder on the same disk
 (`temp_dir`): then a process killed mid-write (SIGKILL, power loss) leaves its temp file
-there, not in a folder that users commit, and `remove_abandoned` clears it later.
+there, not in a folder that users commit, and `remove_abandoned` clears it later. One
+left beside its target (the scratch folder was on another disk) is cleared by
+`remove_abandoned_beside` when its folder is written again.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import errno
 import glob
 import itertools
 import os
+import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 _known_folders: set[str] = set()
@@ -92,7 +96,7 @@ def remove_abandoned(temp_dir: Path) -> int:
         pid, _, token = parts[1].partition("-") if len(parts) == 4 else ("", "", "")
         if parts[-1] != "tmp" or not pid.isdigit():
             continue
-        if not _running(int(pid)) or (int(pid) == os.getpid() and token != _RUN_TOKEN):
+        if _abandoned(int(pid), token):
             path = temp_dir / name
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
@@ -100,6 +104,36 @@ def remove_abandoned(temp_dir: Path) -> int:
                 path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def remove_abandoned_beside(folders: Iterable[str]) -> None:
+    """Delete the temp files that `write_atomic` left in `folders` (beside their targets:
+    the scratch folder was on another file system) when their writer is gone. These are
+    folders users commit, so only a regular file named exactly as `temp_name` names them,
+    whose process id is not running on this host (or is this process's, with another
+    run's token), is removed."""
+    for folder in folders:
+        try:
+            entries = os.scandir(folder)
+        except OSError:  # absent, or not a folder: nothing of ours in it
+            continue
+        with entries:
+            for entry in entries:
+                found = _TEMP_FILE.fullmatch(entry.name)
+                if found and _abandoned(int(found[1]), found[2]) \
+                        and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+
+
+_TEMP_FILE = re.compile(r"\..+\.([0-9]+)-([0-9a-f]{8})\.[0-9]+\.tmp", re.DOTALL)
+"""A name `temp_name` makes, with its process id and token."""
+
+
+def _abandoned(pid: int, token: str) -> bool:
+    """A temp file's writer is gone: its process is not running, or this process has its
+    id but not its token (a killed run in a container that reused the id)."""
+    return not _running(pid) or (pid == os.getpid() and token != _RUN_TOKEN)
 
 
 def fresh_temp_folder(folder: Path, prefix: str, abandoned_after: float = 86400) -> Path:

@@ -12,13 +12,13 @@ import contextlib
 import errno
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .atomic import write_atomic
+from .atomic import remove_abandoned_beside, write_atomic
 from .errors import StackyardError, display_path
 from .filestate import FileState, content_digest
 from .plan_cache import ClusterSummary, NodeSummary
@@ -93,6 +93,7 @@ def assemble(plan: ClusterSummary, workspace: Workspace, files: FileState
         else:
             sizes[node.output] = held.size
     written = _entries(plan, sizes)
+    remove_abandoned_beside(_folders(folder, written, previous))
     stale = sorted(set(previous) - set(written))
     new_provenance = provenance(plan, written)
     if set(written) - set(previous):  # new names: listed before their files exist
@@ -185,7 +186,9 @@ def retired_clusters(workspace: Workspace, clusters: set[str]) -> list[str]:
 def retire(cluster: str, workspace: Workspace) -> None:
     """Remove what this tool wrote for a cluster; files it did not write stay."""
     folder = cluster_dir(cluster, workspace)
-    for relative in read_provenance(folder).get("files", {}):
+    files = read_provenance(folder).get("files", {})
+    remove_abandoned_beside(_folders(folder, (), files))
+    for relative in files:
         _remove(folder, relative)
     for name in (KUSTOMIZATION, PROVENANCE):
         (folder / name).unlink(missing_ok=True)
@@ -258,6 +261,16 @@ def _remove(folder: Path, relative: str) -> None:
         except OSError:
             break
         parent = parent.parent
+
+
+def _folders(folder: Path, writes: Collection[str], wrote: Iterable[str] = ()) -> set[str]:
+    """The cluster folder and each folder in it that holds a file this tool writes (named
+    by the plan) or wrote (named by `provenance.json`, which anyone may edit: only those
+    inside `folder`): where a killed write may have left its temp file."""
+    names = {*writes, *(name for name in wrote if name not in writes and _inside(folder, name))}
+    return {os.fspath(folder), *(os.path.join(folder, parent)
+                                 for parent in {os.path.dirname(name) for name in names}
+                                 if parent)}
 
 
 def _inside(folder: Path, relative: str) -> bool:

@@ -17,6 +17,7 @@ from tests.doit_runner import (
     REPO,
     copy_example_fleet,
     doit,
+    edit,
     install_dodo,
     other_file_system,
     snapshot,
@@ -115,6 +116,64 @@ def test_state_on_another_file_system_writes_output_beside_its_place(tmp_path: P
         reference = copy_example_fleet(tmp_path / "reference")
         assert doit(reference).returncode == 0
         assert snapshot(root / "generated") == snapshot(reference / "generated")
+
+
+def killed_writer(folder: Path, *targets: str) -> list[Path]:
+    """The temp files a real writer process made in `folder` (for `targets`, as
+    `write_atomic` names them beside a target) before it was killed by SIGKILL."""
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
+        import sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from rules.atomic import temp_name
+        for target in {list(targets)!r}:
+            folder, _, name = ({str(folder)!r} + "/" + target).rpartition("/")
+            with open(folder + "/" + temp_name(name), "wb") as handle:
+                handle.write(b"half a manifest")
+        print("written", flush=True)
+        time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None and writer.stdout.readline() == "written\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    left = [path for target in targets
+            for path in (folder / target).parent.glob(f".{Path(target).name}.{writer.pid}-*")]
+    assert len(left) == len(targets)
+    return left
+
+
+def test_temp_files_a_killed_writer_left_beside_the_output_are_removed(tmp_path: Path) -> None:
+    """With `.stackyard/` on another file system (a CI cache volume), temp files are
+    written beside their targets in `generated/`: a killed writer's must not stay there
+    to be committed. The next build of the cluster removes them, and so does `doit
+    clean`; a user's file and a live writer's temp file stay."""
+    root = copy_example_fleet(tmp_path)
+    assert doit(root).returncode == 0
+    output = root / "generated/prod-west"
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        users = [write(output / ".web.yaml.tmp", "mine"),
+                 write(output / "web/.web.yaml.12-notes.1.tmp", "mine too"),
+                 write(output / f"web/.web.yaml.{alive.pid}-0badc0de.1.tmp", "being written")]
+        left = killed_writer(output, "web/web.yaml", "kustomization.yaml")
+        edit(root / "stacks/platform/config/west.yaml", "web.west.example.com",
+             "www.west.example.com")
+
+        run = doit(root)
+
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert run.renders == ["render:prod-west:platform/web"]
+        assert not any(path.exists() for path in left)
+        assert all(path.exists() for path in users)
+
+        left = killed_writer(output, "logging/shipper.yaml", "provenance.json")
+        cleaned = doit(root, "clean", "prod-west")
+        assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+        assert not any(path.exists() for path in left)
+        assert sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file()
+                      ) == sorted(str(p.relative_to(output)) for p in users)
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_stale_temp_folders_of_killed_processes_are_removed(tmp_path: Path) -> None:
