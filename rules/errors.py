@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,3 +78,28 @@ def join_key(base: str, key: object) -> str:
     if isinstance(key, int):
         return f"{base}[{key}]"
     return f"{base}.{key}" if base else str(key)
+
+
+def access_problem(database: Path) -> str:
+    """"" or, for a database this user may not open (a CI cache restored by another user,
+    under umask 077), `: <file> belongs to <user> ...` naming the first of its folder,
+    file, -wal and -shm files this user may not read and write, and what to do."""
+    for path in (database.parent, database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if not os.access(path, os.R_OK | os.W_OK | (os.X_OK if path.is_dir() else 0),
+                         effective_ids=True):
+            me = _user(os.geteuid())
+            return (f": {display_path(path)} belongs to {_user(info.st_uid)} (mode "
+                    f"{info.st_mode & 0o777:o}) and this build runs as {me}: let {me} read "
+                    "and write it (chown or chmod), or delete it (a cache: built again)")
+    return ""
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"

@@ -15,7 +15,7 @@ from doit.task import Task
 
 from .build_lock import hold_build_lock
 from .doit_context import current_invocation
-from .errors import StackyardError, show_paths_from, warn
+from .errors import StackyardError, access_problem, display_path, show_paths_from, warn
 from .housekeeping import tidy
 from .lock_task import LOCK_TASK, lock_task
 from .plan_cache import load_fleet, save_file_memo
@@ -59,7 +59,11 @@ def _drop_if_unreadable(database: Path) -> None:
             connection.execute("select count(*) from sqlite_master").fetchone()
         finally:
             connection.close()
-    except sqlite3.OperationalError:  # busy (another build): not damage
+    except sqlite3.OperationalError as err:  # busy (another build) is not damage
+        problem = access_problem(database)
+        if problem:
+            raise SystemExit(f"ERROR: {display_path(database)}: cannot open doit's state "
+                             f"file: {err}{problem}") from None
         return
     except sqlite3.DatabaseError:
         warn(f"ignoring unreadable doit state {database} (every task is checked again)")

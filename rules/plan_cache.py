@@ -24,7 +24,7 @@ import xxhash
 
 from . import __version__
 from .definitions import environment_files
-from .errors import StackyardError, warn
+from .errors import StackyardError, access_problem, warn
 from .filestate import FileState
 from .model import Environment
 from .plan import ClusterPlan, Planner, Watch
@@ -170,7 +170,11 @@ class _Store:
     def __init__(self, workspace: Workspace, fingerprint: str) -> None:
         workspace.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = cache_path(workspace)
-        self.connection = sqlite3.connect(self.path, timeout=60)
+        try:
+            self.connection = sqlite3.connect(self.path, timeout=60)
+        except sqlite3.OperationalError as err:  # a file of another user (a CI cache)
+            raise StackyardError(f"cannot open the plan cache: {err}"
+                                 f"{access_problem(self.path)}", file=self.path) from None
         self.fingerprint = fingerprint
         self._parsed: dict[str, tuple[str, bytes]] = {}
 
@@ -196,7 +200,8 @@ class _Store:
             if rows.pop("\0fingerprint", None) == self.fingerprint.encode():
                 return files, {name: pickle.loads(data) for name, data in rows.items()}
         except sqlite3.OperationalError as err:  # busy past the timeout: not damage
-            raise StackyardError(f"cannot read the plan cache: {err}", file=self.path) from None
+            raise StackyardError(f"cannot read the plan cache: {err}"
+                                 f"{access_problem(self.path)}", file=self.path) from None
         except Exception:  # a damaged cache is only a cache: start over, say so
             warn(f"ignoring unreadable plan cache {self.path}")
             self.connection.close()
@@ -209,8 +214,8 @@ class _Store:
                                           "drop table if exists layers; "
                                           + "; ".join(_TABLES) + "; commit;")
         except sqlite3.OperationalError as err:
-            raise StackyardError(f"cannot reset the plan cache: {err}",
-                                 file=self.path) from None
+            raise StackyardError(f"cannot reset the plan cache: {err}"
+                                 f"{access_problem(self.path)}", file=self.path) from None
         files.changed = True
         return files, {}
 
