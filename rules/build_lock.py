@@ -8,11 +8,15 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from .errors import display_path, warn
-from .workspace import Workspace
+
+if TYPE_CHECKING:  # workspace.py imports the render store, which imports this module
+    from .workspace import Workspace
 
 _held: dict[Path, IO[str] | None] = {}
 """Held until the process ends: `doit -n` workers, forked later, share the lock."""
@@ -38,6 +42,29 @@ def hold_build_lock(workspace: Workspace) -> None:
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     _held[path] = handle
+
+
+@contextmanager
+def no_build_but_this(state_dir: Path) -> Iterator[bool]:
+    """Whether no other build of the repository runs, for the block's length: this process
+    holds the build lock (a forked `doit -n` worker shares it: callers tell one apart),
+    or takes it now without waiting."""
+    path = state_dir / "build.lock"
+    if _held.get(path) is not None:
+        yield True
+        return
+    try:
+        handle = open(path, "a")  # noqa: SIM115 (closed below, which releases the lock)
+    except OSError:
+        yield False
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by a build, or no locks on this file system
+            yield False
+            return
+        yield True
 
 
 def _wait_for(handle: IO[str]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -537,12 +539,137 @@ def test_a_damaged_render_store_is_rebuilt(fleet: Path) -> None:
     (fleet / "generated/dev/web/web.yaml").unlink()
     run = doit(fleet)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "ignoring unreadable render store" in run.stderr
+    assert "ignoring a damaged render store" in run.stderr
     # no output can be checked against renders that are gone: all render again, and the
     # folders are written back as they were
     assert len(run.renders) == 15
     assert snapshot(fleet / "generated") == before
     assert doit(fleet).executed == []
+
+
+def _clean_build(fleet: Path, where: Path) -> dict[str, bytes]:
+    """What a build of `fleet`'s inputs from nothing writes to generated/."""
+    shutil.copytree(fleet, where, ignore=shutil.ignore_patterns(".stackyard", "generated"))
+    run = doit(where)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return snapshot(where / "generated")
+
+
+def _store_in_one_file(fleet: Path) -> Path:
+    """The render store with its write-ahead log moved into the main file and gone."""
+    database = fleet / ".stackyard/renders.sqlite3"
+    connection = sqlite3.connect(database)
+    connection.execute("pragma wal_checkpoint(truncate)").fetchall()
+    connection.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    return database
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_a_render_store_cut_short_is_started_again(
+        fleet: Path, tmp_path: Path, workers: list[str]) -> None:
+    """A cache tool that cut the file short: damage SQLite finds in a query, not at open.
+    Every build failed with a traceback until the user deleted the file."""
+    database = _store_in_one_file(fleet)
+    os.truncate(database, database.stat().st_size // 2)
+    edit(fleet / "stacks/platform/config/west.yaml", "web.west.example.com", "www.west.example")
+
+    run = doit(fleet, *workers)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.count("warning: .stackyard/renders.sqlite3: ignoring a damaged render "
+                            "store (database disk image is malformed)") == 1, run.stderr
+    assert len(run.renders) == 15
+    assert snapshot(fleet / "generated") == _clean_build(fleet, tmp_path / "clean")
+    again = doit(fleet)
+    assert again.executed == [] and again.stderr == "", again.stdout + again.stderr
+
+
+def test_a_damaged_render_store_is_not_deleted_under_a_running_build(fleet: Path) -> None:
+    """Another process holds the build lock (a build, or the main process of `doit -n`
+    whose worker finds the damage): deleting the file would lose what that one writes."""
+    database = _store_in_one_file(fleet)
+    database.write_bytes(b"this is not a database" * 100)
+    with open(fleet / ".stackyard/build.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        info = doit(fleet, "info", "render:dev:platform/web")
+    assert info.returncode != 0 and "Traceback" not in info.stderr, info.stdout + info.stderr
+    assert (".stackyard/renders.sqlite3: cannot use a damaged render store (file is not a "
+            "database): another Stackyard process is using it; once it has finished, delete "
+            "renders.sqlite3 (and its -wal and -shm files) and build again") in info.stderr
+    assert database.read_bytes() == b"this is not a database" * 100
+
+
+@pytest.mark.parametrize("change", [
+    "alter table rendered add column extra text",
+    "alter table fingerprints add column extra text",
+    "alter table listings add column extra text",
+    "pragma user_version = 99",
+])
+def test_a_render_store_of_another_version_is_started_again(
+        fleet: Path, tmp_path: Path, change: str) -> None:
+    """A CI cache restored from a branch on another Stackyard: every render failed ('table
+    rendered has 4 columns but 3 values were supplied'), or a traceback."""
+    database = _store_in_one_file(fleet)
+    with sqlite3.connect(database) as connection:
+        connection.execute(change)
+    connection.close()
+    edit(fleet / "stacks/platform/config/west.yaml", "web.west.example.com", "www.west.example")
+
+    run = doit(fleet)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stderr.count("warning: .stackyard/renders.sqlite3: ignoring a render store of "
+                            "another Stackyard version") == 1, run.stderr
+    assert snapshot(fleet / "generated") == _clean_build(fleet, tmp_path / "clean")
+    again = doit(fleet)
+    assert again.executed == [] and again.stderr == "", again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("name", ["doit.sqlite3", "plans.sqlite3", "renders.sqlite3"])
+def test_a_state_file_this_user_cannot_open_is_a_clear_error(fleet: Path, name: str) -> None:
+    """A CI cache restored by another user under umask 077 (owner only, mode 0600): doit
+    stopped with its traceback ('unable to open database file'). As root, the file goes to
+    another user and the build runs without root's right to open any file."""
+    database = fleet / ".stackyard" / name
+    command = [sys.executable, "-m", "doit"]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv to drop root's file access")
+        os.chown(database, 65534, 65534)
+        os.chmod(database, 0o600)
+        drop = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", *command]
+    else:
+        os.chmod(database, 0)
+    run = subprocess.run(command, cwd=fleet, capture_output=True, text=True, check=False,
+                         timeout=600)
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stdout + run.stderr
+    assert f"ERROR: .stackyard/{name}: cannot open" in run.stderr, run.stderr
+    assert f"unable to open database file: .stackyard/{name} belongs to " in run.stderr
+    assert "read and write it (chown or chmod), or delete it" in run.stderr
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_the_sqlite3_files_alone_are_a_whole_cache(tmp_path: Path, workers: list[str]) -> None:
+    """A CI cache of `.stackyard/*.sqlite3` kept the render store without its write-ahead
+    log, where the renders were (SQLite moves them into the file when the last connection
+    closes, and none was closed): every render was made again."""
+    fleet = copy_example_fleet(tmp_path / "fleet")
+    assert doit(fleet, *workers).returncode == 0
+    restored = tmp_path / "restored"
+    shutil.copytree(fleet, restored, ignore=shutil.ignore_patterns(".stackyard", "generated"))
+    (restored / ".stackyard").mkdir()
+    for database in (fleet / ".stackyard").glob("*.sqlite3"):
+        shutil.copy(database, restored / ".stackyard")
+
+    run = doit(restored)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.executed == ["dev", "prod-east", "prod-west"], run.stdout + run.stderr
+    assert snapshot(restored / "generated") == snapshot(fleet / "generated")
 
 
 def test_a_render_missing_from_the_store_is_out_of_date_when_named(fleet: Path) -> None:
@@ -632,6 +759,7 @@ def test_a_render_store_of_an_earlier_version_gets_fingerprints(fleet: Path) -> 
     connection = sqlite3.connect(database)
     with connection:
         connection.execute("drop table fingerprints")
+        connection.execute("pragma user_version = 0")  # from before the store had one
     connection.close()
     before = snapshot(fleet / "generated")
 
